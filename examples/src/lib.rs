@@ -1,0 +1,1 @@
+//! Runnable examples of the mfa-rs toolkit. See `src/bin/`.

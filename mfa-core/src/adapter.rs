@@ -1,0 +1,401 @@
+//! The factor-adapter trait: what a kind of factor does at enrolment, challenge and
+//! verification time. `mfa-otp` and `mfa-webauthn` implement it; the [`Mfa`](crate::Mfa)
+//! service does everything around it (throttling, replay markers, sealing, ceremony
+//! state, events, preferred selection).
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::{Error, Result};
+use crate::secret::{SecretBytes, SecretString};
+use crate::store::{CeremonyRecord, FactorRecord};
+use crate::types::{Assurance, FactorId, FactorKind, Timestamp, UserId, invalid};
+
+/// Longest code accepted by [`Proof::code`], in bytes (after removing white space).
+pub const MAX_CODE_LEN: usize = 128;
+/// Longest credential response accepted by [`Proof::credential`], in bytes.
+pub const MAX_CREDENTIAL_LEN: usize = 64 * 1024;
+
+/// What the user presents to prove a factor.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Proof {
+    /// A code the user typed (white space removed).
+    Code(SecretString),
+    /// A WebAuthn (or similar) response from the browser, as JSON.
+    Credential(String),
+}
+
+impl Proof {
+    /// A typed code: ASCII white space anywhere is removed; the rest must be 1–128 bytes of
+    /// printable characters.
+    ///
+    /// ```
+    /// use mfa_core::Proof;
+    /// assert!(Proof::code(" 123 456 ").is_ok());
+    /// assert!(Proof::code("").is_err());
+    /// assert!(Proof::code(&"9".repeat(1 << 20)).is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty, oversized or non-printable code. Nothing is
+    /// counted against the user for it.
+    pub fn code(input: &str) -> Result<Self> {
+        if input.len() > MAX_CODE_LEN * 4 {
+            return Err(invalid("code", "too long"));
+        }
+        let code: String = input.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let code = SecretString::new(code);
+        let text = code.expose();
+        if text.is_empty() {
+            return Err(invalid("code", "must not be empty"));
+        }
+        if text.len() > MAX_CODE_LEN {
+            return Err(invalid("code", "too long"));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(invalid("code", "contains control characters"));
+        }
+        Ok(Proof::Code(code))
+    }
+
+    /// A credential response (WebAuthn JSON): 1 byte to 64 KiB.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty or oversized response.
+    pub fn credential(json: impl Into<String>) -> Result<Self> {
+        let json = json.into();
+        if json.trim().is_empty() {
+            return Err(invalid("credential", "must not be empty"));
+        }
+        if json.len() > MAX_CREDENTIAL_LEN {
+            return Err(invalid("credential", "too long"));
+        }
+        Ok(Proof::Credential(json))
+    }
+
+    /// The code, if this is one.
+    pub fn as_code(&self) -> Option<&SecretString> {
+        match self {
+            Proof::Code(c) => Some(c),
+            Proof::Credential(_) => None,
+        }
+    }
+}
+
+impl fmt::Debug for Proof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Proof::Code(_) => f.write_str("Proof::Code([redacted])"),
+            Proof::Credential(json) => write!(f, "Proof::Credential({} bytes)", json.len()),
+        }
+    }
+}
+
+/// What the host shows the user to go on with an enrolment or a challenge.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Prompt {
+    /// "Enter the code from your app": nothing to show but the field.
+    EnterCode,
+    /// A code was sent; show where to and until when it works.
+    CodeSent {
+        /// The masked destination.
+        masked_destination: String,
+        /// When the code stops working.
+        expires_at: Timestamp,
+    },
+    /// A shared secret to provision in an app (shown once, at enrolment).
+    SharedSecret(SharedSecretPrompt),
+    /// Options for `navigator.credentials.create()` / `.get()`, as JSON.
+    PublicKeyCredential {
+        /// The options JSON to hand to the browser.
+        options_json: String,
+    },
+}
+
+/// A shared secret to provision: the manual-entry key, the provisioning URI and QR images.
+/// Everything here lets someone clone the factor, so all of it is secret.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SharedSecretPrompt {
+    /// The secret in base32, for typing into an app.
+    pub secret_base32: SecretString,
+    /// The provisioning URI (`otpauth://...`).
+    pub uri: SecretString,
+    /// The URI as a QR code, PNG bytes.
+    pub qr_png: Option<SecretBytes>,
+    /// The URI as a QR code, an SVG document.
+    pub qr_svg: Option<SecretString>,
+}
+
+impl SharedSecretPrompt {
+    /// A prompt with the key and URI, without QR images.
+    pub fn new(secret_base32: SecretString, uri: SecretString) -> Self {
+        Self { secret_base32, uri, qr_png: None, qr_svg: None }
+    }
+}
+
+/// What the host asks for when starting an enrolment.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EnrolmentRequest {
+    /// The kind of factor to add.
+    pub kind: FactorKind,
+    /// The user's name for it; a default like "Authenticator app" or "Security key 2" when
+    /// absent.
+    pub label: Option<String>,
+    /// Where codes go (a phone number, an email address), for kinds that send codes.
+    pub destination: Option<String>,
+    /// An active factor of the same kind this one will replace once confirmed (a changed
+    /// phone number: the old one keeps working until then).
+    pub replaces: Option<FactorId>,
+}
+
+impl EnrolmentRequest {
+    /// A request for a factor of `kind` with the default label.
+    pub fn new(kind: FactorKind) -> Self {
+        Self { kind, label: None, destination: None, replaces: None }
+    }
+
+    /// Sets the user's label.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Sets the destination.
+    pub fn destination(mut self, destination: impl Into<String>) -> Self {
+        self.destination = Some(destination.into());
+        self
+    }
+
+    /// Marks this enrolment as replacing an existing factor.
+    pub fn replaces(mut self, factor: FactorId) -> Self {
+        self.replaces = Some(factor);
+        self
+    }
+}
+
+/// Who and what an adapter call is about.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct FactorContext<'a> {
+    /// The user.
+    pub user: &'a UserId,
+    /// The factor.
+    pub factor: &'a FactorId,
+    /// The kind requested.
+    pub kind: &'a FactorKind,
+    /// The current time, from the service's clock.
+    pub now: Timestamp,
+}
+
+impl<'a> FactorContext<'a> {
+    /// A context from its parts.
+    pub fn new(user: &'a UserId, factor: &'a FactorId, kind: &'a FactorKind, now: Timestamp) -> Self {
+        Self { user, factor, kind, now }
+    }
+}
+
+/// Server-side state an adapter wants kept until the proof arrives.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct CeremonyPlan {
+    /// The adapter's opaque state (never a code in clear).
+    pub payload: Vec<u8>,
+    /// How long it lives; `None` uses the policy's default.
+    pub ttl: Option<Duration>,
+    /// How many proofs may be tried against it; `None` uses the policy's default.
+    pub max_attempts: Option<u32>,
+}
+
+impl CeremonyPlan {
+    /// State with the policy's default lifetime and attempts.
+    pub fn new(payload: Vec<u8>) -> Self {
+        Self { payload, ttl: None, max_attempts: None }
+    }
+
+    /// Sets the lifetime.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Sets the attempts allowed.
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = Some(n);
+        self
+    }
+}
+
+impl fmt::Debug for CeremonyPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CeremonyPlan")
+            .field("payload_len", &self.payload.len())
+            .field("ttl", &self.ttl)
+            .field("max_attempts", &self.max_attempts)
+            .finish()
+    }
+}
+
+/// An adapter's answer to a new enrolment.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct EnrolmentPlan {
+    /// What to show the user.
+    pub prompt: Prompt,
+    /// The factor's secret; the service seals it before it reaches the store.
+    pub secret: Option<SecretBytes>,
+    /// The adapter's non-secret state to keep with the factor.
+    pub data: Vec<u8>,
+    /// The destination, masked, for summaries.
+    pub masked_destination: Option<String>,
+    /// Non-secret details for summaries.
+    pub details: Vec<(String, String)>,
+    /// What verifications with this factor prove.
+    pub assurance: Assurance,
+    /// State to check the enrolment proof against.
+    pub ceremony: Option<CeremonyPlan>,
+}
+
+impl EnrolmentPlan {
+    /// A plan with the prompt and assurance; everything else empty.
+    pub fn new(prompt: Prompt, assurance: Assurance) -> Self {
+        Self {
+            prompt,
+            secret: None,
+            data: Vec::new(),
+            masked_destination: None,
+            details: Vec::new(),
+            assurance,
+            ceremony: None,
+        }
+    }
+}
+
+/// An adapter's answer to a new challenge.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ChallengePlan {
+    /// What to show the user.
+    pub prompt: Prompt,
+    /// State to check the proof against; `None` if the proof stands on its own (TOTP).
+    pub ceremony: Option<CeremonyPlan>,
+}
+
+impl ChallengePlan {
+    /// A plan with only a prompt.
+    pub fn new(prompt: Prompt) -> Self {
+        Self { prompt, ceremony: None }
+    }
+}
+
+/// What a verified proof established, beyond "it verified".
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ProofOutcome {
+    /// A marker the store must advance (the TOTP time step matched); the proof is a replay
+    /// unless it moves forward.
+    pub replay_marker: Option<u64>,
+    /// The assurance this verification gives, if different from the factor's.
+    pub assurance: Option<Assurance>,
+    /// New adapter state to persist (a WebAuthn counter).
+    pub data: Option<Vec<u8>>,
+    /// New details for summaries.
+    pub details: Option<Vec<(String, String)>>,
+}
+
+/// The secret and record an adapter verifies against.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct VerifyInput<'a> {
+    /// The factor being proven.
+    pub factor: &'a FactorRecord,
+    /// Its secret, opened.
+    pub secret: Option<&'a SecretBytes>,
+    /// The ceremony state, if the adapter asked for one.
+    pub ceremony: Option<&'a CeremonyRecord>,
+    /// What the user presented.
+    pub proof: &'a Proof,
+}
+
+/// A kind (or a few kinds) of factor. Dyn-compatible: the service holds
+/// `Arc<dyn FactorAdapter>`.
+///
+/// Adapters verify proofs and describe what to show; they never touch the store, the
+/// throttle or the sealer. A failed proof is [`Error::InvalidCode`]; malformed input that
+/// [`FactorAdapter::check_proof`] can spot before anything is counted is
+/// [`Error::InvalidInput`].
+#[async_trait]
+pub trait FactorAdapter: fmt::Debug + Send + Sync + 'static {
+    /// The kinds this adapter handles.
+    fn kinds(&self) -> Vec<FactorKind>;
+
+    /// The label a new factor of `kind` gets when the user gives none ("Authenticator
+    /// app"); the service appends " 2", " 3", ... when the user already has one.
+    fn default_label(&self, kind: &FactorKind) -> String;
+
+    /// Whether a proof for this kind needs server-side state from
+    /// [`FactorAdapter::start_challenge`]. Factors that do not (TOTP) can also be checked
+    /// with [`Mfa::verify`](crate::Mfa::verify).
+    fn needs_challenge(&self, kind: &FactorKind) -> bool;
+
+    /// Rejects proofs that are malformed for this kind before anything is counted. Wrong
+    /// but well-formed proofs pass here and fail in verification.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`].
+    fn check_proof(&self, kind: &FactorKind, proof: &Proof) -> Result<()>;
+
+    /// Begins an enrolment: create the secret, send a code, or build creation options.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a bad destination, [`Error::Delivery`] if a code could not
+    /// be sent, or any other failure; the service stores nothing then.
+    async fn start_enrolment(&self, ctx: &FactorContext<'_>, request: &EnrolmentRequest) -> Result<EnrolmentPlan>;
+
+    /// Checks the proof that completes an enrolment.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidCode`] if it does not verify.
+    async fn finish_enrolment(&self, ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome>;
+
+    /// Begins a sign-in challenge with an active factor.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Delivery`] if a code could not be sent, or any other failure.
+    async fn start_challenge(
+        &self,
+        ctx: &FactorContext<'_>,
+        factor: &FactorRecord,
+        secret: Option<&SecretBytes>,
+    ) -> Result<ChallengePlan>;
+
+    /// Checks a sign-in proof.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidCode`] if it does not verify.
+    async fn verify(&self, ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome>;
+}
+
+#[allow(dead_code)]
+fn _assert_dyn_compatible(_: &dyn FactorAdapter) {}
+
+/// Rejects a proof that is not a code (for adapters that only take codes).
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] for a credential response.
+pub fn expect_code(proof: &Proof) -> Result<&SecretString> {
+    proof.as_code().ok_or(Error::InvalidInput { field: "code", reason: "expected a code" })
+}

@@ -1,0 +1,104 @@
+//! The error type every fallible operation returns.
+
+use std::time::Duration;
+
+use crate::store::StoreError;
+
+/// What went wrong. Match on the variants a caller acts on; treat the rest as opaque.
+///
+/// # Security
+///
+/// No variant carries a code, secret or token, and no message prints one. Variants that
+/// describe a failed verification ([`Error::InvalidCode`], [`Error::Expired`],
+/// [`Error::NotFound`]) deliberately say no more than a user may learn.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The factor, challenge or enrolment does not exist for this user (another user's id
+    /// behaves exactly like a missing one).
+    #[error("not found")]
+    NotFound,
+    /// Something with this identity already exists (a recovery-code set, a credential).
+    #[error("already exists")]
+    AlreadyExists,
+    /// The code, signature or other proof did not verify.
+    #[error("the code is not valid")]
+    InvalidCode,
+    /// The challenge or pending enrolment is expired, used up or was never issued.
+    #[error("expired or already used")]
+    Expired,
+    /// Too many consecutive failures: no attempt is evaluated before `retry_after` has passed.
+    #[error("too many failed attempts; retry in {} s", retry_after.as_secs().max(1))]
+    Locked {
+        /// How long until the next attempt will be evaluated.
+        retry_after: Duration,
+    },
+    /// This proof was accepted before (or a later one was): it cannot be used again.
+    #[error("this code was already used")]
+    Replayed,
+    /// The operation needs a fresh primary authentication (the user re-enters the password).
+    #[error("recent re-authentication required")]
+    ReauthRequired,
+    /// The operation needs a recent multi-factor verification as well as a fresh primary
+    /// authentication (adding a factor once the user has one).
+    #[error("recent multi-factor verification required")]
+    MfaRequired,
+    /// Input was malformed: empty, too long, wrong characters or wrong shape. Nothing changed.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// Which input (`"label"`, `"code"`, `"user id"`, ...).
+        field: &'static str,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// No adapter for this factor kind is configured, or it cannot do what was asked.
+    #[error("factor kind not supported here")]
+    Unsupported,
+    /// Sending a code to the user's phone or mailbox failed. Nothing became usable.
+    #[error("delivery failed")]
+    Delivery(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Sealing, opening or generating secret material failed.
+    #[error("cryptographic failure: {0}")]
+    Crypto(#[from] CryptoError),
+    /// The service was configured inconsistently.
+    #[error("configuration: {0}")]
+    Config(&'static str),
+    /// The store or another backend failed; the source is kept.
+    #[error("backend failure")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A failure of sealing, opening or generating secrets. Carries no key or plaintext.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// The operating system's random number generator failed.
+    #[error("random number generator unavailable")]
+    Random,
+    /// Encryption failed.
+    #[error("sealing failed")]
+    Seal,
+    /// The ciphertext does not open with this key and associated data: tampered, or bound
+    /// to another user or factor.
+    #[error("sealed secret does not open in this context")]
+    Open,
+    /// The sealed secret names a key the sealer does not hold.
+    #[error("unknown sealing key {0}")]
+    UnknownKey(u32),
+    /// Hashing a recovery code failed, or a stored hash is malformed or too cheap.
+    #[error("hashing failed")]
+    Hash,
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Error::NotFound,
+            StoreError::AlreadyExists => Error::AlreadyExists,
+            StoreError::Backend(source) => Error::Backend(source),
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,155 @@
+//! Audit and notification events, and where they go.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::types::{Assurance, FactorId, FactorKind, Timestamp, UserId};
+
+/// Something that happened to a user's factors. Never carries a code, secret or token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Event {
+    /// When.
+    pub at: Timestamp,
+    /// To whom.
+    pub user: UserId,
+    /// What.
+    pub kind: EventKind,
+}
+
+/// Why a verification failed, as recorded in events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FailureReason {
+    /// The proof did not verify.
+    InvalidCode,
+    /// The proof was a replay.
+    Replayed,
+    /// The attempt was refused because of earlier failures.
+    Locked,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// An enrolment started (the factor is pending).
+    EnrolmentStarted {
+        /// The pending factor.
+        factor: FactorId,
+        /// Its kind.
+        kind: FactorKind,
+    },
+    /// A factor was proven and is now active.
+    FactorAdded {
+        /// The factor.
+        factor: FactorId,
+        /// Its kind.
+        kind: FactorKind,
+    },
+    /// A factor was removed (by the user, or replaced by a new one).
+    FactorRemoved {
+        /// The factor.
+        factor: FactorId,
+        /// Its kind.
+        kind: FactorKind,
+    },
+    /// A factor was renamed.
+    FactorRenamed {
+        /// The factor.
+        factor: FactorId,
+    },
+    /// The preferred factor changed.
+    PreferredChanged {
+        /// The new preferred factor, if any remains.
+        factor: Option<FactorId>,
+    },
+    /// A factor or recovery code verified.
+    VerificationSucceeded {
+        /// The factor (`None` for a recovery code).
+        factor: Option<FactorId>,
+        /// What it proved.
+        assurance: Assurance,
+    },
+    /// A verification failed.
+    VerificationFailed {
+        /// The factor (`None` for a recovery code).
+        factor: Option<FactorId>,
+        /// Why.
+        reason: FailureReason,
+    },
+    /// Failures reached the limit: attempts are refused for a while.
+    LockedOut {
+        /// The factor (`None` for recovery codes).
+        factor: Option<FactorId>,
+        /// How long until the next attempt is evaluated.
+        retry_after: Duration,
+    },
+    /// A code that was already used (or an older one) was presented again.
+    ReplayRejected {
+        /// The factor.
+        factor: FactorId,
+    },
+    /// A WebAuthn signature counter did not increase: the credential may be cloned.
+    CloneWarning {
+        /// The factor.
+        factor: FactorId,
+    },
+    /// A code could not be delivered.
+    DeliveryFailed {
+        /// The factor.
+        factor: FactorId,
+    },
+    /// A recovery code was used: notify the user.
+    RecoveryCodeUsed {
+        /// Codes left.
+        remaining: usize,
+    },
+    /// A new set of recovery codes was generated, replacing any old one.
+    RecoveryCodesGenerated {
+        /// How many.
+        count: usize,
+    },
+    /// Few recovery codes remain: prompt the user to regenerate.
+    RecoveryCodesLow {
+        /// Codes left.
+        remaining: usize,
+    },
+}
+
+/// Receives events: write them to an audit log, notify the user, feed a SIEM.
+///
+/// Recording never fails the operation that caused it; a sink that can fail should log or
+/// queue its own errors.
+#[async_trait]
+pub trait EventSink: fmt::Debug + Send + Sync + 'static {
+    /// Records one event.
+    async fn record(&self, event: &Event);
+}
+
+#[allow(dead_code)]
+fn _assert_dyn_compatible(_: &dyn EventSink) {}
+
+/// The default sink: one `tracing` event per audit event at INFO (WARN for lockouts,
+/// replays and clone warnings), target `mfa::audit`. Events carry ids, never secrets.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingEventSink;
+
+#[async_trait]
+impl EventSink for TracingEventSink {
+    async fn record(&self, event: &Event) {
+        let user = event.user.as_str();
+        let at = event.at.unix_millis();
+        match &event.kind {
+            EventKind::LockedOut { .. } | EventKind::ReplayRejected { .. } | EventKind::CloneWarning { .. } => {
+                tracing::warn!(target: "mfa::audit", user, at, event = ?event.kind);
+            }
+            kind => tracing::info!(target: "mfa::audit", user, at, event = ?kind),
+        }
+    }
+}

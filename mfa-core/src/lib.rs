@@ -1,0 +1,128 @@
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+//! Multi-factor authentication for Rust services: the core.
+//!
+//! Your service owns users, passwords, sessions and HTML. This crate owns every second
+//! factor: enrolment, challenge, verification, the preferred method, recovery codes,
+//! throttling, replay protection and audit events. Factor kinds plug in as adapters
+//! (`mfa-otp` for authenticator apps, SMS and email codes; `mfa-webauthn` for security keys
+//! and passkeys); state lives in a [`Store`] (`mfa-store-memory`, `mfa-store-sql`).
+//!
+//! You hold one [`Mfa`], built once and cloned freely:
+//!
+//! ```
+//! use mfa_core::{AeadSealer, Error, FreshAuth, Mfa, UserId};
+//! use mfa_store_memory::MemoryStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Error> {
+//! let mfa = Mfa::builder()
+//!     .store(MemoryStore::new())
+//!     .sealer(AeadSealer::ephemeral()?) // load a real key in production: see `seal`
+//!     // .factor(mfa_otp::TotpFactor::new(..)) and the other adapters you want
+//!     .build()?;
+//!
+//! let alice = UserId::new("alice")?;
+//! // The host just re-checked Alice's password: that is the fresh authentication
+//! // sensitive changes need.
+//! let fresh = FreshAuth::primary(mfa.now());
+//!
+//! // Recovery codes: shown once, stored as argon2id hashes, each usable once.
+//! let codes = mfa.generate_recovery_codes(&alice, &fresh).await?;
+//! assert_eq!(codes.len(), 10);
+//! let first = codes.codes()[0].expose().to_owned();
+//!
+//! let verified = mfa.verify_recovery_code(&alice, &first).await?;
+//! assert_eq!(verified.user, alice);
+//! assert!(matches!(mfa.verify_recovery_code(&alice, &first).await, Err(Error::InvalidCode)));
+//! assert_eq!(mfa.recovery_codes_remaining(&alice).await?, 9);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The flows
+//!
+//! Every factor kind follows the same two-step ceremonies, mirroring the "My Account"
+//! pages users know:
+//!
+//! ```no_run
+//! use mfa_core::{EnrolmentRequest, Error, FactorKind, FreshAuth, Mfa, Prompt, Proof, UserId, Verified};
+//!
+//! /// "Add an authenticator app": show the QR code, then confirm with the first code.
+//! async fn add_app(mfa: &Mfa, user: &UserId, fresh: FreshAuth, code_typed: &str) -> Result<(), Error> {
+//!     let start = mfa.start_enrolment(user, &fresh, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+//!     if let Prompt::SharedSecret(secret) = &start.prompt {
+//!         // put secret.qr_svg / secret.secret_base32 in the page
+//!     }
+//!     mfa.finish_enrolment(user, &start.factor.id, &Proof::code(code_typed)?).await?;
+//!     Ok(())
+//! }
+//!
+//! /// The MFA step of sign-in: challenge the preferred factor, verify the answer.
+//! async fn second_step(mfa: &Mfa, user: &UserId, code_typed: &str) -> Result<Verified, Error> {
+//!     let challenge = mfa.start_challenge(user, None).await?;
+//!     // show challenge.prompt; offer challenge.alternatives ("try another way")
+//!     mfa.finish_challenge(user, &challenge.id, &Proof::code(code_typed)?).await
+//! }
+//! ```
+//!
+//! # What the service guarantees
+//!
+//! - A factor is pending until proven; pending factors never sign in, and expire.
+//! - Adding, removing, changing the preferred factor and regenerating recovery codes need
+//!   a [`FreshAuth`]; once the user has a factor, recent MFA too.
+//! - Failures are counted in the store per user and factor before they are evaluated, so
+//!   they add up across instances and parallel guesses cannot exceed the limit
+//!   ([`ThrottlePolicy`]); errors carry `retry_after`.
+//! - A TOTP code is accepted once; single-use state (challenges, recovery codes) is
+//!   consumed atomically in the store.
+//! - Reusable secrets are sealed with AEAD bound to user and factor ([`AeadSealer`]).
+//! - Secrets never appear in `Debug`, errors, events or logs.
+//!
+//! The [`manual`] has the threat model, the defaults and why, and how to wire a service.
+//!
+//! # Features
+//!
+//! - `testing`: [`testing`] — the store conformance suite every store runs, a fake factor
+//!   adapter and a recording event sink.
+
+pub mod adapter;
+pub mod clock;
+pub mod error;
+pub mod events;
+pub mod manual;
+pub mod policy;
+pub mod recovery;
+pub mod seal;
+pub mod secret;
+mod service;
+pub mod store;
+pub mod throttle;
+pub mod types;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use adapter::{
+    CeremonyPlan, ChallengePlan, EnrolmentPlan, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof,
+    ProofOutcome, SharedSecretPrompt, VerifyInput,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{CryptoError, Error, Result};
+pub use events::{Event, EventKind, EventSink, FailureReason, TracingEventSink};
+pub use policy::{FreshAuth, Policy};
+pub use recovery::{HashParams, RecoveryCodePolicy, RecoveryCodeSet};
+pub use seal::{AeadSealer, KeyId, SealContext, SealedSecret, SecretSealer};
+pub use secret::{SecretBytes, SecretString};
+pub use service::{Challenge, EnrolmentStart, Mfa, MfaBuilder, Verified};
+pub use store::{Store, StoreError};
+pub use throttle::ThrottlePolicy;
+pub use types::{
+    Assurance, ChallengeId, FactorId, FactorKind, FactorStatus, FactorSummary, Timestamp, UserId, validate_label,
+};
+
+#[doc(hidden)]
+pub mod __private {
+    #[cfg(feature = "testing")]
+    pub use tokio;
+}

@@ -1,0 +1,845 @@
+//! The [`Mfa`] service: every user-facing flow, built once and shared.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::adapter::{EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof, VerifyInput};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::events::{Event, EventKind, EventSink, FailureReason, TracingEventSink};
+use crate::policy::{FreshAuth, Policy, is_fresh};
+use crate::recovery::{self, DummyHash, RecoveryCodeSet};
+use crate::seal::{SealContext, SealedSecret, SecretSealer};
+use crate::secret::SecretBytes;
+use crate::store::{
+    CeremonyPurpose, CeremonyRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord, Store, StoreError, ThrottleScope,
+    ThrottleState,
+};
+use crate::types::{Assurance, ChallengeId, FactorId, FactorKind, FactorSummary, Timestamp, UserId, validate_label};
+
+/// The purpose string bound into every sealed factor secret.
+const FACTOR_SECRET: &str = "factor-secret";
+/// Compare-and-set retries before a throttle update gives up (only reachable under
+/// pathological contention).
+const MAX_CAS_RETRIES: usize = 10_000;
+
+/// The multi-factor authentication service: the one object a host holds.
+///
+/// Cheap to clone (an `Arc` inside), `Send + Sync`. Build it with [`Mfa::builder`]. Every
+/// method is scoped to one user: another user's factor or challenge id is "not found".
+/// See the [crate documentation](crate) for a walk-through.
+#[derive(Clone, Debug)]
+pub struct Mfa {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    sealer: Arc<dyn SecretSealer>,
+    events: Arc<dyn EventSink>,
+    policy: Policy,
+    adapters: HashMap<FactorKind, Arc<dyn FactorAdapter>>,
+    dummy_hash: DummyHash,
+}
+
+/// Builds an [`Mfa`] service.
+///
+/// A store and a sealer are required; the clock defaults to [`SystemClock`], events to
+/// [`TracingEventSink`], the policy to [`Policy::default`].
+#[derive(Debug, Default)]
+#[must_use]
+pub struct MfaBuilder {
+    store: Option<Arc<dyn Store>>,
+    clock: Option<Arc<dyn Clock>>,
+    sealer: Option<Arc<dyn SecretSealer>>,
+    events: Option<Arc<dyn EventSink>>,
+    policy: Option<Policy>,
+    adapters: Vec<Arc<dyn FactorAdapter>>,
+}
+
+impl MfaBuilder {
+    /// The store (required).
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// A store already shared as `Arc<dyn Store>`.
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The clock (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// The secret sealer (required).
+    pub fn sealer(mut self, sealer: impl SecretSealer) -> Self {
+        self.sealer = Some(Arc::new(sealer));
+        self
+    }
+
+    /// A sealer already shared as `Arc<dyn SecretSealer>`.
+    pub fn shared_sealer(mut self, sealer: Arc<dyn SecretSealer>) -> Self {
+        self.sealer = Some(sealer);
+        self
+    }
+
+    /// Where events go (default: [`TracingEventSink`]).
+    pub fn events(mut self, sink: impl EventSink) -> Self {
+        self.events = Some(Arc::new(sink));
+        self
+    }
+
+    /// The policy (default: [`Policy::default`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Adds a factor adapter for the kinds it declares.
+    pub fn factor(mut self, adapter: impl FactorAdapter) -> Self {
+        self.adapters.push(Arc::new(adapter));
+        self
+    }
+
+    /// Builds the service.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] without a store or sealer, when two adapters claim the same kind,
+    /// or when the policy is unusable (zero attempts, zero lifetimes, fewer than one
+    /// recovery code).
+    pub fn build(self) -> Result<Mfa> {
+        let store = self.store.ok_or(Error::Config("a store is required"))?;
+        let sealer = self.sealer.ok_or(Error::Config("a secret sealer is required"))?;
+        let policy = self.policy.unwrap_or_default();
+        if policy.challenge_attempts == 0 || policy.throttle.free_attempts == 0 {
+            return Err(Error::Config("attempt limits must be at least 1"));
+        }
+        if policy.enrolment_ttl.is_zero() || policy.challenge_ttl.is_zero() {
+            return Err(Error::Config("lifetimes must be positive"));
+        }
+        if policy.recovery_codes.count == 0 || policy.recovery_codes.count > 100 {
+            return Err(Error::Config("recovery code count must be 1-100"));
+        }
+        let mut adapters = HashMap::new();
+        for adapter in self.adapters {
+            for kind in adapter.kinds() {
+                if adapters.insert(kind, adapter.clone()).is_some() {
+                    return Err(Error::Config("two adapters claim the same factor kind"));
+                }
+            }
+        }
+        Ok(Mfa {
+            inner: Arc::new(Inner {
+                store,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                sealer,
+                events: self.events.unwrap_or_else(|| Arc::new(TracingEventSink)),
+                policy,
+                adapters,
+                dummy_hash: DummyHash::default(),
+            }),
+        })
+    }
+}
+
+/// A started enrolment: show the prompt, then call [`Mfa::finish_enrolment`] with the proof.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct EnrolmentStart {
+    /// The pending factor.
+    pub factor: FactorSummary,
+    /// What to show the user (a QR code, "code sent to ...", WebAuthn options).
+    pub prompt: Prompt,
+    /// When the pending enrolment expires.
+    pub expires_at: Timestamp,
+}
+
+/// A started sign-in challenge.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Challenge {
+    /// Pass this to [`Mfa::finish_challenge`] with the proof (keep it in the session).
+    pub id: ChallengeId,
+    /// The factor being challenged (the preferred one unless another was asked for).
+    pub factor: FactorSummary,
+    /// What to show the user.
+    pub prompt: Prompt,
+    /// When the challenge expires.
+    pub expires_at: Timestamp,
+    /// The user's other active factors, best first, for "try another way".
+    pub alternatives: Vec<FactorSummary>,
+    /// Unused recovery codes the user holds (offer them when non-zero).
+    pub recovery_codes_remaining: usize,
+}
+
+/// What a successful verification proved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Verified {
+    /// Who.
+    pub user: UserId,
+    /// With which factor (`None` for a recovery code).
+    pub factor: Option<FactorId>,
+    /// The factor's kind (`None` for a recovery code).
+    pub kind: Option<FactorKind>,
+    /// What it proves.
+    pub assurance: Assurance,
+    /// When. Pass it to [`FreshAuth::with_mfa`] for sensitive changes.
+    pub at: Timestamp,
+}
+
+impl Mfa {
+    /// Starts building a service.
+    pub fn builder() -> MfaBuilder {
+        MfaBuilder::default()
+    }
+
+    /// The current time on the service's clock. Hosts should stamp [`FreshAuth`] with it.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// The store (for housekeeping such as [`Store::purge_expired`]).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    // ----- enrolment ---------------------------------------------------------------------
+
+    /// Starts adding a factor. The factor is pending — never usable to sign in — until
+    /// [`Mfa::finish_enrolment`] gets the proof the adapter asks for, and it expires after
+    /// [`Policy::enrolment_ttl`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReauthRequired`] / [`Error::MfaRequired`] without fresh authentication (once
+    /// the user has an active factor, recent MFA is needed too); [`Error::Unsupported`] for
+    /// an unconfigured kind; [`Error::InvalidInput`] for a bad label or destination;
+    /// [`Error::NotFound`] if `replaces` names no active factor of the same kind;
+    /// [`Error::Delivery`] if a code could not be sent.
+    pub async fn start_enrolment(
+        &self,
+        user: &UserId,
+        fresh: &FreshAuth,
+        request: EnrolmentRequest,
+    ) -> Result<EnrolmentStart> {
+        let inner = &self.inner;
+        let now = self.now();
+        let adapter = self.adapter(&request.kind)?;
+        let label = request.label.as_deref().map(validate_label).transpose()?;
+        let factors = inner.store.list_factors(user).await?;
+        self.check_fresh(fresh, now, &factors)?;
+        if let Some(old) = request.replaces {
+            factors.iter().find(|f| f.id == old && f.is_active() && f.kind == request.kind).ok_or(Error::NotFound)?;
+        }
+        let label = match label {
+            Some(label) => label,
+            None => default_label(&adapter.default_label(&request.kind), &factors),
+        };
+
+        let id = FactorId::random()?;
+        let ctx = FactorContext::new(user, &id, &request.kind, now);
+        let plan = match adapter.start_enrolment(&ctx, &request).await {
+            Ok(plan) => plan,
+            Err(e) => {
+                if matches!(e, Error::Delivery(_)) {
+                    self.emit(user, now, EventKind::DeliveryFailed { factor: id }).await;
+                }
+                return Err(e);
+            }
+        };
+        let expires_at = now.saturating_add(inner.policy.enrolment_ttl);
+        let mut record =
+            FactorRecord::pending(id, user.clone(), request.kind.clone(), label, plan.assurance, now, expires_at);
+        if let Some(secret) = &plan.secret {
+            record.secret = Some(self.seal(user, &id, secret)?);
+        }
+        record.data = plan.data;
+        record.masked_destination = plan.masked_destination;
+        record.details = plan.details;
+        record.replaces = request.replaces;
+        if let Some(ceremony) = plan.ceremony {
+            let ttl = ceremony.ttl.unwrap_or(inner.policy.enrolment_ttl).min(inner.policy.enrolment_ttl);
+            let cid = ChallengeId::random()?;
+            let ceremony = CeremonyRecord::new(
+                cid,
+                Some(user.clone()),
+                Some(id),
+                request.kind.clone(),
+                CeremonyPurpose::Enrolment,
+                ceremony.payload,
+                ceremony.max_attempts.unwrap_or(inner.policy.challenge_attempts).max(1),
+                now,
+                now.saturating_add(ttl),
+            );
+            inner.store.put_ceremony(&ceremony).await?;
+            record.enrolment = Some(cid);
+        }
+        inner.store.insert_factor(&record).await?;
+        self.emit(user, now, EventKind::EnrolmentStarted { factor: id, kind: request.kind }).await;
+        Ok(EnrolmentStart { factor: record.summary(), prompt: plan.prompt, expires_at })
+    }
+
+    /// Completes an enrolment with its proof (a current code, the code that was sent, an
+    /// attestation). On success the factor is active; the user's first active factor
+    /// becomes preferred; a factor it `replaces` is removed in the same step.
+    ///
+    /// Failures count toward the factor's throttle.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown factor (or another user's); [`Error::Expired`] if
+    /// the enrolment expired, was already finished, or its ceremony is used up;
+    /// [`Error::InvalidCode`] for a wrong proof; [`Error::Locked`] after too many failures;
+    /// [`Error::InvalidInput`] for a malformed proof (nothing counted).
+    pub async fn finish_enrolment(&self, user: &UserId, factor: &FactorId, proof: &Proof) -> Result<FactorSummary> {
+        let inner = &self.inner;
+        let now = self.now();
+        let record = inner.store.get_factor(user, factor).await?.ok_or(Error::NotFound)?;
+        if record.is_active() || record.is_expired(now) {
+            return Err(Error::Expired);
+        }
+        let adapter = self.adapter(&record.kind)?;
+        adapter.check_proof(&record.kind, proof)?;
+        let scope = ThrottleScope::Factor(record.id);
+        let attempt = self.throttle_begin(user, &scope, now).await?;
+        let ceremony = match &record.enrolment {
+            Some(cid) => Some(inner.store.attempt_ceremony(Some(user), cid, now).await?.ok_or(Error::Expired)?),
+            None => None,
+        };
+        let secret = self.open(&record)?;
+        let ctx = FactorContext::new(user, &record.id, &record.kind, now);
+        let input = VerifyInput { factor: &record, secret: secret.as_ref(), ceremony: ceremony.as_ref(), proof };
+        let outcome = match adapter.finish_enrolment(&ctx, input).await {
+            Ok(outcome) => outcome,
+            Err(Error::InvalidCode) => {
+                self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now).await;
+                return Err(Error::InvalidCode);
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(cid) = &record.enrolment {
+            inner.store.take_ceremony(Some(user), cid, now).await?.ok_or(Error::Expired)?;
+        }
+        if outcome.data.is_some() || outcome.details.is_some() {
+            let update = FactorUpdate { data: outcome.data, details: outcome.details, ..FactorUpdate::default() };
+            inner.store.update_factor(user, &record.id, &update).await?;
+        }
+        let replaced = match record.replaces {
+            Some(old) => inner.store.get_factor(user, &old).await?,
+            None => None,
+        };
+        let active = inner.store.activate_factor(user, &record.id, now).await.map_err(|e| match e {
+            StoreError::NotFound => Error::Expired,
+            e => e.into(),
+        })?;
+        if let Some(marker) = outcome.replay_marker {
+            // The enrolment code's step is used up: it cannot sign in afterwards.
+            inner.store.advance_replay_marker(user, &record.id, marker, now).await?;
+        }
+        self.throttle_reset(user, &scope, attempt).await?;
+        self.emit(user, now, EventKind::FactorAdded { factor: active.id, kind: active.kind.clone() }).await;
+        if let Some(old) = replaced {
+            self.emit(user, now, EventKind::FactorRemoved { factor: old.id, kind: old.kind }).await;
+        }
+        // A replacement inherits the preferred flag silently; a first factor announces it.
+        if active.preferred && record.replaces.is_none() {
+            self.emit(user, now, EventKind::PreferredChanged { factor: Some(active.id) }).await;
+        }
+        let mut summary = active.summary();
+        if outcome.replay_marker.is_some() {
+            summary.last_used_at = Some(now);
+        }
+        Ok(summary)
+    }
+
+    // ----- managing factors --------------------------------------------------------------
+
+    /// The user's factors: active ones and pending enrolments that have not expired,
+    /// oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] if the store fails.
+    pub async fn list_factors(&self, user: &UserId) -> Result<Vec<FactorSummary>> {
+        let now = self.now();
+        let mut factors: Vec<FactorRecord> =
+            self.inner.store.list_factors(user).await?.into_iter().filter(|f| !f.is_expired(now)).collect();
+        factors.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(factors.iter().map(FactorRecord::summary).collect())
+    }
+
+    /// One of the user's factors.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the user has no such (unexpired) factor.
+    pub async fn get_factor(&self, user: &UserId, factor: &FactorId) -> Result<FactorSummary> {
+        let record = self.inner.store.get_factor(user, factor).await?.ok_or(Error::NotFound)?;
+        if record.is_expired(self.now()) {
+            return Err(Error::NotFound);
+        }
+        Ok(record.summary())
+    }
+
+    /// Renames a factor. Labels are trimmed, 1–64 characters, without control characters.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a bad label; [`Error::NotFound`] for an unknown factor.
+    pub async fn rename_factor(&self, user: &UserId, factor: &FactorId, label: &str) -> Result<FactorSummary> {
+        let label = validate_label(label)?;
+        let now = self.now();
+        let update = FactorUpdate { label: Some(label), ..FactorUpdate::default() };
+        let record = self.inner.store.update_factor(user, factor, &update).await?;
+        self.emit(user, now, EventKind::FactorRenamed { factor: *factor }).await;
+        Ok(record.summary())
+    }
+
+    /// Makes an active factor the preferred one (the one challenges use by default).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReauthRequired`] / [`Error::MfaRequired`] without fresh authentication;
+    /// [`Error::NotFound`] for an unknown or pending factor.
+    pub async fn set_preferred(&self, user: &UserId, fresh: &FreshAuth, factor: &FactorId) -> Result<()> {
+        let now = self.now();
+        let factors = self.inner.store.list_factors(user).await?;
+        self.check_fresh(fresh, now, &factors)?;
+        self.inner.store.set_preferred(user, factor).await?;
+        self.emit(user, now, EventKind::PreferredChanged { factor: Some(*factor) }).await;
+        Ok(())
+    }
+
+    /// Removes a factor (or cancels a pending enrolment). If it was preferred, the next
+    /// factor is promoted: strongest assurance first, then most recently used.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReauthRequired`] / [`Error::MfaRequired`] without fresh authentication;
+    /// [`Error::NotFound`] for an unknown factor.
+    pub async fn remove_factor(&self, user: &UserId, fresh: &FreshAuth, factor: &FactorId) -> Result<()> {
+        let now = self.now();
+        let factors = self.inner.store.list_factors(user).await?;
+        self.check_fresh(fresh, now, &factors)?;
+        let removed = self.inner.store.delete_factor(user, factor).await?;
+        if removed.is_active() {
+            self.emit(user, now, EventKind::FactorRemoved { factor: removed.id, kind: removed.kind.clone() }).await;
+        }
+        if removed.preferred {
+            self.promote_preferred(user, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes the best remaining active factor preferred if none is.
+    async fn promote_preferred(&self, user: &UserId, now: Timestamp) -> Result<()> {
+        for _ in 0..8 {
+            let factors = self.inner.store.list_factors(user).await?;
+            if factors.iter().any(|f| f.is_active() && f.preferred) {
+                return Ok(());
+            }
+            let Some(best) = factors.iter().filter(|f| f.is_active()).max_by_key(|f| rank(f)) else {
+                self.emit(user, now, EventKind::PreferredChanged { factor: None }).await;
+                return Ok(());
+            };
+            match self.inner.store.set_preferred(user, &best.id).await {
+                Ok(()) => {
+                    self.emit(user, now, EventKind::PreferredChanged { factor: Some(best.id) }).await;
+                    return Ok(());
+                }
+                // Removed concurrently: look again.
+                Err(StoreError::NotFound) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    // ----- sign-in -----------------------------------------------------------------------
+
+    /// Starts a challenge with `factor`, or with the preferred factor when `None`. Sends a
+    /// code where the factor does that. The result lists the alternatives the user may
+    /// switch to and whether recovery codes remain.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the user has no such active factor (pending ones never
+    /// count); [`Error::Locked`] while the factor is throttled; [`Error::Delivery`] if a
+    /// code could not be sent.
+    pub async fn start_challenge(&self, user: &UserId, factor: Option<&FactorId>) -> Result<Challenge> {
+        let inner = &self.inner;
+        let now = self.now();
+        let factors = inner.store.list_factors(user).await?;
+        let mut active: Vec<&FactorRecord> = factors.iter().filter(|f| f.is_active()).collect();
+        active.sort_by(|a, b| b.preferred.cmp(&a.preferred).then_with(|| rank(b).cmp(&rank(a))));
+        let chosen = match factor {
+            Some(id) => active.iter().find(|f| f.id == *id),
+            None => active.first(),
+        }
+        .copied()
+        .ok_or(Error::NotFound)?;
+        let adapter = self.adapter(&chosen.kind)?;
+        let throttle = inner.store.get_throttle(user, &ThrottleScope::Factor(chosen.id)).await?;
+        if let Some(retry_after) = inner.policy.throttle.wait(&throttle, now) {
+            return Err(Error::Locked { retry_after });
+        }
+        let secret = self.open(chosen)?;
+        let ctx = FactorContext::new(user, &chosen.id, &chosen.kind, now);
+        let plan = match adapter.start_challenge(&ctx, chosen, secret.as_ref()).await {
+            Ok(plan) => plan,
+            Err(e) => {
+                if matches!(e, Error::Delivery(_)) {
+                    self.emit(user, now, EventKind::DeliveryFailed { factor: chosen.id }).await;
+                }
+                return Err(e);
+            }
+        };
+        let (payload, ttl, attempts) = match plan.ceremony {
+            Some(c) => (c.payload, c.ttl, c.max_attempts),
+            None => (Vec::new(), None, None),
+        };
+        let ttl = ttl.unwrap_or(inner.policy.challenge_ttl);
+        let expires_at = now.saturating_add(ttl);
+        let id = ChallengeId::random()?;
+        let ceremony = CeremonyRecord::new(
+            id,
+            Some(user.clone()),
+            Some(chosen.id),
+            chosen.kind.clone(),
+            CeremonyPurpose::Challenge,
+            payload,
+            attempts.unwrap_or(inner.policy.challenge_attempts).max(1),
+            now,
+            expires_at,
+        );
+        inner.store.put_ceremony(&ceremony).await?;
+        let recovery_codes_remaining = inner.store.count_recovery_codes(user).await?;
+        Ok(Challenge {
+            id,
+            factor: chosen.summary(),
+            prompt: plan.prompt,
+            expires_at,
+            alternatives: active.iter().filter(|f| f.id != chosen.id).map(|f| f.summary()).collect(),
+            recovery_codes_remaining,
+        })
+    }
+
+    /// Completes a challenge with the user's proof. Each challenge is single-use and allows
+    /// [`Policy::challenge_attempts`] tries; failures also count toward the factor's
+    /// throttle, across every challenge and service instance.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Expired`] if the challenge is unknown, another user's, expired or used up;
+    /// [`Error::InvalidCode`] for a wrong proof; [`Error::Replayed`] for a reused code;
+    /// [`Error::Locked`] after too many failures; [`Error::InvalidInput`] for a malformed
+    /// proof (nothing counted).
+    pub async fn finish_challenge(&self, user: &UserId, challenge: &ChallengeId, proof: &Proof) -> Result<Verified> {
+        let inner = &self.inner;
+        let now = self.now();
+        let ceremony = inner.store.attempt_ceremony(Some(user), challenge, now).await?.ok_or(Error::Expired)?;
+        if ceremony.purpose != CeremonyPurpose::Challenge {
+            return Err(Error::Expired);
+        }
+        let factor = ceremony.factor.ok_or(Error::Expired)?;
+        let record =
+            inner.store.get_factor(user, &factor).await?.filter(FactorRecord::is_active).ok_or(Error::NotFound)?;
+        self.verify_record(user, &record, Some(&ceremony), proof, now).await
+    }
+
+    /// Verifies a proof for a factor that needs no challenge state (an authenticator app):
+    /// the direct path for "check this code for this user".
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] if the factor's kind needs a challenge (use
+    /// [`Mfa::start_challenge`]); otherwise as [`Mfa::finish_challenge`], with
+    /// [`Error::NotFound`] for an unknown or pending factor.
+    pub async fn verify(&self, user: &UserId, factor: &FactorId, proof: &Proof) -> Result<Verified> {
+        let now = self.now();
+        let record =
+            self.inner.store.get_factor(user, factor).await?.filter(FactorRecord::is_active).ok_or(Error::NotFound)?;
+        if self.adapter(&record.kind)?.needs_challenge(&record.kind) {
+            return Err(Error::Unsupported);
+        }
+        self.verify_record(user, &record, None, proof, now).await
+    }
+
+    async fn verify_record(
+        &self,
+        user: &UserId,
+        record: &FactorRecord,
+        ceremony: Option<&CeremonyRecord>,
+        proof: &Proof,
+        now: Timestamp,
+    ) -> Result<Verified> {
+        let inner = &self.inner;
+        let adapter = self.adapter(&record.kind)?;
+        adapter.check_proof(&record.kind, proof)?;
+        let scope = ThrottleScope::Factor(record.id);
+        let attempt = self.throttle_begin(user, &scope, now).await?;
+        let secret = self.open(record)?;
+        let ctx = FactorContext::new(user, &record.id, &record.kind, now);
+        let input = VerifyInput { factor: record, secret: secret.as_ref(), ceremony, proof };
+        let outcome = match adapter.verify(&ctx, input).await {
+            Ok(outcome) => outcome,
+            Err(Error::InvalidCode) => {
+                self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now).await;
+                return Err(Error::InvalidCode);
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(c) = ceremony {
+            // Single use: of concurrent correct proofs, only the one that takes it wins.
+            inner.store.take_ceremony(Some(user), &c.id, now).await?.ok_or(Error::Expired)?;
+        }
+        if let Some(marker) = outcome.replay_marker
+            && !inner.store.advance_replay_marker(user, &record.id, marker, now).await?
+        {
+            self.emit(user, now, EventKind::ReplayRejected { factor: record.id }).await;
+            self.count_failure(user, Some(record.id), attempt, FailureReason::Replayed, now).await;
+            return Err(Error::Replayed);
+        }
+        let mut update = FactorUpdate {
+            last_used_at: outcome.replay_marker.is_none().then_some(now),
+            data: outcome.data,
+            details: outcome.details,
+            ..FactorUpdate::default()
+        };
+        if let (Some(sealed), Some(secret)) = (&record.secret, &secret)
+            && sealed.key_id != inner.sealer.current_key()
+        {
+            update.secret = Some(self.seal(user, &record.id, secret)?);
+        }
+        if update != FactorUpdate::default() {
+            inner.store.update_factor(user, &record.id, &update).await?;
+        }
+        self.throttle_reset(user, &scope, attempt).await?;
+        let assurance = outcome.assurance.unwrap_or(record.assurance);
+        self.emit(user, now, EventKind::VerificationSucceeded { factor: Some(record.id), assurance }).await;
+        Ok(Verified {
+            user: user.clone(),
+            factor: Some(record.id),
+            kind: Some(record.kind.clone()),
+            assurance,
+            at: now,
+        })
+    }
+
+    // ----- recovery codes ----------------------------------------------------------------
+
+    /// Generates the user's first set of recovery codes. Show them once; only hashes are
+    /// kept.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyExists`] if unused codes remain (use
+    /// [`Mfa::regenerate_recovery_codes`]); [`Error::ReauthRequired`] /
+    /// [`Error::MfaRequired`] without fresh authentication.
+    pub async fn generate_recovery_codes(&self, user: &UserId, fresh: &FreshAuth) -> Result<RecoveryCodeSet> {
+        if self.inner.store.count_recovery_codes(user).await? > 0 {
+            return Err(Error::AlreadyExists);
+        }
+        self.regenerate_recovery_codes(user, fresh).await
+    }
+
+    /// Replaces the user's recovery codes with a new set, all at once: every old code stops
+    /// working.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReauthRequired`] / [`Error::MfaRequired`] without fresh authentication (a
+    /// password alone cannot mint codes that bypass MFA).
+    pub async fn regenerate_recovery_codes(&self, user: &UserId, fresh: &FreshAuth) -> Result<RecoveryCodeSet> {
+        let inner = &self.inner;
+        let now = self.now();
+        let factors = inner.store.list_factors(user).await?;
+        self.check_fresh(fresh, now, &factors)?;
+        let settings = inner.policy.recovery_codes;
+        let codes = recovery::generate_codes(settings.count)?;
+        let hashed = recovery::blocking(move || -> Result<(Vec<RecoveryCodeRecord>, RecoveryCodeSet)> {
+            let mut records = Vec::with_capacity(codes.len());
+            let mut shown = Vec::with_capacity(codes.len());
+            for (lookup, code) in &codes {
+                let parsed = recovery::parse_code(code.expose())?;
+                let hash = recovery::hash_secret(&settings.hash_params, &parsed.secret)?;
+                records.push(RecoveryCodeRecord::new(lookup.clone(), hash, now));
+                shown.push(recovery::format_code(code));
+            }
+            Ok((records, RecoveryCodeSet::from_codes(shown)))
+        })
+        .await??;
+        let (records, set) = hashed;
+        inner.store.replace_recovery_codes(user, &records).await?;
+        self.emit(user, now, EventKind::RecoveryCodesGenerated { count: records.len() }).await;
+        Ok(set)
+    }
+
+    /// Signs in with a recovery code, using it up. Costs one argon2 verification whatever
+    /// the number of codes held (and the same for an unknown code). Failures are throttled.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for malformed input (nothing counted);
+    /// [`Error::InvalidCode`] for a wrong or already used code; [`Error::Locked`] after
+    /// too many failures.
+    pub async fn verify_recovery_code(&self, user: &UserId, code: &str) -> Result<Verified> {
+        let inner = &self.inner;
+        let now = self.now();
+        let parsed = recovery::parse_code(code)?;
+        let scope = ThrottleScope::RecoveryCodes;
+        let attempt = self.throttle_begin(user, &scope, now).await?;
+        let stored = inner.store.get_recovery_code(user, &parsed.lookup).await?;
+        let settings = inner.policy.recovery_codes;
+        let (hash, known) = match &stored {
+            Some(record) => (Arc::new(record.hash.clone()), true),
+            None => (inner.dummy_hash.get(&settings.hash_params)?, false),
+        };
+        let secret = parsed.secret.clone();
+        let hash_for_check = hash.clone();
+        let matches =
+            recovery::blocking(move || recovery::verify_secret(&settings.hash_floor, &hash_for_check, &secret))
+                .await??;
+        let consumed = known && matches && inner.store.consume_recovery_code(user, &parsed.lookup, &hash).await?;
+        if !consumed {
+            self.count_failure(user, None, attempt, FailureReason::InvalidCode, now).await;
+            return Err(Error::InvalidCode);
+        }
+        self.throttle_reset(user, &scope, attempt).await?;
+        let remaining = inner.store.count_recovery_codes(user).await?;
+        let assurance = Assurance::RecoveryCode;
+        self.emit(user, now, EventKind::VerificationSucceeded { factor: None, assurance }).await;
+        self.emit(user, now, EventKind::RecoveryCodeUsed { remaining }).await;
+        if remaining <= settings.low_watermark {
+            self.emit(user, now, EventKind::RecoveryCodesLow { remaining }).await;
+        }
+        Ok(Verified { user: user.clone(), factor: None, kind: None, assurance, at: now })
+    }
+
+    /// How many unused recovery codes the user holds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] if the store fails.
+    pub async fn recovery_codes_remaining(&self, user: &UserId) -> Result<usize> {
+        Ok(self.inner.store.count_recovery_codes(user).await?)
+    }
+
+    // ----- internals ---------------------------------------------------------------------
+
+    fn adapter(&self, kind: &FactorKind) -> Result<&Arc<dyn FactorAdapter>> {
+        self.inner.adapters.get(kind).ok_or(Error::Unsupported)
+    }
+
+    /// S17: a recent primary authentication, and recent MFA once the user has an active
+    /// factor.
+    fn check_fresh(&self, fresh: &FreshAuth, now: Timestamp, factors: &[FactorRecord]) -> Result<()> {
+        let window = self.inner.policy.reauth_window;
+        if !is_fresh(fresh.primary_at(), now, window) {
+            return Err(Error::ReauthRequired);
+        }
+        if factors.iter().any(FactorRecord::is_active) && !fresh.mfa_at().is_some_and(|at| is_fresh(at, now, window)) {
+            return Err(Error::MfaRequired);
+        }
+        Ok(())
+    }
+
+    fn seal(&self, user: &UserId, factor: &FactorId, secret: &SecretBytes) -> Result<SealedSecret> {
+        let ctx = SealContext { user, factor, purpose: FACTOR_SECRET };
+        Ok(self.inner.sealer.seal(&ctx, secret.expose())?)
+    }
+
+    fn open(&self, record: &FactorRecord) -> Result<Option<SecretBytes>> {
+        let Some(sealed) = &record.secret else { return Ok(None) };
+        let ctx = SealContext { user: &record.user, factor: &record.id, purpose: FACTOR_SECRET };
+        Ok(Some(self.inner.sealer.open(&ctx, sealed)?))
+    }
+
+    /// Counts an attempt before evaluating it, so parallel guesses cannot exceed the limit.
+    async fn throttle_begin(&self, user: &UserId, scope: &ThrottleScope, now: Timestamp) -> Result<ThrottleState> {
+        let store = &self.inner.store;
+        for _ in 0..MAX_CAS_RETRIES {
+            let current = store.get_throttle(user, scope).await?;
+            if let Some(retry_after) = self.inner.policy.throttle.wait(&current, now) {
+                return Err(Error::Locked { retry_after });
+            }
+            let next = ThrottleState::new(current.failures.saturating_add(1), Some(now));
+            if store.compare_and_set_throttle(user, scope, &current, &next).await? {
+                return Ok(next);
+            }
+        }
+        Err(Error::Backend("throttle counter contention".into()))
+    }
+
+    /// A success clears the counter.
+    async fn throttle_reset(&self, user: &UserId, scope: &ThrottleScope, mut expected: ThrottleState) -> Result<()> {
+        let store = &self.inner.store;
+        let cleared = ThrottleState::default();
+        for _ in 0..MAX_CAS_RETRIES {
+            if expected == cleared || store.compare_and_set_throttle(user, scope, &expected, &cleared).await? {
+                return Ok(());
+            }
+            expected = store.get_throttle(user, scope).await?;
+        }
+        Err(Error::Backend("throttle counter contention".into()))
+    }
+
+    /// The attempt failed: it stays counted; emit the failure and, once attempts are
+    /// delayed, the lockout.
+    async fn count_failure(
+        &self,
+        user: &UserId,
+        factor: Option<FactorId>,
+        attempt: ThrottleState,
+        reason: FailureReason,
+        now: Timestamp,
+    ) {
+        self.emit(user, now, EventKind::VerificationFailed { factor, reason }).await;
+        if let Some(retry_after) = self.inner.policy.throttle.delay_after(attempt.failures) {
+            self.emit(user, now, EventKind::LockedOut { factor, retry_after }).await;
+        }
+    }
+
+    async fn emit(&self, user: &UserId, at: Timestamp, kind: EventKind) {
+        self.inner.events.record(&Event { at, user: user.clone(), kind }).await;
+    }
+}
+
+/// Promotion order: strongest assurance, then most recently used, then newest, then id.
+fn rank(f: &FactorRecord) -> (Assurance, Option<Timestamp>, Timestamp, FactorId) {
+    (f.assurance, f.last_used_at, f.created_at, f.id)
+}
+
+/// `base`, or `base 2`, `base 3`, ... — the first not already used by the user.
+fn default_label(base: &str, factors: &[FactorRecord]) -> String {
+    let taken = |label: &str| factors.iter().any(|f| f.label == label);
+    if !taken(base) {
+        return base.to_owned();
+    }
+    (2..).map(|n| format!("{base} {n}")).find(|l| !taken(l)).unwrap_or_else(|| base.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mfa_is_cheap_to_clone_and_thread_safe() {
+        fn assert_send_sync_clone<T: Send + Sync + Clone + 'static>() {}
+        assert_send_sync_clone::<Mfa>();
+    }
+}

@@ -1,0 +1,1 @@
+//! Cross-crate integration tests of the mfa-rs toolkit; see `tests/`.
