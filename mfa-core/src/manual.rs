@@ -74,3 +74,61 @@ pub mod defaults {}
 ///    few minutes on durable stores.
 /// 6. **Keys.** See [`seal`](crate::seal) for key management and rotation.
 pub mod wiring {}
+
+/// # Architecture
+///
+/// How the pieces fit, and the decisions behind their shape. Kept true as the code changes.
+///
+/// ## Layers
+///
+/// ```text
+///  host (axum, actix, ...) ── owns users, passwords, sessions, HTML
+///        │  FreshAuth, Proof, UserId
+///        ▼
+///  Mfa (mfa-core) ── re-auth checks, labels, preferred factor, throttling, replay markers,
+///        │            sealing, ceremony bookkeeping, recovery codes, events
+///        ├──► FactorAdapter (mfa-otp, mfa-webauthn): make secrets, send codes, check proofs
+///        ├──► Store (mfa-store-memory, mfa-store-sql): atomic state operations
+///        ├──► SecretSealer (AeadSealer): seal / open reusable secrets
+///        ├──► EventSink (TracingEventSink): audit and notification
+///        └──► Clock (SystemClock, ManualClock)
+/// ```
+///
+/// Adapters never touch the store, the throttle or the sealer: the service hands them the
+/// opened secret and the ceremony payload, and acts on what they return
+/// ([`ProofOutcome`](crate::ProofOutcome): a replay marker to advance, new adapter data).
+/// So every factor kind gets the same throttling, replay protection, single-use ceremonies
+/// and events without reimplementing them.
+///
+/// ## Decisions
+///
+/// - **Policy logic lives in one place, atomicity in the store.** The throttle is a
+///   compare-and-set on a small [`ThrottleState`](crate::store::ThrottleState); the
+///   schedule ([`ThrottlePolicy`](crate::ThrottlePolicy)) is computed in the core. Stores
+///   implement a few primitive atomic operations (compare-and-set, compare-and-advance,
+///   single-use take, bounded attempt, replace-all, consume-if-unchanged) and none of the
+///   rules, so SQL stores stay simple and cannot drift from the memory store.
+/// - **Attempts are counted before evaluation.** `throttle_begin` reserves an attempt
+///   atomically before the proof is checked; a success clears it. This is what bounds
+///   parallel guessing.
+/// - **Ceremonies: attempt, then take.** [`Store::attempt_ceremony`](crate::Store::attempt_ceremony)
+///   counts a try and returns the state; only a verified proof then
+///   [`takes`](crate::Store::take_ceremony) it, and only one taker wins. A resend creates
+///   a new ceremony, so an old code can never come back.
+/// - **The replay marker stamps last use.** Advancing a TOTP step and recording the use is
+///   one store operation: one write on the hot path.
+/// - **Recovery codes carry a public lookup part,** so verification is one argon2 call;
+///   consumption is conditional on the hash read, so a regeneration between read and
+///   consume cannot let an old code spend a new one.
+/// - **Factor kinds are open strings** ([`FactorKind`](crate::FactorKind)) with constants for
+///   the kinds this project ships: a host can add its own adapter without touching the core.
+/// - **Prompts are generic shapes** ([`Prompt`](crate::Prompt)): enter a code, a code was
+///   sent, a shared secret to provision, WebAuthn options. The core stays factor-agnostic
+///   while hosts still get typed data to render.
+/// - **Fresh authentication is uniform.** Every sensitive change (add, remove, set preferred,
+///   regenerate recovery codes) needs a recent primary authentication, and recent MFA once
+///   the user has an active factor: a password-only session can neither add a "second"
+///   factor nor remove the real one or mint recovery codes that bypass it.
+/// - **Sealing is synchronous.** It is on every verification's hot path; a KMS-backed sealer
+///   unwraps data keys at start-up.
+pub mod architecture {}

@@ -60,7 +60,7 @@ async fn main() -> Result<(), Box<dyn StdError>> {
     mfa.verify_recovery_code(&alice, codes.codes()[0].expose()).await?;
     println!("   one used; {} remain", mfa.recovery_codes_remaining(&alice).await?);
 
-    println!("\n5. Someone guesses: after 5 failures the factor locks.");
+    println!("\n5. Someone guesses: after 5 consecutive failures (the replay was one) the factor locks.");
     for i in 1..=6 {
         match mfa.verify(&alice, &factor.id, &Proof::code("wrong-guess")?).await {
             Err(Error::Locked { retry_after }) => {
