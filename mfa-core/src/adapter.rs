@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use crate::error::{Error, Result};
 use crate::secret::{SecretBytes, SecretString};
 use crate::store::{CeremonyRecord, FactorRecord};
-use crate::types::{Assurance, FactorId, FactorKind, Timestamp, UserId, invalid};
+use crate::types::{Assurance, ChallengeId, FactorId, FactorKind, Timestamp, UserId, invalid};
 
 /// Longest code accepted by [`Proof::code`], in bytes (after removing white space).
 pub const MAX_CODE_LEN: usize = 128;
@@ -193,12 +193,22 @@ pub struct FactorContext<'a> {
     pub kind: &'a FactorKind,
     /// The current time, from the service's clock.
     pub now: Timestamp,
+    /// The ceremony's id: at `start_*`, the id state will be stored under if the adapter
+    /// asks for any (bind it into that state, e.g. a keyed hash of a one-time code); at
+    /// `finish_*`/`verify`, the id of the ceremony being completed, if there is one.
+    pub challenge: Option<&'a ChallengeId>,
 }
 
 impl<'a> FactorContext<'a> {
     /// A context from its parts.
-    pub fn new(user: &'a UserId, factor: &'a FactorId, kind: &'a FactorKind, now: Timestamp) -> Self {
-        Self { user, factor, kind, now }
+    pub fn new(
+        user: &'a UserId,
+        factor: &'a FactorId,
+        kind: &'a FactorKind,
+        now: Timestamp,
+        challenge: Option<&'a ChallengeId>,
+    ) -> Self {
+        Self { user, factor, kind, now, challenge }
     }
 }
 

@@ -251,7 +251,8 @@ impl Mfa {
         };
 
         let id = FactorId::random()?;
-        let ctx = FactorContext::new(user, &id, &request.kind, now);
+        let cid = ChallengeId::random()?;
+        let ctx = FactorContext::new(user, &id, &request.kind, now, Some(&cid));
         let plan = match adapter.start_enrolment(&ctx, &request).await {
             Ok(plan) => plan,
             Err(e) => {
@@ -273,7 +274,6 @@ impl Mfa {
         record.replaces = request.replaces;
         if let Some(ceremony) = plan.ceremony {
             let ttl = ceremony.ttl.unwrap_or(inner.policy.enrolment_ttl).min(inner.policy.enrolment_ttl);
-            let cid = ChallengeId::random()?;
             let ceremony = CeremonyRecord::new(
                 cid,
                 Some(user.clone()),
@@ -321,7 +321,7 @@ impl Mfa {
             None => None,
         };
         let secret = self.open(&record)?;
-        let ctx = FactorContext::new(user, &record.id, &record.kind, now);
+        let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.as_ref().map(|c| &c.id));
         let input = VerifyInput { factor: &record, secret: secret.as_ref(), ceremony: ceremony.as_ref(), proof };
         let outcome = match adapter.finish_enrolment(&ctx, input).await {
             Ok(outcome) => outcome,
@@ -498,7 +498,8 @@ impl Mfa {
             return Err(Error::Locked { retry_after });
         }
         let secret = self.open(chosen)?;
-        let ctx = FactorContext::new(user, &chosen.id, &chosen.kind, now);
+        let id = ChallengeId::random()?;
+        let ctx = FactorContext::new(user, &chosen.id, &chosen.kind, now, Some(&id));
         let plan = match adapter.start_challenge(&ctx, chosen, secret.as_ref()).await {
             Ok(plan) => plan,
             Err(e) => {
@@ -514,7 +515,6 @@ impl Mfa {
         };
         let ttl = ttl.unwrap_or(inner.policy.challenge_ttl);
         let expires_at = now.saturating_add(ttl);
-        let id = ChallengeId::random()?;
         let ceremony = CeremonyRecord::new(
             id,
             Some(user.clone()),
@@ -593,7 +593,7 @@ impl Mfa {
         let scope = ThrottleScope::Factor(record.id);
         let attempt = self.throttle_begin(user, &scope, now).await?;
         let secret = self.open(record)?;
-        let ctx = FactorContext::new(user, &record.id, &record.kind, now);
+        let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.map(|c| &c.id));
         let input = VerifyInput { factor: record, secret: secret.as_ref(), ceremony, proof };
         let outcome = match adapter.verify(&ctx, input).await {
             Ok(outcome) => outcome,
