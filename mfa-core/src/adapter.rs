@@ -181,6 +181,25 @@ impl EnrolmentRequest {
     }
 }
 
+/// Permission to send a message, granted by the service under its
+/// [`DeliveryPolicy`](crate::policy::DeliveryPolicy). Adapters that send codes call
+/// [`DeliveryGate::permit`] immediately before sending, and send nothing if it refuses.
+#[async_trait]
+pub trait DeliveryGate: Send + Sync {
+    /// Counts one message to `destination` (normalised, e.g. E.164) for this factor.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RateLimited`] when the factor or the destination is over its limits.
+    async fn permit(&self, destination: &str) -> Result<()>;
+}
+
+impl fmt::Debug for dyn DeliveryGate + '_ {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DeliveryGate")
+    }
+}
+
 /// Who and what an adapter call is about.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
@@ -197,6 +216,8 @@ pub struct FactorContext<'a> {
     /// asks for any (bind it into that state, e.g. a keyed hash of a one-time code); at
     /// `finish_*`/`verify`, the id of the ceremony being completed, if there is one.
     pub challenge: Option<&'a ChallengeId>,
+    /// Where to ask before sending anything.
+    pub delivery: &'a dyn DeliveryGate,
 }
 
 impl<'a> FactorContext<'a> {
@@ -207,8 +228,9 @@ impl<'a> FactorContext<'a> {
         kind: &'a FactorKind,
         now: Timestamp,
         challenge: Option<&'a ChallengeId>,
+        delivery: &'a dyn DeliveryGate,
     ) -> Self {
-        Self { user, factor, kind, now, challenge }
+        Self { user, factor, kind, now, challenge, delivery }
     }
 }
 

@@ -36,6 +36,13 @@ pub enum Error {
     /// This proof was accepted before (or a later one was): it cannot be used again.
     #[error("this code was already used")]
     Replayed,
+    /// Too many messages were sent to this factor or destination recently: nothing was
+    /// sent. Retry after `retry_after`.
+    #[error("too many codes sent; retry in {} s", retry_after.as_secs().max(1))]
+    RateLimited {
+        /// How long until a message may be sent again.
+        retry_after: Duration,
+    },
     /// The operation needs a fresh primary authentication (the user re-enters the password).
     #[error("recent re-authentication required")]
     ReauthRequired,

@@ -100,6 +100,13 @@ pub enum EventKind {
         /// The factor.
         factor: FactorId,
     },
+    /// A message was not sent because a delivery limit was reached.
+    DeliveryLimited {
+        /// The factor.
+        factor: FactorId,
+        /// How long until sending is allowed again.
+        retry_after: Duration,
+    },
     /// A code could not be delivered.
     DeliveryFailed {
         /// The factor.

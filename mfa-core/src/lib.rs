@@ -104,13 +104,13 @@ pub mod types;
 pub mod testing;
 
 pub use adapter::{
-    CeremonyPlan, ChallengePlan, EnrolmentPlan, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof,
-    ProofOutcome, SharedSecretPrompt, VerifyInput,
+    CeremonyPlan, ChallengePlan, DeliveryGate, EnrolmentPlan, EnrolmentRequest, FactorAdapter, FactorContext, Prompt,
+    Proof, ProofOutcome, SharedSecretPrompt, VerifyInput,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CryptoError, Error, Result};
 pub use events::{Event, EventKind, EventSink, FailureReason, TracingEventSink};
-pub use policy::{FreshAuth, Policy};
+pub use policy::{DeliveryPolicy, FreshAuth, Policy};
 pub use recovery::{HashParams, RecoveryCodePolicy, RecoveryCodeSet};
 pub use seal::{AeadSealer, KeyId, SealContext, SealedSecret, SecretSealer};
 pub use secret::{SecretBytes, SecretString};

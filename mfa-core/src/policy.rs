@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::recovery::RecoveryCodePolicy;
+use crate::store::CounterState;
 use crate::throttle::ThrottlePolicy;
 use crate::types::Timestamp;
 
@@ -32,6 +33,8 @@ pub struct Policy {
     pub throttle: ThrottlePolicy,
     /// Recovery-code settings.
     pub recovery_codes: RecoveryCodePolicy,
+    /// Limits on sending codes (SMS, email).
+    pub delivery: DeliveryPolicy,
 }
 
 impl Default for Policy {
@@ -43,7 +46,56 @@ impl Default for Policy {
             challenge_attempts: 5,
             throttle: ThrottlePolicy::default(),
             recovery_codes: RecoveryCodePolicy::default(),
+            delivery: DeliveryPolicy::default(),
         }
+    }
+}
+
+/// Limits on messages sent to users (one-time codes by SMS or email), applied both per
+/// factor and per destination, so neither re-enrolling nor spreading over accounts gets
+/// around them. Resending never resets the failure count of the factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeliveryPolicy {
+    /// Minimum time between two sends (default 30 s).
+    pub cooldown: Duration,
+    /// The window for `max_per_window` (default 15 minutes).
+    pub window: Duration,
+    /// Sends allowed per window (default 5).
+    pub max_per_window: u32,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        Self { cooldown: Duration::from_secs(30), window: Duration::from_secs(15 * 60), max_per_window: 5 }
+    }
+}
+
+impl DeliveryPolicy {
+    /// A policy from its parts.
+    pub fn new(cooldown: Duration, window: Duration, max_per_window: u32) -> Self {
+        Self { cooldown, window, max_per_window }
+    }
+
+    /// Counts one send against `state` at `now`: the new state, or how long to wait.
+    pub fn count(&self, state: &CounterState, now: Timestamp) -> Result<CounterState, Duration> {
+        let window_open = state.window_start.filter(|start| now < start.saturating_add(self.window));
+        let (start, count) = match window_open {
+            Some(start) => (start, state.count),
+            None => (now, 0),
+        };
+        if let Some(last) = state.last_at {
+            let ready = last.saturating_add(self.cooldown);
+            if now < ready {
+                return Err(ready.duration_since(now));
+            }
+        }
+        let window_end = start.saturating_add(self.window);
+        if count >= self.max_per_window {
+            return Err(window_end.duration_since(now));
+        }
+        let expires = window_end.max(now.saturating_add(self.cooldown));
+        Ok(CounterState::new(count + 1, Some(start), Some(now), Some(expires)))
     }
 }
 
@@ -94,4 +146,24 @@ impl FreshAuth {
 /// of clock skew).
 pub(crate) fn is_fresh(at: Timestamp, now: Timestamp, window: Duration) -> bool {
     at <= now.saturating_add(Duration::from_secs(1)) && now.duration_since(at) <= window
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliveries_have_a_cooldown_and_a_cap_per_window() {
+        let p = DeliveryPolicy::new(Duration::from_secs(30), Duration::from_secs(900), 3);
+        let t = |s| Timestamp::from_unix_secs(s);
+        let mut state = CounterState::default();
+        state = p.count(&state, t(0)).unwrap();
+        assert_eq!(p.count(&state, t(10)), Err(Duration::from_secs(20)), "cooldown");
+        state = p.count(&state, t(30)).unwrap();
+        state = p.count(&state, t(60)).unwrap();
+        assert_eq!(p.count(&state, t(100)), Err(Duration::from_secs(800)), "cap per window");
+        let state = p.count(&state, t(900)).unwrap();
+        assert_eq!(state.count, 1, "a new window starts");
+        assert_eq!(state.expires_at, Some(t(1800)));
+    }
 }

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::adapter::{EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof, VerifyInput};
+use async_trait::async_trait;
+
+use crate::adapter::{DeliveryGate, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof, VerifyInput};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind, EventSink, FailureReason, TracingEventSink};
@@ -252,15 +254,11 @@ impl Mfa {
 
         let id = FactorId::random()?;
         let cid = ChallengeId::random()?;
-        let ctx = FactorContext::new(user, &id, &request.kind, now, Some(&cid));
+        let gate = Gate { mfa: self, factor: id, now };
+        let ctx = FactorContext::new(user, &id, &request.kind, now, Some(&cid), &gate);
         let plan = match adapter.start_enrolment(&ctx, &request).await {
             Ok(plan) => plan,
-            Err(e) => {
-                if matches!(e, Error::Delivery(_)) {
-                    self.emit(user, now, EventKind::DeliveryFailed { factor: id }).await;
-                }
-                return Err(e);
-            }
+            Err(e) => return Err(self.delivery_error(user, id, e, now).await),
         };
         let expires_at = now.saturating_add(inner.policy.enrolment_ttl);
         let mut record =
@@ -321,7 +319,8 @@ impl Mfa {
             None => None,
         };
         let secret = self.open(&record)?;
-        let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.as_ref().map(|c| &c.id));
+        let gate = Gate { mfa: self, factor: record.id, now };
+        let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.as_ref().map(|c| &c.id), &gate);
         let input = VerifyInput { factor: &record, secret: secret.as_ref(), ceremony: ceremony.as_ref(), proof };
         let outcome = match adapter.finish_enrolment(&ctx, input).await {
             Ok(outcome) => outcome,
@@ -364,6 +363,53 @@ impl Mfa {
             summary.last_used_at = Some(now);
         }
         Ok(summary)
+    }
+
+    /// Sends a new code for a pending enrolment (a new phone number or address): the old
+    /// code stops working, the failure count is kept, and delivery limits apply.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown factor; [`Error::Expired`] if the enrolment is
+    /// finished or expired; [`Error::RateLimited`] if a code was sent too recently or too
+    /// often (the old code then still works); [`Error::Unsupported`] for kinds that send
+    /// nothing.
+    pub async fn resend_enrolment(&self, user: &UserId, factor: &FactorId) -> Result<EnrolmentStart> {
+        let inner = &self.inner;
+        let now = self.now();
+        let record = inner.store.get_factor(user, factor).await?.ok_or(Error::NotFound)?;
+        if record.is_active() || record.is_expired(now) {
+            return Err(Error::Expired);
+        }
+        let old = record.enrolment.ok_or(Error::Unsupported)?;
+        let adapter = self.adapter(&record.kind)?;
+        let secret = self.open(&record)?;
+        let cid = ChallengeId::random()?;
+        let gate = Gate { mfa: self, factor: record.id, now };
+        let ctx = FactorContext::new(user, &record.id, &record.kind, now, Some(&cid), &gate);
+        let plan = match adapter.start_challenge(&ctx, &record, secret.as_ref()).await {
+            Ok(plan) => plan,
+            Err(e) => return Err(self.delivery_error(user, record.id, e, now).await),
+        };
+        let ceremony = plan.ceremony.ok_or(Error::Unsupported)?;
+        let expires_at = record.expires_at.unwrap_or(now);
+        let ttl_end = now.saturating_add(ceremony.ttl.unwrap_or(inner.policy.enrolment_ttl)).min(expires_at);
+        let new = CeremonyRecord::new(
+            cid,
+            Some(user.clone()),
+            Some(record.id),
+            record.kind.clone(),
+            CeremonyPurpose::Enrolment,
+            ceremony.payload,
+            ceremony.max_attempts.unwrap_or(inner.policy.challenge_attempts).max(1),
+            now,
+            ttl_end,
+        );
+        inner.store.put_ceremony(&new).await?;
+        let update = FactorUpdate { enrolment: Some(cid), ..FactorUpdate::default() };
+        let record = inner.store.update_factor(user, &record.id, &update).await?;
+        inner.store.take_ceremony(Some(user), &old, now).await?;
+        Ok(EnrolmentStart { factor: record.summary(), prompt: plan.prompt, expires_at })
     }
 
     // ----- managing factors --------------------------------------------------------------
@@ -492,6 +538,48 @@ impl Mfa {
         }
         .copied()
         .ok_or(Error::NotFound)?;
+        let alternatives = active.iter().filter(|f| f.id != chosen.id).map(|f| f.summary()).collect();
+        self.challenge_factor(user, chosen, alternatives, now).await
+    }
+
+    /// Sends a new code for a challenge (SMS, email): the old code stops working, the
+    /// failure count is kept, and delivery limits apply. Returns the new challenge.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Expired`] if the challenge is unknown, another user's, expired or used;
+    /// [`Error::RateLimited`] if a code was sent too recently or too often (the old code
+    /// then still works); [`Error::Unsupported`] for a factor that sends nothing.
+    pub async fn resend_challenge(&self, user: &UserId, challenge: &ChallengeId) -> Result<Challenge> {
+        let inner = &self.inner;
+        let now = self.now();
+        let old = inner.store.get_ceremony(Some(user), challenge, now).await?.ok_or(Error::Expired)?;
+        if old.purpose != CeremonyPurpose::Challenge {
+            return Err(Error::Expired);
+        }
+        let factor = old.factor.ok_or(Error::Expired)?;
+        let factors = inner.store.list_factors(user).await?;
+        let mut active: Vec<&FactorRecord> = factors.iter().filter(|f| f.is_active()).collect();
+        active.sort_by(|a, b| b.preferred.cmp(&a.preferred).then_with(|| rank(b).cmp(&rank(a))));
+        let chosen = active.iter().find(|f| f.id == factor).copied().ok_or(Error::NotFound)?;
+        if !self.adapter(&chosen.kind)?.needs_challenge(&chosen.kind) {
+            return Err(Error::Unsupported);
+        }
+        let alternatives = active.iter().filter(|f| f.id != chosen.id).map(|f| f.summary()).collect();
+        let new = self.challenge_factor(user, chosen, alternatives, now).await?;
+        inner.store.take_ceremony(Some(user), challenge, now).await?;
+        Ok(new)
+    }
+
+    /// Challenges one active factor: throttle check, adapter, ceremony.
+    async fn challenge_factor(
+        &self,
+        user: &UserId,
+        chosen: &FactorRecord,
+        alternatives: Vec<FactorSummary>,
+        now: Timestamp,
+    ) -> Result<Challenge> {
+        let inner = &self.inner;
         let adapter = self.adapter(&chosen.kind)?;
         let throttle = inner.store.get_throttle(user, &ThrottleScope::Factor(chosen.id)).await?;
         if let Some(retry_after) = inner.policy.throttle.wait(&throttle, now) {
@@ -499,15 +587,11 @@ impl Mfa {
         }
         let secret = self.open(chosen)?;
         let id = ChallengeId::random()?;
-        let ctx = FactorContext::new(user, &chosen.id, &chosen.kind, now, Some(&id));
+        let gate = Gate { mfa: self, factor: chosen.id, now };
+        let ctx = FactorContext::new(user, &chosen.id, &chosen.kind, now, Some(&id), &gate);
         let plan = match adapter.start_challenge(&ctx, chosen, secret.as_ref()).await {
             Ok(plan) => plan,
-            Err(e) => {
-                if matches!(e, Error::Delivery(_)) {
-                    self.emit(user, now, EventKind::DeliveryFailed { factor: chosen.id }).await;
-                }
-                return Err(e);
-            }
+            Err(e) => return Err(self.delivery_error(user, chosen.id, e, now).await),
         };
         let (payload, ttl, attempts) = match plan.ceremony {
             Some(c) => (c.payload, c.ttl, c.max_attempts),
@@ -533,7 +617,7 @@ impl Mfa {
             factor: chosen.summary(),
             prompt: plan.prompt,
             expires_at,
-            alternatives: active.iter().filter(|f| f.id != chosen.id).map(|f| f.summary()).collect(),
+            alternatives,
             recovery_codes_remaining,
         })
     }
@@ -593,7 +677,8 @@ impl Mfa {
         let scope = ThrottleScope::Factor(record.id);
         let attempt = self.throttle_begin(user, &scope, now).await?;
         let secret = self.open(record)?;
-        let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.map(|c| &c.id));
+        let gate = Gate { mfa: self, factor: record.id, now };
+        let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.map(|c| &c.id), &gate);
         let input = VerifyInput { factor: record, secret: secret.as_ref(), ceremony, proof };
         let outcome = match adapter.verify(&ctx, input).await {
             Ok(outcome) => outcome,
@@ -814,9 +899,69 @@ impl Mfa {
         }
     }
 
+    /// Records delivery failures and refusals as events; passes the error through.
+    async fn delivery_error(&self, user: &UserId, factor: FactorId, e: Error, now: Timestamp) -> Error {
+        match &e {
+            Error::Delivery(_) => self.emit(user, now, EventKind::DeliveryFailed { factor }).await,
+            Error::RateLimited { retry_after } => {
+                let retry_after = *retry_after;
+                self.emit(user, now, EventKind::DeliveryLimited { factor, retry_after }).await;
+            }
+            _ => {}
+        }
+        e
+    }
+
+    /// Counts one send under `key`, atomically.
+    async fn count_send(&self, key: &str, now: Timestamp) -> Result<()> {
+        let store = &self.inner.store;
+        let policy = self.inner.policy.delivery;
+        for _ in 0..MAX_CAS_RETRIES {
+            let current = store.get_counter(key, now).await?;
+            let next = policy.count(&current, now).map_err(|retry_after| Error::RateLimited { retry_after })?;
+            if store.compare_and_set_counter(key, &current, &next, now).await? {
+                return Ok(());
+            }
+        }
+        Err(Error::Backend("delivery counter contention".into()))
+    }
+
     async fn emit(&self, user: &UserId, at: Timestamp, kind: EventKind) {
         self.inner.events.record(&Event { at, user: user.clone(), kind }).await;
     }
+}
+
+/// The service's answer to an adapter asking to send: delivery limits per factor and per
+/// destination, counted in the store.
+struct Gate<'a> {
+    mfa: &'a Mfa,
+    factor: FactorId,
+    now: Timestamp,
+}
+
+#[async_trait]
+impl DeliveryGate for Gate<'_> {
+    async fn permit(&self, destination: &str) -> Result<()> {
+        let keys = [format!("send:factor:{}", self.factor), destination_key(destination)];
+        let store = &self.mfa.inner.store;
+        let policy = self.mfa.inner.policy.delivery;
+        // Check every limit before counting any, so a refusal counts nothing.
+        for key in &keys {
+            let current = store.get_counter(key, self.now).await?;
+            policy.count(&current, self.now).map_err(|retry_after| Error::RateLimited { retry_after })?;
+        }
+        for key in &keys {
+            self.mfa.count_send(key, self.now).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Counter key for a destination: a hash, so counters hold no phone numbers or addresses.
+fn destination_key(destination: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new().chain_update(b"mfa-rs/destination/v1\0").chain_update(destination.as_bytes()).finalize();
+    format!("send:dest:{}", data_encoding::HEXLOWER.encode(&digest[..16]))
 }
 
 /// Promotion order: strongest assurance, then most recently used, then newest, then id.

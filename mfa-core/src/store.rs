@@ -320,6 +320,33 @@ impl ThrottleState {
     }
 }
 
+/// A counter not tied to one user's factors: sends per destination or per factor, and
+/// later budgets. An absent counter reads as the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CounterState {
+    /// Events counted in the current window.
+    pub count: u32,
+    /// When the current window started.
+    pub window_start: Option<Timestamp>,
+    /// When the last event was counted.
+    pub last_at: Option<Timestamp>,
+    /// When the counter no longer matters and may be purged.
+    pub expires_at: Option<Timestamp>,
+}
+
+impl CounterState {
+    /// A state from its parts.
+    pub fn new(
+        count: u32,
+        window_start: Option<Timestamp>,
+        last_at: Option<Timestamp>,
+        expires_at: Option<Timestamp>,
+    ) -> Self {
+        Self { count, window_start, last_at, expires_at }
+    }
+}
+
 /// Where factors, ceremony state, replay markers, recovery codes and failure counters live.
 ///
 /// Async and dyn-compatible: hosts keep an `Arc<dyn Store>`. Every method is scoped by
@@ -404,6 +431,15 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<Option<CeremonyRecord>>;
 
+    /// The ceremony, if it exists, is bound to `user` and has not expired by `now`; reading
+    /// changes nothing.
+    async fn get_ceremony(
+        &self,
+        user: Option<&UserId>,
+        id: &ChallengeId,
+        now: Timestamp,
+    ) -> StoreResult<Option<CeremonyRecord>>;
+
     /// **Atomic single-use take.** If the ceremony exists, is bound to `user` and has not
     /// expired by `now`, deletes and returns it; otherwise returns `None` (a ceremony of
     /// another user is left in place). Of many concurrent takes, exactly one gets it.
@@ -443,8 +479,23 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
         new: &ThrottleState,
     ) -> StoreResult<bool>;
 
-    /// Deletes ceremonies and pending factors that expired by `now`; returns how many
-    /// records were removed.
+    /// The counter under `key` (the default if there is none or it expired by `now`).
+    async fn get_counter(&self, key: &str, now: Timestamp) -> StoreResult<CounterState>;
+
+    /// **Atomic compare-and-set.** If the counter under `key` equals `expected` (an absent
+    /// or expired counter equals the default), sets it to `new` and returns `true`;
+    /// otherwise returns `false`. Of many concurrent calls with the same `expected`,
+    /// exactly one returns `true`.
+    async fn compare_and_set_counter(
+        &self,
+        key: &str,
+        expected: &CounterState,
+        new: &CounterState,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+
+    /// Deletes ceremonies, pending factors and counters that expired by `now`; returns how
+    /// many records were removed.
     async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64>;
 }
 
@@ -501,6 +552,14 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     ) -> StoreResult<Option<CeremonyRecord>> {
         (**self).take_ceremony(user, id, now).await
     }
+    async fn get_ceremony(
+        &self,
+        user: Option<&UserId>,
+        id: &ChallengeId,
+        now: Timestamp,
+    ) -> StoreResult<Option<CeremonyRecord>> {
+        (**self).get_ceremony(user, id, now).await
+    }
     async fn replace_recovery_codes(&self, user: &UserId, codes: &[RecoveryCodeRecord]) -> StoreResult<()> {
         (**self).replace_recovery_codes(user, codes).await
     }
@@ -524,6 +583,18 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         new: &ThrottleState,
     ) -> StoreResult<bool> {
         (**self).compare_and_set_throttle(user, scope, expected, new).await
+    }
+    async fn get_counter(&self, key: &str, now: Timestamp) -> StoreResult<CounterState> {
+        (**self).get_counter(key, now).await
+    }
+    async fn compare_and_set_counter(
+        &self,
+        key: &str,
+        expected: &CounterState,
+        new: &CounterState,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        (**self).compare_and_set_counter(key, expected, new, now).await
     }
     async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
         (**self).purge_expired(now).await

@@ -31,8 +31,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use mfa_core::store::{
-    CeremonyRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord, StoreError, StoreResult, ThrottleScope,
-    ThrottleState,
+    CeremonyRecord, CounterState, FactorRecord, FactorUpdate, RecoveryCodeRecord, StoreError, StoreResult,
+    ThrottleScope, ThrottleState,
 };
 use mfa_core::{ChallengeId, FactorId, FactorStatus, Store, Timestamp, UserId};
 
@@ -49,6 +49,7 @@ struct Inner {
     users: Box<[Mutex<HashMap<UserId, UserData>>]>,
     ceremonies: Box<[Mutex<HashMap<ChallengeId, CeremonyRecord>>]>,
     factor_ids: Box<[Mutex<HashSet<FactorId>>]>,
+    counters: Box<[Mutex<HashMap<String, CounterState>>]>,
 }
 
 impl Default for Inner {
@@ -58,6 +59,7 @@ impl Default for Inner {
             users: (0..SHARDS).map(|_| Mutex::default()).collect(),
             ceremonies: (0..SHARDS).map(|_| Mutex::default()).collect(),
             factor_ids: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            counters: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
 }
@@ -95,6 +97,11 @@ impl MemoryStore {
         lock(&self.inner.ceremonies[id_shard(id.as_bytes())])
     }
 
+    fn counter_shard(&self, key: &str) -> MutexGuard<'_, HashMap<String, CounterState>> {
+        let i = (self.inner.hasher.hash_one(key) as usize) % SHARDS;
+        lock(&self.inner.counters[i])
+    }
+
     fn factor_ids(&self, id: &FactorId) -> MutexGuard<'_, HashSet<FactorId>> {
         lock(&self.inner.factor_ids[id_shard(id.as_bytes())])
     }
@@ -109,6 +116,11 @@ impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore").field("shards", &SHARDS).finish_non_exhaustive()
     }
+}
+
+/// A counter counts until its expiry.
+fn live(counter: &CounterState, now: Timestamp) -> bool {
+    counter.expires_at.is_none_or(|e| now < e)
 }
 
 fn bound_to(ceremony: &CeremonyRecord, user: Option<&UserId>) -> bool {
@@ -266,6 +278,16 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn get_ceremony(
+        &self,
+        user: Option<&UserId>,
+        id: &ChallengeId,
+        now: Timestamp,
+    ) -> StoreResult<Option<CeremonyRecord>> {
+        let shard = self.ceremony_shard(id);
+        Ok(shard.get(id).filter(|c| bound_to(c, user) && now < c.expires_at).cloned())
+    }
+
     async fn take_ceremony(
         &self,
         user: Option<&UserId>,
@@ -330,8 +352,38 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
+    async fn get_counter(&self, key: &str, now: Timestamp) -> StoreResult<CounterState> {
+        Ok(self.counter_shard(key).get(key).filter(|c| live(c, now)).copied().unwrap_or_default())
+    }
+
+    async fn compare_and_set_counter(
+        &self,
+        key: &str,
+        expected: &CounterState,
+        new: &CounterState,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut shard = self.counter_shard(key);
+        let current = shard.get(key).filter(|c| live(c, now)).copied().unwrap_or_default();
+        if current != *expected {
+            return Ok(false);
+        }
+        if *new == CounterState::default() {
+            shard.remove(key);
+        } else {
+            shard.insert(key.to_owned(), *new);
+        }
+        Ok(true)
+    }
+
     async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
         let mut removed = 0u64;
+        for shard in self.inner.counters.iter() {
+            let mut shard = lock(shard);
+            let before = shard.len();
+            shard.retain(|_, c| live(c, now));
+            removed += (before - shard.len()) as u64;
+        }
         for shard in self.inner.ceremonies.iter() {
             let mut shard = lock(shard);
             let before = shard.len();

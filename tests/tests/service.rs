@@ -11,7 +11,7 @@ use std::time::Duration;
 use mfa_core::store::{FactorRecord, ThrottleScope};
 use mfa_core::testing::{FAKE, FakeFactor, RecordingEventSink};
 use mfa_core::{
-    AeadSealer, Assurance, Clock, EnrolmentRequest, Error, EventKind, FactorId, FactorKind, FactorStatus,
+    AeadSealer, Assurance, Challenge, Clock, EnrolmentRequest, Error, EventKind, FactorId, FactorKind, FactorStatus,
     FailureReason, FreshAuth, KeyId, ManualClock, Mfa, Policy, Prompt, Proof, RecoveryCodePolicy, SharedSecretPrompt,
     Store, Timestamp, UserId,
 };
@@ -417,11 +417,13 @@ async fn a_challenge_is_single_use_bounded_and_expires() {
     assert!(matches!(mfa.finish_challenge(&alice, &c.id, &proof(&c)).await, Err(Error::Expired)));
 
     // Bounded attempts (5 by default), counted per challenge.
+    w.advance(30); // the delivery cooldown
     let c = mfa.start_challenge(&alice, None).await.unwrap();
     for _ in 0..4 {
         assert!(matches!(mfa.finish_challenge(&alice, &c.id, &code("wrong")).await, Err(Error::InvalidCode)));
     }
     mfa.finish_challenge(&alice, &c.id, &proof(&c)).await.unwrap();
+    w.advance(30);
     let c = mfa.start_challenge(&alice, None).await.unwrap();
     for _ in 0..5 {
         assert!(mfa.finish_challenge(&alice, &c.id, &code("wrong")).await.is_err());
@@ -729,4 +731,95 @@ async fn every_change_is_an_event_and_no_event_or_error_shows_a_secret() {
     for c in set.codes() {
         assert!(!everything.contains(c.expose()));
     }
+}
+
+// ----- sending codes ---------------------------------------------------------------------
+
+/// The code a challenge of the "sending" fake expects.
+fn sent_code(c: &Challenge, secret: &SharedSecretPrompt) -> Proof {
+    let Prompt::PublicKeyCredential { options_json } = &c.prompt else { panic!("prompt") };
+    let nonce = options_json.split('"').nth(3).unwrap().to_owned();
+    code(&format!("{}@{nonce}", FakeFactor::code_for(secret, None)))
+}
+
+#[tokio::test]
+async fn sends_have_a_cooldown_and_a_cap_per_window() {
+    let w = World::new();
+    let mfa = w.mfa();
+    let alice = user("alice");
+    let (_phone, _) = enrol(&w, &mfa, &alice, CHALLENGED).await;
+    mfa.start_challenge(&alice, None).await.unwrap();
+    match mfa.start_challenge(&alice, None).await {
+        Err(Error::RateLimited { retry_after }) => assert_eq!(retry_after, Duration::from_secs(30)),
+        other => panic!("expected the cooldown, got {other:?}"),
+    }
+    for _ in 0..4 {
+        w.advance(30);
+        mfa.start_challenge(&alice, None).await.unwrap();
+    }
+    w.advance(30);
+    match mfa.start_challenge(&alice, None).await {
+        Err(Error::RateLimited { retry_after }) => assert_eq!(retry_after, Duration::from_secs(15 * 60 - 150)),
+        other => panic!("expected the cap of 5 per 15 minutes, got {other:?}"),
+    }
+    assert!(w.events.kinds().iter().any(|k| matches!(k, EventKind::DeliveryLimited { .. })));
+    w.advance(15 * 60);
+    mfa.start_challenge(&alice, None).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_destination_limit_holds_across_users_and_factors() {
+    let w = World::new();
+    let mfa = w.mfa();
+    let shared = "+15555550100";
+    let mut victims = Vec::new();
+    for name in ["a", "b", "c", "d", "e", "f"] {
+        let who = user(name);
+        let req = EnrolmentRequest::new(CHALLENGED).destination(shared);
+        let start = mfa.start_enrolment(&who, &w.fresh(), req).await.unwrap();
+        let secret = secret_of(&start.prompt);
+        mfa.finish_enrolment(&who, &start.factor.id, &code(&FakeFactor::code_for(&secret, None))).await.unwrap();
+        victims.push(who);
+    }
+    for who in &victims[..5] {
+        mfa.start_challenge(who, None).await.unwrap();
+        w.advance(30);
+    }
+    assert!(matches!(mfa.start_challenge(&victims[5], None).await, Err(Error::RateLimited { .. })));
+}
+
+#[tokio::test]
+async fn a_resent_code_replaces_the_old_one_and_keeps_the_failure_count() {
+    let w = World::new();
+    let mfa = w.mfa();
+    let alice = user("alice");
+    let (phone, secret) = enrol(&w, &mfa, &alice, CHALLENGED).await;
+    let first = mfa.start_challenge(&alice, None).await.unwrap();
+    for _ in 0..2 {
+        assert!(matches!(mfa.finish_challenge(&alice, &first.id, &code("wrong")).await, Err(Error::InvalidCode)));
+    }
+    // Too soon: refused, and the old code still works afterwards.
+    assert!(matches!(mfa.resend_challenge(&alice, &first.id).await, Err(Error::RateLimited { .. })));
+    w.advance(30);
+    let second = mfa.resend_challenge(&alice, &first.id).await.unwrap();
+    assert_ne!(second.id, first.id);
+    assert_eq!(second.factor.id, phone);
+    assert!(matches!(mfa.finish_challenge(&alice, &first.id, &sent_code(&first, &secret)).await, Err(Error::Expired)));
+    let failures = w.store.get_throttle(&alice, &ThrottleScope::Factor(phone)).await.unwrap().failures;
+    assert_eq!(failures, 2, "resending kept the failure count");
+    mfa.finish_challenge(&alice, &second.id, &sent_code(&second, &secret)).await.unwrap();
+    assert!(matches!(mfa.resend_challenge(&alice, &second.id).await, Err(Error::Expired)));
+    assert!(matches!(mfa.resend_challenge(&user("mallory"), &second.id).await, Err(Error::Expired)));
+}
+
+#[tokio::test]
+async fn factors_that_send_nothing_cannot_resend() {
+    let w = World::new();
+    let mfa = w.mfa();
+    let alice = user("alice");
+    enrol(&w, &mfa, &alice, FAKE).await;
+    let c = mfa.start_challenge(&alice, None).await.unwrap();
+    assert!(matches!(mfa.resend_challenge(&alice, &c.id).await, Err(Error::Unsupported)));
+    let pending = mfa.start_enrolment(&alice, &w.fresh(), EnrolmentRequest::new(FAKE)).await.unwrap();
+    assert!(matches!(mfa.resend_enrolment(&alice, &pending.factor.id).await, Err(Error::Unsupported)));
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 use crate::clock::{Clock, ManualClock};
 use crate::seal::{KeyId, SealedSecret};
 use crate::store::{
-    CeremonyPurpose, CeremonyRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord, Store, StoreError, ThrottleScope,
-    ThrottleState,
+    CeremonyPurpose, CeremonyRecord, CounterState, FactorRecord, FactorUpdate, RecoveryCodeRecord, Store, StoreError,
+    ThrottleScope, ThrottleState,
 };
 use crate::types::{Assurance, ChallengeId, FactorId, FactorKind, FactorStatus, Timestamp, UserId};
 
@@ -409,6 +409,21 @@ pub async fn ceremony_attempt_race_respects_the_limit<S: Store + ?Sized>(store: 
     assert_eq!(wins, 5);
 }
 
+/// Reading a ceremony changes nothing, respects its user binding and expiry.
+pub async fn ceremony_get_reads_without_consuming<S: Store + ?Sized>(store: Arc<S>) {
+    let (alice, mallory) = (user("alice"), user("mallory"));
+    let c = ceremony(Some(&alice), T0, Duration::from_secs(300), 2);
+    store.put_ceremony(&c).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(store.get_ceremony(Some(&alice), &c.id, T0).await.unwrap(), Some(c.clone()));
+    }
+    assert_eq!(store.get_ceremony(Some(&mallory), &c.id, T0).await.unwrap(), None);
+    assert_eq!(store.get_ceremony(None, &c.id, T0).await.unwrap(), None);
+    let late = T0.saturating_add(Duration::from_secs(300));
+    assert_eq!(store.get_ceremony(Some(&alice), &c.id, late).await.unwrap(), None);
+    assert_eq!(store.attempt_ceremony(Some(&alice), &c.id, T0).await.unwrap().map(|c| c.attempts), Some(1));
+}
+
 // ----- recovery codes ----------------------------------------------------------------------
 
 /// Replacing the set swaps every code at once; an empty set deletes it.
@@ -550,6 +565,45 @@ pub async fn throttle_is_scoped_by_user_and_scope<S: Store + ?Sized>(store: Arc<
     assert_eq!(store.get_throttle(&alice, &other).await.unwrap(), ThrottleState::default());
 }
 
+// ----- counters ----------------------------------------------------------------------------
+
+/// An absent or expired counter reads as the default; compare-and-set succeeds only from
+/// the expected state.
+pub async fn counter_compare_and_set<S: Store + ?Sized>(store: Arc<S>) {
+    let key = format!("send:dest:{}", FactorId::random().unwrap());
+    let zero = CounterState::default();
+    assert_eq!(store.get_counter(&key, T0).await.unwrap(), zero);
+    let until = T0.saturating_add(Duration::from_secs(900));
+    let one = CounterState::new(1, Some(T0), Some(T0), Some(until));
+    let two = CounterState::new(2, Some(T0), Some(T0.saturating_add(Duration::from_secs(30))), Some(until));
+    assert!(!store.compare_and_set_counter(&key, &one, &two, T0).await.unwrap());
+    assert!(store.compare_and_set_counter(&key, &zero, &one, T0).await.unwrap());
+    assert!(!store.compare_and_set_counter(&key, &zero, &one, T0).await.unwrap());
+    assert!(store.compare_and_set_counter(&key, &one, &two, T0).await.unwrap());
+    assert_eq!(store.get_counter(&key, T0).await.unwrap(), two);
+    // Past its expiry the counter reads as the default, and counting starts again.
+    assert_eq!(store.get_counter(&key, until).await.unwrap(), zero);
+    assert!(!store.compare_and_set_counter(&key, &two, &one, until).await.unwrap());
+    assert!(store.compare_and_set_counter(&key, &zero, &one, until).await.unwrap());
+    let other = format!("send:dest:{}", FactorId::random().unwrap());
+    assert_eq!(store.get_counter(&other, T0).await.unwrap(), zero);
+}
+
+/// Of many concurrent compare-and-sets of one counter from the same state, exactly one
+/// succeeds.
+pub async fn counter_race_has_one_winner<S: Store + ?Sized>(store: Arc<S>) {
+    let key = Arc::new(format!("send:factor:{}", FactorId::random().unwrap()));
+    let wins = race(&store, move |s| {
+        let key = key.clone();
+        async move {
+            let next = CounterState::new(1, Some(T0), Some(T0), Some(T0.saturating_add(Duration::from_secs(60))));
+            s.compare_and_set_counter(&key, &CounterState::default(), &next, T0).await.unwrap()
+        }
+    })
+    .await;
+    assert_eq!(wins, 1);
+}
+
 // ----- housekeeping ------------------------------------------------------------------------
 
 /// Purging removes expired ceremonies and pending factors and nothing else.
@@ -566,8 +620,17 @@ pub async fn purge_removes_only_expired_state<S: Store + ?Sized>(store: Arc<S>) 
     store.insert_factor(&fresh_pending).await.unwrap();
     let fresh_ceremony = ceremony(Some(&alice), clock.now(), Duration::from_secs(60), 1);
     store.put_ceremony(&fresh_ceremony).await.unwrap();
+    let (old_key, fresh_key) = (format!("old:{}", old_pending.id), format!("fresh:{}", old_pending.id));
+    let old_counter = CounterState::new(1, Some(T0), Some(T0), Some(T0.saturating_add(Duration::from_secs(60))));
+    let later = clock.now().saturating_add(Duration::from_secs(60));
+    let fresh_counter = CounterState::new(1, Some(clock.now()), Some(clock.now()), Some(later));
+    assert!(store.compare_and_set_counter(&old_key, &CounterState::default(), &old_counter, T0).await.unwrap());
+    let now = clock.now();
+    assert!(store.compare_and_set_counter(&fresh_key, &CounterState::default(), &fresh_counter, now).await.unwrap());
     let removed = store.purge_expired(clock.now()).await.unwrap();
-    assert!(removed >= 2, "removed {removed}");
+    assert!(removed >= 3, "removed {removed}");
+    assert_eq!(store.get_counter(&old_key, T0).await.unwrap(), CounterState::default(), "purged");
+    assert_eq!(store.get_counter(&fresh_key, clock.now()).await.unwrap(), fresh_counter);
     assert_eq!(store.get_factor(&alice, &old_pending.id).await.unwrap(), None);
     assert!(store.get_factor(&alice, &keep_active.id).await.unwrap().is_some());
     assert!(store.get_factor(&alice, &fresh_pending.id).await.unwrap().is_some());
@@ -621,6 +684,7 @@ macro_rules! store_conformance_tests {
                 ceremony_is_bound_to_its_user,
                 ceremony_attempts_are_bounded,
                 ceremony_attempt_race_respects_the_limit,
+                ceremony_get_reads_without_consuming,
                 recovery_codes_are_replaced_as_a_whole,
                 recovery_code_is_consumed_once,
                 recovery_code_race_has_one_winner,
@@ -629,6 +693,8 @@ macro_rules! store_conformance_tests {
                 throttle_compare_and_set,
                 throttle_race_has_one_winner,
                 throttle_is_scoped_by_user_and_scope,
+                counter_compare_and_set,
+                counter_race_has_one_winner,
                 purge_removes_only_expired_state,
             );
         }

@@ -101,7 +101,7 @@ impl FactorAdapter for FakeFactor {
         expect_code(proof).map(|_| ())
     }
 
-    async fn start_enrolment(&self, ctx: &FactorContext<'_>, _request: &EnrolmentRequest) -> Result<EnrolmentPlan> {
+    async fn start_enrolment(&self, ctx: &FactorContext<'_>, request: &EnrolmentRequest) -> Result<EnrolmentPlan> {
         let raw = SecretBytes::random(10)?;
         let text = data_encoding::BASE32_NOPAD.encode(raw.expose());
         let secret = SecretBytes::new(text.clone().into_bytes());
@@ -110,6 +110,8 @@ impl FactorAdapter for FakeFactor {
         let mut plan = EnrolmentPlan::new(prompt, self.assurance);
         plan.secret = Some(secret);
         plan.details = vec![("fake".to_owned(), "yes".to_owned())];
+        // In challenge mode the fake "sends" its challenges to this destination.
+        plan.data = request.destination.clone().unwrap_or_else(|| format!("fake:{}", ctx.factor)).into_bytes();
         Ok(plan)
     }
 
@@ -119,13 +121,14 @@ impl FactorAdapter for FakeFactor {
 
     async fn start_challenge(
         &self,
-        _ctx: &FactorContext<'_>,
-        _factor: &FactorRecord,
+        ctx: &FactorContext<'_>,
+        factor: &FactorRecord,
         _secret: Option<&SecretBytes>,
     ) -> Result<ChallengePlan> {
         if !self.challenges {
             return Ok(ChallengePlan::new(Prompt::EnterCode));
         }
+        ctx.delivery.permit(&String::from_utf8_lossy(&factor.data)).await?;
         let nonce = data_encoding::HEXLOWER.encode(SecretBytes::random(4)?.expose());
         let prompt = Prompt::PublicKeyCredential { options_json: format!("{{\"challenge\":\"{nonce}\"}}") };
         Ok(ChallengePlan { prompt, ceremony: Some(CeremonyPlan::new(nonce.into_bytes())) })
