@@ -154,12 +154,18 @@ pub struct EnrolmentRequest {
     /// An active factor of the same kind this one will replace once confirmed (a changed
     /// phone number: the old one keeps working until then).
     pub replaces: Option<FactorId>,
+    /// How the account is named in the user's app (an authenticator shows "Issuer:
+    /// account"); the user id when absent.
+    pub account_name: Option<String>,
+    /// An existing shared secret to import (when migrating from another system) instead of
+    /// generating one. Adapters that cannot import refuse it.
+    pub secret: Option<SecretBytes>,
 }
 
 impl EnrolmentRequest {
     /// A request for a factor of `kind` with the default label.
     pub fn new(kind: FactorKind) -> Self {
-        Self { kind, label: None, destination: None, replaces: None }
+        Self { kind, label: None, destination: None, replaces: None, account_name: None, secret: None }
     }
 
     /// Sets the user's label.
@@ -179,6 +185,18 @@ impl EnrolmentRequest {
         self.replaces = Some(factor);
         self
     }
+
+    /// Sets the account name shown in the user's app.
+    pub fn account_name(mut self, name: impl Into<String>) -> Self {
+        self.account_name = Some(name.into());
+        self
+    }
+
+    /// Imports an existing shared secret instead of generating one.
+    pub fn import_secret(mut self, secret: SecretBytes) -> Self {
+        self.secret = Some(secret);
+        self
+    }
 }
 
 /// Permission to send a message, granted by the service under its
@@ -186,7 +204,9 @@ impl EnrolmentRequest {
 /// [`DeliveryGate::permit`] immediately before sending, and send nothing if it refuses.
 #[async_trait]
 pub trait DeliveryGate: Send + Sync {
-    /// Counts one message to `destination` (normalised, e.g. E.164) for this factor.
+    /// Counts one message to `destination` (normalised, e.g. E.164) for this factor. A
+    /// send that then fails still counts: a provider may have billed it, and an attacker
+    /// must not get free retries by provoking failures.
     ///
     /// # Errors
     ///
@@ -325,6 +345,11 @@ impl ChallengePlan {
     pub fn new(prompt: Prompt) -> Self {
         Self { prompt, ceremony: None }
     }
+
+    /// A plan with a prompt and ceremony state.
+    pub fn with_ceremony(prompt: Prompt, ceremony: CeremonyPlan) -> Self {
+        Self { prompt, ceremony: Some(ceremony) }
+    }
 }
 
 /// What a verified proof established, beyond "it verified".
@@ -340,6 +365,13 @@ pub struct ProofOutcome {
     pub data: Option<Vec<u8>>,
     /// New details for summaries.
     pub details: Option<Vec<(String, String)>>,
+}
+
+impl ProofOutcome {
+    /// An outcome whose replay marker the store must advance.
+    pub fn with_replay_marker(marker: u64) -> Self {
+        Self { replay_marker: Some(marker), ..Self::default() }
+    }
 }
 
 /// The secret and record an adapter verifies against.

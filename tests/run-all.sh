@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs the whole test suite, including the tests that need a real service. Starts what
+# they need on 127.0.0.1 for the duration of the run and stops it afterwards:
+#   - an SMTP server (aiosmtpd from PyPI, in a private virtualenv) delivering to a Maildir.
+# Extra arguments go to `cargo test` (before `--`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+services="${MFA_SERVICES_DIR:-$PWD/target/test-services}"
+mkdir -p "$services"
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() {
+  for _ in $(seq 1 100); do
+    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "service on port $1 did not start" >&2; return 1
+}
+
+# --- SMTP --------------------------------------------------------------------------------
+venv="$services/venv"
+if [ ! -x "$venv/bin/aiosmtpd" ]; then
+  echo "installing aiosmtpd into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check aiosmtpd
+fi
+smtp_port=$(free_port)
+maildir="$services/maildir"
+rm -rf "$maildir"
+"$venv/bin/aiosmtpd" -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Mailbox "$maildir" \
+  >"$services/smtp.log" 2>&1 &
+pids+=($!)
+wait_port "$smtp_port"
+export MFA_TEST_SMTP="127.0.0.1:$smtp_port" MFA_TEST_MAILDIR="$maildir"
+echo "SMTP test server on $MFA_TEST_SMTP, delivering to $maildir"
+
+# --- the suite ---------------------------------------------------------------------------
+cargo test --workspace --locked "$@" -- --include-ignored
