@@ -238,6 +238,9 @@ pub struct FactorContext<'a> {
     pub challenge: Option<&'a ChallengeId>,
     /// Where to ask before sending anything.
     pub delivery: &'a dyn DeliveryGate,
+    /// The user's factors (all kinds, pending included) at `start_*`, for exclude and
+    /// allow lists; empty at `finish_*` and `verify`.
+    pub factors: &'a [FactorRecord],
 }
 
 impl<'a> FactorContext<'a> {
@@ -249,8 +252,28 @@ impl<'a> FactorContext<'a> {
         now: Timestamp,
         challenge: Option<&'a ChallengeId>,
         delivery: &'a dyn DeliveryGate,
+        factors: &'a [FactorRecord],
     ) -> Self {
-        Self { user, factor, kind, now, challenge, delivery }
+        Self { user, factor, kind, now, challenge, delivery, factors }
+    }
+}
+
+/// What a usernameless ceremony knows: no user yet, only the kind and the ceremony.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct UsernamelessContext<'a> {
+    /// The kind asked for (a passkey).
+    pub kind: &'a FactorKind,
+    /// The current time.
+    pub now: Timestamp,
+    /// The id the ceremony will be stored under.
+    pub challenge: &'a ChallengeId,
+}
+
+impl<'a> UsernamelessContext<'a> {
+    /// A context from its parts.
+    pub fn new(kind: &'a FactorKind, now: Timestamp, challenge: &'a ChallengeId) -> Self {
+        Self { kind, now, challenge }
     }
 }
 
@@ -365,6 +388,9 @@ pub struct ProofOutcome {
     pub data: Option<Vec<u8>>,
     /// New details for summaries.
     pub details: Option<Vec<(String, String)>>,
+    /// The factor's unique lookup key, learnt from the enrolment proof (a WebAuthn
+    /// credential id). The store refuses it if another factor has it.
+    pub lookup_key: Option<String>,
 }
 
 impl ProofOutcome {
@@ -448,8 +474,33 @@ pub trait FactorAdapter: fmt::Debug + Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidCode`] if it does not verify.
+    /// [`Error::InvalidCode`] if it does not verify; [`Error::PossibleClone`] if it verifies
+    /// but the authenticator's counter went backwards.
     async fn verify(&self, ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome>;
+
+    /// The lookup key of the factor a proof was made with, when the proof names one (a
+    /// WebAuthn assertion names its credential). The service then verifies against that
+    /// factor — for usernameless sign-in, or when the user answered a challenge with
+    /// another of their keys. `Ok(None)` for proofs that name nothing (codes).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed proof.
+    fn identify(&self, kind: &FactorKind, proof: &Proof) -> Result<Option<String>> {
+        let _ = (kind, proof);
+        Ok(None)
+    }
+
+    /// Begins a usernameless sign-in (a passkey chooses the account). Adapters that cannot
+    /// do this keep the default, which answers [`Error::Unsupported`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] unless the adapter supports it for `ctx.kind`.
+    async fn start_usernameless(&self, ctx: &UsernamelessContext<'_>) -> Result<ChallengePlan> {
+        let _ = ctx;
+        Err(Error::Unsupported)
+    }
 }
 
 #[allow(dead_code)]

@@ -43,6 +43,10 @@ pub enum Error {
         /// How long until a message may be sent again.
         retry_after: Duration,
     },
+    /// A WebAuthn signature counter did not increase: the credential may have been cloned.
+    /// The assertion is refused and a clone-warning event is recorded.
+    #[error("the security key's signature counter went backwards; it may have been cloned")]
+    PossibleClone,
     /// The operation needs a fresh primary authentication (the user re-enters the password).
     #[error("recent re-authentication required")]
     ReauthRequired,

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::adapter::{DeliveryGate, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof, VerifyInput};
+use crate::adapter::{
+    DeliveryGate, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof, UsernamelessContext, VerifyInput,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind, EventSink, FailureReason, TracingEventSink};
@@ -182,6 +184,19 @@ pub struct Challenge {
     pub recovery_codes_remaining: usize,
 }
 
+/// A started usernameless sign-in: hand the prompt (WebAuthn request options) to the
+/// browser, then call [`Mfa::finish_passwordless`] with its answer.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PasswordlessChallenge {
+    /// Keep it (in a cookie or the page) for [`Mfa::finish_passwordless`].
+    pub id: ChallengeId,
+    /// What to hand to the browser.
+    pub prompt: Prompt,
+    /// When it expires.
+    pub expires_at: Timestamp,
+}
+
 /// What a successful verification proved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -255,7 +270,7 @@ impl Mfa {
         let id = FactorId::random()?;
         let cid = ChallengeId::random()?;
         let gate = Gate { mfa: self, factor: id, now };
-        let ctx = FactorContext::new(user, &id, &request.kind, now, Some(&cid), &gate);
+        let ctx = FactorContext::new(user, &id, &request.kind, now, Some(&cid), &gate, &factors);
         let plan = match adapter.start_enrolment(&ctx, &request).await {
             Ok(plan) => plan,
             Err(e) => return Err(self.delivery_error(user, id, e, now).await),
@@ -320,7 +335,7 @@ impl Mfa {
         };
         let secret = self.open(&record)?;
         let gate = Gate { mfa: self, factor: record.id, now };
-        let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.as_ref().map(|c| &c.id), &gate);
+        let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.as_ref().map(|c| &c.id), &gate, &[]);
         let input = VerifyInput { factor: &record, secret: secret.as_ref(), ceremony: ceremony.as_ref(), proof };
         let outcome = match adapter.finish_enrolment(&ctx, input).await {
             Ok(outcome) => outcome,
@@ -333,8 +348,14 @@ impl Mfa {
         if let Some(cid) = &record.enrolment {
             inner.store.take_ceremony(Some(user), cid, now).await?.ok_or(Error::Expired)?;
         }
-        if outcome.data.is_some() || outcome.details.is_some() {
-            let update = FactorUpdate { data: outcome.data, details: outcome.details, ..FactorUpdate::default() };
+        if outcome.data.is_some() || outcome.details.is_some() || outcome.lookup_key.is_some() {
+            // A lookup key another factor holds (a credential registered twice) is refused.
+            let update = FactorUpdate {
+                data: outcome.data,
+                details: outcome.details,
+                lookup_key: outcome.lookup_key,
+                ..FactorUpdate::default()
+            };
             inner.store.update_factor(user, &record.id, &update).await?;
         }
         let replaced = match record.replaces {
@@ -386,7 +407,7 @@ impl Mfa {
         let secret = self.open(&record)?;
         let cid = ChallengeId::random()?;
         let gate = Gate { mfa: self, factor: record.id, now };
-        let ctx = FactorContext::new(user, &record.id, &record.kind, now, Some(&cid), &gate);
+        let ctx = FactorContext::new(user, &record.id, &record.kind, now, Some(&cid), &gate, &[]);
         let plan = match adapter.start_challenge(&ctx, &record, secret.as_ref()).await {
             Ok(plan) => plan,
             Err(e) => return Err(self.delivery_error(user, record.id, e, now).await),
@@ -539,7 +560,7 @@ impl Mfa {
         .copied()
         .ok_or(Error::NotFound)?;
         let alternatives = active.iter().filter(|f| f.id != chosen.id).map(|f| f.summary()).collect();
-        self.challenge_factor(user, chosen, alternatives, now).await
+        self.challenge_factor(user, &factors, chosen, alternatives, now).await
     }
 
     /// Sends a new code for a challenge (SMS, email): the old code stops working, the
@@ -566,7 +587,7 @@ impl Mfa {
             return Err(Error::Unsupported);
         }
         let alternatives = active.iter().filter(|f| f.id != chosen.id).map(|f| f.summary()).collect();
-        let new = self.challenge_factor(user, chosen, alternatives, now).await?;
+        let new = self.challenge_factor(user, &factors, chosen, alternatives, now).await?;
         inner.store.take_ceremony(Some(user), challenge, now).await?;
         Ok(new)
     }
@@ -575,6 +596,7 @@ impl Mfa {
     async fn challenge_factor(
         &self,
         user: &UserId,
+        factors: &[FactorRecord],
         chosen: &FactorRecord,
         alternatives: Vec<FactorSummary>,
         now: Timestamp,
@@ -588,7 +610,7 @@ impl Mfa {
         let secret = self.open(chosen)?;
         let id = ChallengeId::random()?;
         let gate = Gate { mfa: self, factor: chosen.id, now };
-        let ctx = FactorContext::new(user, &chosen.id, &chosen.kind, now, Some(&id), &gate);
+        let ctx = FactorContext::new(user, &chosen.id, &chosen.kind, now, Some(&id), &gate, factors);
         let plan = match adapter.start_challenge(&ctx, chosen, secret.as_ref()).await {
             Ok(plan) => plan,
             Err(e) => return Err(self.delivery_error(user, chosen.id, e, now).await),
@@ -640,9 +662,90 @@ impl Mfa {
             return Err(Error::Expired);
         }
         let factor = ceremony.factor.ok_or(Error::Expired)?;
-        let record =
+        let mut record =
             inner.store.get_factor(user, &factor).await?.filter(FactorRecord::is_active).ok_or(Error::NotFound)?;
-        self.verify_record(user, &record, Some(&ceremony), proof, now).await
+        // The user may answer with another of their credentials of the same adapter (any of
+        // their security keys): verify against the one the proof names.
+        let adapter = self.adapter(&record.kind)?;
+        adapter.check_proof(&record.kind, proof)?;
+        if let Some(key) = adapter.identify(&record.kind, proof)?
+            && record.lookup_key.as_deref() != Some(key.as_str())
+            && let Some(other) = inner.store.find_factor_by_lookup_key(&key).await?
+            && other.user == *user
+            && other.is_active()
+            && self.adapter(&other.kind).is_ok_and(|a| Arc::ptr_eq(a, adapter))
+        {
+            record = other;
+        }
+        self.verify_record(user, &record, Some(&ceremony), proof, now, None).await
+    }
+
+    /// Starts a usernameless sign-in: the browser offers the user's passkeys for this site
+    /// and the one chosen names the account. Nothing about any user is needed or revealed.
+    ///
+    /// The endpoint that calls this is reachable before sign-in: rate-limit it by client
+    /// address like any other unauthenticated endpoint (each call stores a ceremony until
+    /// it expires).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] if no adapter for `kind` supports usernameless sign-in.
+    pub async fn start_passwordless(&self, kind: &FactorKind) -> Result<PasswordlessChallenge> {
+        let inner = &self.inner;
+        let now = self.now();
+        let adapter = self.adapter(kind)?;
+        let id = ChallengeId::random()?;
+        let plan = adapter.start_usernameless(&UsernamelessContext::new(kind, now, &id)).await?;
+        let (payload, ttl, attempts) = match plan.ceremony {
+            Some(c) => (c.payload, c.ttl, c.max_attempts),
+            None => (Vec::new(), None, None),
+        };
+        let expires_at = now.saturating_add(ttl.unwrap_or(inner.policy.challenge_ttl));
+        let ceremony = CeremonyRecord::new(
+            id,
+            None,
+            None,
+            kind.clone(),
+            CeremonyPurpose::Challenge,
+            payload,
+            attempts.unwrap_or(inner.policy.challenge_attempts).max(1),
+            now,
+            expires_at,
+        );
+        inner.store.put_ceremony(&ceremony).await?;
+        Ok(PasswordlessChallenge { id, prompt: plan.prompt, expires_at })
+    }
+
+    /// Completes a usernameless sign-in. The proof names its credential; only a credential
+    /// of the kind the ceremony was started for (a passkey, never an older device) that
+    /// verifies the user signs in. The result names the user.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Expired`] for an unknown, expired or used ceremony; [`Error::InvalidCode`]
+    /// for an unknown credential, one that may not sign in without a password, or a proof
+    /// that does not verify; [`Error::Locked`] while that credential is throttled.
+    pub async fn finish_passwordless(&self, challenge: &ChallengeId, proof: &Proof) -> Result<Verified> {
+        let inner = &self.inner;
+        let now = self.now();
+        let ceremony = inner.store.attempt_ceremony(None, challenge, now).await?.ok_or(Error::Expired)?;
+        if ceremony.purpose != CeremonyPurpose::Challenge || ceremony.factor.is_some() {
+            return Err(Error::Expired);
+        }
+        let adapter = self.adapter(&ceremony.kind)?;
+        adapter.check_proof(&ceremony.kind, proof)?;
+        let key = adapter
+            .identify(&ceremony.kind, proof)?
+            .ok_or(Error::InvalidInput { field: "credential", reason: "names no credential" })?;
+        let record = inner.store.find_factor_by_lookup_key(&key).await?.ok_or(Error::InvalidCode)?;
+        if !record.is_active() || record.kind != ceremony.kind {
+            let failed = EventKind::VerificationFailed { factor: Some(record.id), reason: FailureReason::InvalidCode };
+            self.emit(&record.user, now, failed).await;
+            return Err(Error::InvalidCode);
+        }
+        let user = record.user.clone();
+        let required = Some(Assurance::PhishingResistantMultiFactor);
+        self.verify_record(&user, &record, Some(&ceremony), proof, now, required).await
     }
 
     /// Verifies a proof for a factor that needs no challenge state (an authenticator app):
@@ -660,7 +763,7 @@ impl Mfa {
         if self.adapter(&record.kind)?.needs_challenge(&record.kind) {
             return Err(Error::Unsupported);
         }
-        self.verify_record(user, &record, None, proof, now).await
+        self.verify_record(user, &record, None, proof, now, None).await
     }
 
     async fn verify_record(
@@ -670,6 +773,7 @@ impl Mfa {
         ceremony: Option<&CeremonyRecord>,
         proof: &Proof,
         now: Timestamp,
+        required: Option<Assurance>,
     ) -> Result<Verified> {
         let inner = &self.inner;
         let adapter = self.adapter(&record.kind)?;
@@ -678,7 +782,7 @@ impl Mfa {
         let attempt = self.throttle_begin(user, &scope, now).await?;
         let secret = self.open(record)?;
         let gate = Gate { mfa: self, factor: record.id, now };
-        let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.map(|c| &c.id), &gate);
+        let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.map(|c| &c.id), &gate, &[]);
         let input = VerifyInput { factor: record, secret: secret.as_ref(), ceremony, proof };
         let outcome = match adapter.verify(&ctx, input).await {
             Ok(outcome) => outcome,
@@ -686,11 +790,21 @@ impl Mfa {
                 self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now).await;
                 return Err(Error::InvalidCode);
             }
+            Err(Error::PossibleClone) => {
+                self.emit(user, now, EventKind::CloneWarning { factor: record.id }).await;
+                self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now).await;
+                return Err(Error::PossibleClone);
+            }
             Err(e) => return Err(e),
         };
+        let assurance = outcome.assurance.unwrap_or(record.assurance);
+        if required.is_some_and(|min| assurance < min) {
+            self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now).await;
+            return Err(Error::InvalidCode);
+        }
         if let Some(c) = ceremony {
             // Single use: of concurrent correct proofs, only the one that takes it wins.
-            inner.store.take_ceremony(Some(user), &c.id, now).await?.ok_or(Error::Expired)?;
+            inner.store.take_ceremony(c.user.as_ref(), &c.id, now).await?.ok_or(Error::Expired)?;
         }
         if let Some(marker) = outcome.replay_marker
             && !inner.store.advance_replay_marker(user, &record.id, marker, now).await?
@@ -714,7 +828,6 @@ impl Mfa {
             inner.store.update_factor(user, &record.id, &update).await?;
         }
         self.throttle_reset(user, &scope, attempt).await?;
-        let assurance = outcome.assurance.unwrap_or(record.assurance);
         self.emit(user, now, EventKind::VerificationSucceeded { factor: Some(record.id), assurance }).await;
         Ok(Verified {
             user: user.clone(),

@@ -79,6 +79,9 @@ pub struct FactorRecord {
     pub enrolment: Option<ChallengeId>,
     /// An active factor this one replaces once activated (a changed phone number).
     pub replaces: Option<FactorId>,
+    /// A key unique across all users by which the factor is found without knowing its
+    /// user (a WebAuthn credential id); stores refuse a second factor with the same key.
+    pub lookup_key: Option<String>,
 }
 
 impl FactorRecord {
@@ -111,6 +114,7 @@ impl FactorRecord {
             replay_marker: None,
             enrolment: None,
             replaces: None,
+            lookup_key: None,
         }
     }
 
@@ -172,6 +176,8 @@ pub struct FactorUpdate {
     pub details: Option<Vec<(String, String)>>,
     /// A new enrolment ceremony for a pending factor (a resent code).
     pub enrolment: Option<ChallengeId>,
+    /// The factor's unique lookup key (set once, when a credential is registered).
+    pub lookup_key: Option<String>,
 }
 
 /// Whether a ceremony belongs to an enrolment or a sign-in challenge.
@@ -359,8 +365,12 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`StoreError::AlreadyExists`] if a factor with this id exists (for any user).
+    /// [`StoreError::AlreadyExists`] if a factor with this id, or with this lookup key,
+    /// exists (for any user).
     async fn insert_factor(&self, record: &FactorRecord) -> StoreResult<()>;
+
+    /// The factor with this lookup key, whoever owns it (for usernameless sign-in).
+    async fn find_factor_by_lookup_key(&self, key: &str) -> StoreResult<Option<FactorRecord>>;
 
     /// The user's factor with this id, pending or active, expired or not.
     async fn get_factor(&self, user: &UserId, id: &FactorId) -> StoreResult<Option<FactorRecord>>;
@@ -372,7 +382,9 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`StoreError::NotFound`] if the user has no such factor.
+    /// [`StoreError::NotFound`] if the user has no such factor;
+    /// [`StoreError::AlreadyExists`] if the update sets a lookup key another factor has
+    /// (nothing is changed then).
     async fn update_factor(&self, user: &UserId, id: &FactorId, update: &FactorUpdate) -> StoreResult<FactorRecord>;
 
     /// **Atomic.** Turns the user's pending, unexpired factor active: clears `expires_at`
@@ -392,8 +404,8 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     /// [`StoreError::NotFound`] if the user has no such active factor.
     async fn set_preferred(&self, user: &UserId, id: &FactorId) -> StoreResult<()>;
 
-    /// **Atomic.** Deletes the user's factor and its failure counter; returns what was
-    /// deleted.
+    /// **Atomic.** Deletes the user's factor, its failure counter and its lookup key;
+    /// returns what was deleted.
     ///
     /// # Errors
     ///
@@ -505,6 +517,9 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
 impl<S: Store + ?Sized> Store for Arc<S> {
     async fn insert_factor(&self, record: &FactorRecord) -> StoreResult<()> {
         (**self).insert_factor(record).await
+    }
+    async fn find_factor_by_lookup_key(&self, key: &str) -> StoreResult<Option<FactorRecord>> {
+        (**self).find_factor_by_lookup_key(key).await
     }
     async fn get_factor(&self, user: &UserId, id: &FactorId) -> StoreResult<Option<FactorRecord>> {
         (**self).get_factor(user, id).await

@@ -38,6 +38,9 @@ use mfa_core::{ChallengeId, FactorId, FactorStatus, Store, Timestamp, UserId};
 
 const SHARDS: usize = 64;
 
+/// A map split over [`SHARDS`] mutexes.
+type Sharded<K, V> = Box<[Mutex<HashMap<K, V>>]>;
+
 /// An in-memory [`Store`]. Cheap to clone: clones share the same data.
 #[derive(Clone, Default)]
 pub struct MemoryStore {
@@ -46,10 +49,11 @@ pub struct MemoryStore {
 
 struct Inner {
     hasher: RandomState,
-    users: Box<[Mutex<HashMap<UserId, UserData>>]>,
-    ceremonies: Box<[Mutex<HashMap<ChallengeId, CeremonyRecord>>]>,
+    users: Sharded<UserId, UserData>,
+    ceremonies: Sharded<ChallengeId, CeremonyRecord>,
     factor_ids: Box<[Mutex<HashSet<FactorId>>]>,
-    counters: Box<[Mutex<HashMap<String, CounterState>>]>,
+    counters: Sharded<String, CounterState>,
+    lookup_keys: Sharded<String, (UserId, FactorId)>,
 }
 
 impl Default for Inner {
@@ -60,6 +64,7 @@ impl Default for Inner {
             ceremonies: (0..SHARDS).map(|_| Mutex::default()).collect(),
             factor_ids: (0..SHARDS).map(|_| Mutex::default()).collect(),
             counters: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            lookup_keys: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
 }
@@ -102,6 +107,39 @@ impl MemoryStore {
         lock(&self.inner.counters[i])
     }
 
+    fn lookup_keys(&self, key: &str) -> MutexGuard<'_, HashMap<String, (UserId, FactorId)>> {
+        let i = (self.inner.hasher.hash_one(key) as usize) % SHARDS;
+        lock(&self.inner.lookup_keys[i])
+    }
+
+    /// Claims `key` for the user's factor: `Some(true)` if newly claimed, `Some(false)` if
+    /// it already held it, `None` if another factor holds it.
+    fn claim_key(&self, key: &str, user: &UserId, id: &FactorId) -> Option<bool> {
+        match self.lookup_keys(key).entry(key.to_owned()) {
+            Entry::Occupied(e) => (e.get().0 == *user && e.get().1 == *id).then_some(false),
+            Entry::Vacant(v) => {
+                v.insert((user.clone(), *id));
+                Some(true)
+            }
+        }
+    }
+
+    /// Releases `key` if `id` holds it.
+    fn release_key(&self, key: &str, id: &FactorId) {
+        let mut keys = self.lookup_keys(key);
+        if keys.get(key).is_some_and(|(_, holder)| holder == id) {
+            keys.remove(key);
+        }
+    }
+
+    /// Forgets a removed factor's id and lookup key.
+    fn forget(&self, record: &FactorRecord) {
+        if let Some(key) = &record.lookup_key {
+            self.release_key(key, &record.id);
+        }
+        self.factor_ids(&record.id).remove(&record.id);
+    }
+
     fn factor_ids(&self, id: &FactorId) -> MutexGuard<'_, HashSet<FactorId>> {
         lock(&self.inner.factor_ids[id_shard(id.as_bytes())])
     }
@@ -133,8 +171,22 @@ impl Store for MemoryStore {
         if !self.factor_ids(&record.id).insert(record.id) {
             return Err(StoreError::AlreadyExists);
         }
+        if let Some(key) = &record.lookup_key
+            && self.claim_key(key, &record.user, &record.id) != Some(true)
+        {
+            self.factor_ids(&record.id).remove(&record.id);
+            return Err(StoreError::AlreadyExists);
+        }
         self.user_shard(&record.user).entry(record.user.clone()).or_default().factors.insert(record.id, record.clone());
         Ok(())
+    }
+
+    async fn find_factor_by_lookup_key(&self, key: &str) -> StoreResult<Option<FactorRecord>> {
+        let holder = self.lookup_keys(key).get(key).cloned();
+        match holder {
+            Some((user, id)) => self.get_factor(&user, &id).await,
+            None => Ok(None),
+        }
     }
 
     async fn get_factor(&self, user: &UserId, id: &FactorId) -> StoreResult<Option<FactorRecord>> {
@@ -146,30 +198,52 @@ impl Store for MemoryStore {
     }
 
     async fn update_factor(&self, user: &UserId, id: &FactorId, update: &FactorUpdate) -> StoreResult<FactorRecord> {
-        self.with_user(user, |u| {
-            let f = u.factors.get_mut(id)?;
-            if let Some(label) = &update.label {
-                f.label.clone_from(label);
+        // Claim a new lookup key first (never holding two locks); undo if the factor is
+        // not there.
+        let newly_claimed = match &update.lookup_key {
+            Some(key) => self.claim_key(key, user, id).ok_or(StoreError::AlreadyExists)?,
+            None => false,
+        };
+        let mut released = None;
+        let result = self
+            .with_user(user, |u| {
+                let f = u.factors.get_mut(id)?;
+                if let Some(key) = &update.lookup_key
+                    && f.lookup_key.as_ref() != Some(key)
+                {
+                    released = f.lookup_key.replace(key.clone());
+                }
+                if let Some(label) = &update.label {
+                    f.label.clone_from(label);
+                }
+                if let Some(at) = update.last_used_at {
+                    f.last_used_at = Some(at);
+                }
+                if let Some(secret) = &update.secret {
+                    f.secret = Some(secret.clone());
+                }
+                if let Some(data) = &update.data {
+                    f.data.clone_from(data);
+                }
+                if let Some(details) = &update.details {
+                    f.details.clone_from(details);
+                }
+                if let Some(enrolment) = update.enrolment {
+                    f.enrolment = Some(enrolment);
+                }
+                Some(f.clone())
+            })
+            .flatten();
+        match (&result, &update.lookup_key) {
+            (None, Some(key)) if newly_claimed => self.release_key(key, id),
+            (Some(_), _) => {
+                if let Some(old) = released {
+                    self.release_key(&old, id);
+                }
             }
-            if let Some(at) = update.last_used_at {
-                f.last_used_at = Some(at);
-            }
-            if let Some(secret) = &update.secret {
-                f.secret = Some(secret.clone());
-            }
-            if let Some(data) = &update.data {
-                f.data.clone_from(data);
-            }
-            if let Some(details) = &update.details {
-                f.details.clone_from(details);
-            }
-            if let Some(enrolment) = update.enrolment {
-                f.enrolment = Some(enrolment);
-            }
-            Some(f.clone())
-        })
-        .flatten()
-        .ok_or(StoreError::NotFound)
+            _ => {}
+        }
+        result.ok_or(StoreError::NotFound)
     }
 
     async fn activate_factor(&self, user: &UserId, id: &FactorId, now: Timestamp) -> StoreResult<FactorRecord> {
@@ -187,7 +261,7 @@ impl Store for MemoryStore {
                 {
                     inherit = old_record.preferred;
                     u.throttles.remove(&ThrottleScope::Factor(old));
-                    removed = Some(old);
+                    removed = Some(old_record);
                 }
                 let has_preferred = u.factors.values().any(|f| f.preferred && f.status == FactorStatus::Active);
                 let f = u.factors.get_mut(id)?;
@@ -201,7 +275,7 @@ impl Store for MemoryStore {
             .flatten()
             .ok_or(StoreError::NotFound)?;
         if let Some(old) = removed {
-            self.factor_ids(&old).remove(&old);
+            self.forget(&old);
         }
         Ok(record)
     }
@@ -229,7 +303,7 @@ impl Store for MemoryStore {
             })
             .flatten()
             .ok_or(StoreError::NotFound)?;
-        self.factor_ids(id).remove(id);
+        self.forget(&record);
         Ok(record)
     }
 
@@ -395,18 +469,18 @@ impl Store for MemoryStore {
             {
                 let mut shard = lock(shard);
                 for data in shard.values_mut() {
-                    data.factors.retain(|id, f| {
+                    data.factors.retain(|_, f| {
                         let keep = !f.is_expired(now);
                         if !keep {
-                            gone.push(*id);
+                            gone.push(f.clone());
                         }
                         keep
                     });
                 }
             }
             removed += gone.len() as u64;
-            for id in gone {
-                self.factor_ids(&id).remove(&id);
+            for record in &gone {
+                self.forget(record);
             }
         }
         Ok(removed)

@@ -273,6 +273,57 @@ pub async fn delete_removes_factor_and_counter<S: Store + ?Sized>(store: Arc<S>)
     assert!(matches!(store.delete_factor(&alice, &r.id).await, Err(StoreError::NotFound)));
 }
 
+/// Lookup keys are unique across users, found without the user, and freed with the
+/// factor.
+pub async fn lookup_keys_are_unique_and_found_without_the_user<S: Store + ?Sized>(store: Arc<S>) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let key = format!("cred-{}", FactorId::random().unwrap());
+    let mut a = pending(&alice, T0);
+    a.lookup_key = Some(key.clone());
+    store.insert_factor(&a).await.unwrap();
+    assert_eq!(store.find_factor_by_lookup_key(&key).await.unwrap().map(|f| f.id), Some(a.id));
+    assert_eq!(store.find_factor_by_lookup_key("no-such-key").await.unwrap(), None);
+    let mut b = pending(&bob, T0);
+    b.lookup_key = Some(key.clone());
+    assert!(matches!(store.insert_factor(&b).await, Err(StoreError::AlreadyExists)));
+    assert_eq!(store.get_factor(&bob, &b.id).await.unwrap(), None, "a refused insert stores nothing");
+    b.lookup_key = None;
+    store.insert_factor(&b).await.unwrap();
+    let claim = FactorUpdate { lookup_key: Some(key.clone()), ..FactorUpdate::default() };
+    assert!(matches!(store.update_factor(&bob, &b.id, &claim).await, Err(StoreError::AlreadyExists)));
+    assert_eq!(
+        store.get_factor(&bob, &b.id).await.unwrap().unwrap().lookup_key,
+        None,
+        "a refused update changes nothing"
+    );
+    // Another user naming Alice's factor id cannot touch her key.
+    assert!(store.update_factor(&bob, &a.id, &claim).await.is_err());
+    assert_eq!(store.find_factor_by_lookup_key(&key).await.unwrap().map(|f| f.id), Some(a.id));
+    // Deleting the factor frees the key.
+    store.delete_factor(&alice, &a.id).await.unwrap();
+    assert_eq!(store.find_factor_by_lookup_key(&key).await.unwrap(), None);
+    let got = store.update_factor(&bob, &b.id, &claim).await.unwrap();
+    assert_eq!(got.lookup_key, Some(key.clone()));
+    assert_eq!(store.find_factor_by_lookup_key(&key).await.unwrap().map(|f| f.user), Some(bob.clone()));
+}
+
+/// Of many concurrent claims of one lookup key by different factors, exactly one wins.
+pub async fn lookup_key_race_has_one_winner<S: Store + ?Sized>(store: Arc<S>) {
+    let key = Arc::new(format!("cred-{}", FactorId::random().unwrap()));
+    let wins = race(&store, move |s| {
+        let key = key.clone();
+        async move {
+            let owner = user("racer");
+            let f = pending(&owner, T0);
+            s.insert_factor(&f).await.unwrap();
+            let claim = FactorUpdate { lookup_key: Some((*key).clone()), ..FactorUpdate::default() };
+            s.update_factor(&owner, &f.id, &claim).await.is_ok()
+        }
+    })
+    .await;
+    assert_eq!(wins, 1);
+}
+
 // ----- replay markers ----------------------------------------------------------------------
 
 /// The replay marker only moves forward, and a successful advance stamps `last_used_at`.
@@ -611,7 +662,8 @@ pub async fn purge_removes_only_expired_state<S: Store + ?Sized>(store: Arc<S>) 
     let clock = clock();
     let alice = user("alice");
     let keep_active = active(&*store, &alice, clock.now()).await;
-    let old_pending = pending(&alice, clock.now());
+    let mut old_pending = pending(&alice, clock.now());
+    old_pending.lookup_key = Some(format!("cred-{}", old_pending.id));
     store.insert_factor(&old_pending).await.unwrap();
     let old_ceremony = ceremony(Some(&alice), clock.now(), Duration::from_secs(60), 1);
     store.put_ceremony(&old_ceremony).await.unwrap();
@@ -632,6 +684,8 @@ pub async fn purge_removes_only_expired_state<S: Store + ?Sized>(store: Arc<S>) 
     assert_eq!(store.get_counter(&old_key, T0).await.unwrap(), CounterState::default(), "purged");
     assert_eq!(store.get_counter(&fresh_key, clock.now()).await.unwrap(), fresh_counter);
     assert_eq!(store.get_factor(&alice, &old_pending.id).await.unwrap(), None);
+    let freed = old_pending.lookup_key.as_deref().unwrap();
+    assert_eq!(store.find_factor_by_lookup_key(freed).await.unwrap(), None, "its lookup key is freed");
     assert!(store.get_factor(&alice, &keep_active.id).await.unwrap().is_some());
     assert!(store.get_factor(&alice, &fresh_pending.id).await.unwrap().is_some());
     assert!(store.take_ceremony(Some(&alice), &fresh_ceremony.id, clock.now()).await.unwrap().is_some());
@@ -674,6 +728,8 @@ macro_rules! store_conformance_tests {
                 set_preferred_is_exclusive,
                 set_preferred_race_leaves_one_preferred,
                 delete_removes_factor_and_counter,
+                lookup_keys_are_unique_and_found_without_the_user,
+                lookup_key_race_has_one_winner,
                 replay_marker_only_moves_forward,
                 replay_marker_needs_an_active_factor,
                 replay_marker_race_has_one_winner,
