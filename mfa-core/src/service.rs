@@ -657,6 +657,9 @@ impl Mfa {
     pub async fn finish_challenge(&self, user: &UserId, challenge: &ChallengeId, proof: &Proof) -> Result<Verified> {
         let inner = &self.inner;
         let now = self.now();
+        // Malformed input is refused before anything is counted.
+        let peek = inner.store.get_ceremony(Some(user), challenge, now).await?.ok_or(Error::Expired)?;
+        self.adapter(&peek.kind)?.check_proof(&peek.kind, proof)?;
         let ceremony = inner.store.attempt_ceremony(Some(user), challenge, now).await?.ok_or(Error::Expired)?;
         if ceremony.purpose != CeremonyPurpose::Challenge {
             return Err(Error::Expired);
@@ -667,7 +670,6 @@ impl Mfa {
         // The user may answer with another of their credentials of the same adapter (any of
         // their security keys): verify against the one the proof names.
         let adapter = self.adapter(&record.kind)?;
-        adapter.check_proof(&record.kind, proof)?;
         if let Some(key) = adapter.identify(&record.kind, proof)?
             && record.lookup_key.as_deref() != Some(key.as_str())
             && let Some(other) = inner.store.find_factor_by_lookup_key(&key).await?
@@ -728,15 +730,17 @@ impl Mfa {
     pub async fn finish_passwordless(&self, challenge: &ChallengeId, proof: &Proof) -> Result<Verified> {
         let inner = &self.inner;
         let now = self.now();
+        // Malformed input is refused before anything is counted.
+        let peek = inner.store.get_ceremony(None, challenge, now).await?.ok_or(Error::Expired)?;
+        let adapter = self.adapter(&peek.kind)?;
+        adapter.check_proof(&peek.kind, proof)?;
+        let key = adapter
+            .identify(&peek.kind, proof)?
+            .ok_or(Error::InvalidInput { field: "credential", reason: "names no credential" })?;
         let ceremony = inner.store.attempt_ceremony(None, challenge, now).await?.ok_or(Error::Expired)?;
         if ceremony.purpose != CeremonyPurpose::Challenge || ceremony.factor.is_some() {
             return Err(Error::Expired);
         }
-        let adapter = self.adapter(&ceremony.kind)?;
-        adapter.check_proof(&ceremony.kind, proof)?;
-        let key = adapter
-            .identify(&ceremony.kind, proof)?
-            .ok_or(Error::InvalidInput { field: "credential", reason: "names no credential" })?;
         let record = inner.store.find_factor_by_lookup_key(&key).await?.ok_or(Error::InvalidCode)?;
         if !record.is_active() || record.kind != ceremony.kind {
             let failed = EventKind::VerificationFailed { factor: Some(record.id), reason: FailureReason::InvalidCode };

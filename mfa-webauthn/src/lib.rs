@@ -1,11 +1,576 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 //! Security keys, passkeys and older U2F keys (WebAuthn / FIDO2) as a
-//! [`mfa_core::FactorAdapter`].
+//! [`FactorAdapter`] for [`mfa_core::Mfa`], on webauthn-rs.
 //!
-//! **Status:** not yet implemented. This crate will provide `WebauthnFactor` (on
-//! webauthn-rs) for the kinds [`mfa_core::FactorKind::SECURITY_KEY`],
-//! [`mfa_core::FactorKind::PASSKEY`] and [`mfa_core::FactorKind::OLDER_DEVICE`]; until then
-//! the service answers [`mfa_core::Error::Unsupported`] for them.
+//! One [`WebauthnFactor`] serves three kinds, one per "Add security device" choice:
+//!
+//! | kind | registration | sign-in | assurance |
+//! |---|---|---|---|
+//! | [`FactorKind::PASSKEY`] | discoverable credential, user verification **required** | second factor, or usernameless without a password | [`Assurance::PhishingResistantMultiFactor`] |
+//! | [`FactorKind::SECURITY_KEY`] | user verification preferred | second factor only | [`Assurance::PhishingResistant`] |
+//! | [`FactorKind::OLDER_DEVICE`] | U2F-era keys (`fido-u2f` attestation), no user verification | second factor only, never passwordless | [`Assurance::PhishingResistant`] |
+//!
+//! ```no_run
+//! use mfa_core::{AeadSealer, EnrolmentRequest, FactorKind, FreshAuth, Mfa, Prompt, Proof, UserId};
+//! use mfa_store_memory::MemoryStore;
+//! use mfa_webauthn::WebauthnFactor;
+//!
+//! # async fn demo(browser_answer: String) -> Result<(), mfa_core::Error> {
+//! let webauthn = WebauthnFactor::builder("example.com", "Example", "https://example.com").build()?;
+//! let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).factor(webauthn).build()?;
+//! let alice = UserId::new("alice")?;
+//!
+//! // "Add security device": send the options to the browser...
+//! let fresh = FreshAuth::primary(mfa.now());
+//! let request = EnrolmentRequest::new(FactorKind::PASSKEY).label("MacBook Touch ID");
+//! let start = mfa.start_enrolment(&alice, &fresh, request).await?;
+//! let Prompt::PublicKeyCredential { options_json } = &start.prompt else { unreachable!() };
+//! // ...and finish with what `navigator.credentials.create()` returned (as JSON).
+//! mfa.finish_enrolment(&alice, &start.factor.id, &Proof::credential(browser_answer)?).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Usernameless sign-in: [`Mfa::start_passwordless`](mfa_core::Mfa::start_passwordless)
+//! with [`FactorKind::PASSKEY`], then
+//! [`Mfa::finish_passwordless`](mfa_core::Mfa::finish_passwordless); the result names the
+//! user. Only passkeys that verified the user get in that way.
+//!
+//! # In the browser
+//!
+//! The JSON in [`Prompt::PublicKeyCredential`] is the standard WebAuthn JSON (binary
+//! fields base64url-encoded), and the service takes the standard JSON back. A host needs a
+//! few lines of JavaScript:
+//!
+//! ```text
+//! // Enrolment: `options` is the options JSON from the server.
+//! const created = await navigator.credentials.create({
+//!   publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey),
+//! });
+//! await fetch("/security/keys/finish", { method: "POST",
+//!   headers: { "content-type": "application/json" }, body: JSON.stringify(created.toJSON()) });
+//!
+//! // Sign-in (second factor or usernameless): the same with `get`.
+//! const asserted = await navigator.credentials.get({
+//!   publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options.publicKey),
+//! });
+//! await fetch("/sign-in/key", { method: "POST",
+//!   headers: { "content-type": "application/json" }, body: JSON.stringify(asserted.toJSON()) });
+//! ```
+//!
+//! # Security
+//!
+//! - Verification — origin, RP id, challenge, type, flags, algorithm, signature — is
+//!   webauthn-rs's, configured strictly: exact origins only, no `danger-*` loosening but one.
+//! - **The one loosening:** webauthn-rs's `danger-allow-state-serialisation` feature, which
+//!   lets ceremony state be serialised. We need it to keep that state in the store (so any
+//!   service instance can finish a ceremony another started) instead of in one process's
+//!   memory. The state never leaves the server: it is stored as ceremony state bound to the
+//!   user, expires (300 s by default) and is taken exactly once — webauthn-rs would
+//!   otherwise accept a second finish with the same state.
+//! - Registration excludes the user's existing credentials, and the store refuses a
+//!   credential id already bound to any user.
+//! - After each assertion the stored credential is updated (counter, backup state, last
+//!   used). A signature counter that does not increase, when either value is non-zero, is
+//!   refused as [`Error::PossibleClone`] and recorded as a clone-warning event.
+//! - No webauthn-rs type appears in this crate's public API.
 
-pub use mfa_core;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mfa_core::adapter::{
+    CeremonyPlan, ChallengePlan, EnrolmentPlan, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof,
+    ProofOutcome, UsernamelessContext, VerifyInput,
+};
+use mfa_core::store::FactorRecord;
+use mfa_core::{Assurance, Error, FactorKind, Result, SecretBytes, UserId};
+use serde::{Deserialize, Serialize};
+use webauthn_rs::prelude::{
+    AuthenticationResult, DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
+    PublicKeyCredential, RegisterPublicKeyCredential, SecurityKey, SecurityKeyAuthentication, SecurityKeyRegistration,
+    Url, Uuid, Webauthn, WebauthnBuilder, WebauthnError,
+};
+use webauthn_rs_proto::{ResidentKeyRequirement, UserVerificationPolicy};
+
+/// Default lifetime of a ceremony (the browser's timeout too).
+pub const DEFAULT_CEREMONY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// WebAuthn factors: security keys, passkeys and older U2F keys. Cheap to clone.
+///
+/// ```
+/// use mfa_webauthn::WebauthnFactor;
+/// let factor = WebauthnFactor::builder("localhost", "Example", "http://localhost:8080")
+///     .allow_origin("http://localhost:3000")
+///     .build()?;
+/// assert!(WebauthnFactor::builder("127.0.0.1", "Example", "http://127.0.0.1").build().is_err());
+/// # Ok::<(), mfa_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct WebauthnFactor {
+    webauthn: Arc<Webauthn>,
+    rp_id: String,
+    timeout: Duration,
+}
+
+impl fmt::Debug for WebauthnFactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebauthnFactor")
+            .field("rp_id", &self.rp_id)
+            .field("origins", &self.webauthn.get_allowed_origins().iter().map(Url::as_str).collect::<Vec<_>>())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Configures a [`WebauthnFactor`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct WebauthnFactorBuilder {
+    rp_id: String,
+    rp_name: String,
+    origin: String,
+    extra_origins: Vec<String>,
+    timeout: Duration,
+}
+
+impl WebauthnFactor {
+    /// Starts configuring a factor for relying party `rp_id` (a domain: `example.com`, or
+    /// `localhost` in development), shown to users as `rp_name`, used from `origin`
+    /// (`https://example.com`; `http://localhost:PORT` is allowed in development).
+    pub fn builder(rp_id: &str, rp_name: &str, origin: &str) -> WebauthnFactorBuilder {
+        WebauthnFactorBuilder {
+            rp_id: rp_id.to_owned(),
+            rp_name: rp_name.to_owned(),
+            origin: origin.to_owned(),
+            extra_origins: Vec::new(),
+            timeout: DEFAULT_CEREMONY_TIMEOUT,
+        }
+    }
+
+    /// The opaque WebAuthn user handle for `user`: a hash of the RP id and user id, stable
+    /// for the user, revealing neither.
+    fn user_handle(&self, user: &UserId) -> Uuid {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(b"mfa-rs/webauthn/user-handle/v1\0")
+            .chain_update(self.rp_id.as_bytes())
+            .chain_update([0])
+            .chain_update(user.as_str().as_bytes())
+            .finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Uuid::from_bytes(bytes)
+    }
+
+    fn ceremony(&self, state: &State) -> Result<CeremonyPlan> {
+        let payload = serde_json::to_vec(state).map_err(|e| Error::Backend(Box::new(e)))?;
+        Ok(CeremonyPlan::new(payload).ttl(self.timeout).max_attempts(1))
+    }
+}
+
+impl WebauthnFactorBuilder {
+    /// Allows another exact origin (scheme, host and port must match), e.g. a second port
+    /// in development or a login subdomain.
+    pub fn allow_origin(mut self, origin: &str) -> Self {
+        self.extra_origins.push(origin.to_owned());
+        self
+    }
+
+    /// How long a ceremony may take (default 300 s, at most 10 minutes).
+    pub fn ceremony_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Builds the factor.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for an origin that is not a URL, an origin whose host is not the
+    /// RP id or under it, an IP-literal RP id, or a timeout outside 1 s–10 minutes.
+    pub fn build(self) -> Result<WebauthnFactor> {
+        let bad_origin = |_| Error::Config("invalid WebAuthn origin URL");
+        let origin = Url::parse(&self.origin).map_err(bad_origin)?;
+        if self.timeout < Duration::from_secs(1) || self.timeout > Duration::from_secs(600) {
+            return Err(Error::Config("the WebAuthn ceremony timeout must be 1 s to 10 minutes"));
+        }
+        let mut builder = WebauthnBuilder::new(&self.rp_id, &origin)
+            .map_err(|_| Error::Config("the WebAuthn origin does not match the RP id"))?
+            .rp_name(&self.rp_name)
+            .timeout(self.timeout);
+        for extra in &self.extra_origins {
+            builder = builder.append_allowed_origin(&Url::parse(extra).map_err(bad_origin)?);
+        }
+        let webauthn = builder.build().map_err(|_| Error::Config("invalid WebAuthn configuration"))?;
+        Ok(WebauthnFactor { webauthn: Arc::new(webauthn), rp_id: self.rp_id, timeout: self.timeout })
+    }
+}
+
+/// Ceremony state, as kept in the store.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "state", content = "data")]
+enum State {
+    PasskeyRegistration(PasskeyRegistration),
+    SecurityKeyRegistration(SecurityKeyRegistration),
+    PasskeyAuthentication(PasskeyAuthentication),
+    SecurityKeyAuthentication(SecurityKeyAuthentication),
+    Discoverable(DiscoverableAuthentication),
+}
+
+fn is_passkey(kind: &FactorKind) -> bool {
+    *kind == FactorKind::PASSKEY
+}
+
+fn is_webauthn(kind: &FactorKind) -> bool {
+    [FactorKind::PASSKEY, FactorKind::SECURITY_KEY, FactorKind::OLDER_DEVICE].contains(kind)
+}
+
+fn b64(bytes: &[u8]) -> String {
+    data_encoding::BASE64URL_NOPAD.encode(bytes)
+}
+
+fn corrupt(e: serde_json::Error) -> Error {
+    Error::Backend(Box::new(e))
+}
+
+/// A failed WebAuthn check: a clone warning for a counter regression, otherwise just an
+/// invalid proof (the reason goes to the debug log, never to the caller).
+fn refused(e: WebauthnError) -> Error {
+    match e {
+        WebauthnError::CredentialPossibleCompromise => Error::PossibleClone,
+        other => {
+            tracing::debug!(target: "mfa::webauthn", error = ?other, "WebAuthn verification failed");
+            Error::InvalidCode
+        }
+    }
+}
+
+fn credential_json(proof: &Proof) -> Result<&str> {
+    match proof {
+        Proof::Credential(json) => Ok(json),
+        _ => Err(Error::InvalidInput { field: "credential", reason: "expected a WebAuthn response" }),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(proof: &Proof) -> Result<T> {
+    serde_json::from_str(credential_json(proof)?)
+        .map_err(|_| Error::InvalidInput { field: "credential", reason: "not a WebAuthn response" })
+}
+
+/// The AAGUID in a registration's authenticator data, unless it is all zeros (U2F keys,
+/// and passkeys that hide their model).
+fn aaguid(reg: &RegisterPublicKeyCredential) -> Option<String> {
+    use std::collections::BTreeMap;
+    let object: BTreeMap<String, serde_cbor_2::Value> =
+        serde_cbor_2::from_slice(&reg.response.attestation_object).ok()?;
+    let Some(serde_cbor_2::Value::Bytes(auth_data)) = object.get("authData") else { return None };
+    let raw = auth_data.get(37..53)?;
+    if raw.iter().all(|b| *b == 0) {
+        return None;
+    }
+    Uuid::from_slice(raw).ok().map(|u| u.hyphenated().to_string())
+}
+
+/// Summary details from a stored credential (its JSON) and the known AAGUID.
+fn details(credential: &[u8], aaguid: Option<String>) -> Vec<(String, String)> {
+    let json: serde_json::Value = serde_json::from_slice(credential).unwrap_or_default();
+    let cred = &json["cred"];
+    let mut out = Vec::new();
+    if let Some(aaguid) = aaguid {
+        out.push(("aaguid".to_owned(), aaguid));
+    }
+    let transports: Vec<String> = cred["transports"]
+        .as_array()
+        .map(|ts| ts.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    if !transports.is_empty() {
+        out.push(("transports".to_owned(), transports.join(",")));
+    }
+    for field in ["backup_eligible", "backup_state", "user_verified"] {
+        if let Some(v) = cred[field].as_bool() {
+            out.push((field.to_owned(), v.to_string()));
+        }
+    }
+    if let Some(format) = cred["attestation_format"].as_str() {
+        out.push(("attestation_format".to_owned(), format.to_owned()));
+    }
+    out
+}
+
+fn decode<T: serde::de::DeserializeOwned>(data: &[u8]) -> Result<T> {
+    serde_json::from_slice(data).map_err(corrupt)
+}
+
+fn stored_counter(credential: &[u8]) -> u64 {
+    serde_json::from_slice::<serde_json::Value>(credential)
+        .ok()
+        .and_then(|v| v["cred"]["counter"].as_u64())
+        .unwrap_or(0)
+}
+
+fn known_aaguid(record: &FactorRecord) -> Option<String> {
+    record.details.iter().find(|(k, _)| k == "aaguid").map(|(_, v)| v.clone())
+}
+
+/// The user's active credentials of one family, decoded from their records.
+fn credentials<T: serde::de::DeserializeOwned>(factors: &[FactorRecord], kinds: &[FactorKind]) -> Vec<T> {
+    factors
+        .iter()
+        .filter(|f| f.is_active() && kinds.contains(&f.kind))
+        .filter_map(|f| serde_json::from_slice(&f.data).ok())
+        .collect()
+}
+
+fn options_prompt<T: Serialize>(options: &T) -> Result<Prompt> {
+    let options_json = serde_json::to_string(options).map_err(corrupt)?;
+    Ok(Prompt::PublicKeyCredential { options_json })
+}
+
+impl WebauthnFactor {
+    /// Checks the counter, updates the credential, and reports what was proven.
+    fn outcome<C: Serialize>(
+        &self,
+        record: &FactorRecord,
+        result: &AuthenticationResult,
+        mut credential: C,
+        update: impl FnOnce(&mut C, &AuthenticationResult),
+    ) -> Result<ProofOutcome> {
+        let before = stored_counter(&record.data);
+        let now = u64::from(result.counter());
+        if (before > 0 || now > 0) && now <= before {
+            return Err(Error::PossibleClone);
+        }
+        update(&mut credential, result);
+        let data = serde_json::to_vec(&credential).map_err(corrupt)?;
+        let assurance = if is_passkey(&record.kind) && result.user_verified() {
+            Assurance::PhishingResistantMultiFactor
+        } else {
+            Assurance::PhishingResistant
+        };
+        let mut outcome = ProofOutcome::default();
+        outcome.details = Some(details(&data, known_aaguid(record)));
+        outcome.data = Some(data);
+        outcome.assurance = Some(assurance);
+        Ok(outcome)
+    }
+}
+
+#[async_trait]
+impl FactorAdapter for WebauthnFactor {
+    fn kinds(&self) -> Vec<FactorKind> {
+        vec![FactorKind::PASSKEY, FactorKind::SECURITY_KEY, FactorKind::OLDER_DEVICE]
+    }
+
+    fn default_label(&self, kind: &FactorKind) -> String {
+        match kind.as_str() {
+            "passkey" => "Passkey",
+            "older-device" => "Older security key",
+            _ => "Security key",
+        }
+        .to_owned()
+    }
+
+    fn needs_challenge(&self, _kind: &FactorKind) -> bool {
+        true
+    }
+
+    fn check_proof(&self, _kind: &FactorKind, proof: &Proof) -> Result<()> {
+        // A registration or an assertion response, as the browser's `toJSON()` makes them.
+        let json = credential_json(proof)?;
+        let assertion = serde_json::from_str::<PublicKeyCredential>(json).is_ok();
+        if assertion || serde_json::from_str::<RegisterPublicKeyCredential>(json).is_ok() {
+            Ok(())
+        } else {
+            Err(Error::InvalidInput { field: "credential", reason: "not a WebAuthn response" })
+        }
+    }
+
+    fn identify(&self, _kind: &FactorKind, proof: &Proof) -> Result<Option<String>> {
+        let credential: PublicKeyCredential = parse(proof)?;
+        Ok(Some(b64(credential.get_credential_id())))
+    }
+
+    async fn start_enrolment(&self, ctx: &FactorContext<'_>, request: &EnrolmentRequest) -> Result<EnrolmentPlan> {
+        if request.secret.is_some() || request.destination.is_some() {
+            return Err(Error::InvalidInput {
+                field: "request",
+                reason: "security keys take no secret or destination",
+            });
+        }
+        let handle = self.user_handle(ctx.user);
+        let name = request.account_name.as_deref().unwrap_or(ctx.user.as_str());
+        // Registration excludes every credential the user already has.
+        let exclude: Vec<_> = ctx
+            .factors
+            .iter()
+            .filter(|f| is_webauthn(&f.kind))
+            .filter_map(|f| f.lookup_key.as_deref())
+            .filter_map(|k| data_encoding::BASE64URL_NOPAD.decode(k.as_bytes()).ok())
+            .collect();
+        let (prompt, state, assurance) = if is_passkey(ctx.kind) {
+            let (mut options, state) = self
+                .webauthn
+                .start_passkey_registration(handle, name, name, Some(exclude))
+                .map_err(|_| Error::Config("cannot start a passkey registration"))?;
+            // A passkey is a discoverable credential: ask for a resident key.
+            if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+                selection.resident_key = Some(ResidentKeyRequirement::Required);
+                selection.require_resident_key = true;
+            }
+            (options_prompt(&options)?, State::PasskeyRegistration(state), Assurance::PhishingResistantMultiFactor)
+        } else {
+            let (mut options, state) = self
+                .webauthn
+                .start_securitykey_registration(handle, name, name, Some(exclude), None, None)
+                .map_err(|_| Error::Config("cannot start a security key registration"))?;
+            if *ctx.kind == FactorKind::OLDER_DEVICE
+                && let Some(selection) = options.public_key.authenticator_selection.as_mut()
+            {
+                // U2F-era keys cannot verify the user: do not ask them to.
+                selection.user_verification = UserVerificationPolicy::Discouraged_DO_NOT_USE;
+            }
+            (options_prompt(&options)?, State::SecurityKeyRegistration(state), Assurance::PhishingResistant)
+        };
+        let mut plan = EnrolmentPlan::new(prompt, assurance);
+        plan.ceremony = Some(self.ceremony(&state)?);
+        Ok(plan)
+    }
+
+    async fn finish_enrolment(&self, _ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome> {
+        let registration: RegisterPublicKeyCredential = parse(input.proof)?;
+        let ceremony = input.ceremony.ok_or(Error::Expired)?;
+        let state: State = serde_json::from_slice(&ceremony.payload).map_err(corrupt)?;
+        let kind = &input.factor.kind;
+        let (data, credential_id) = match state {
+            State::PasskeyRegistration(state) if is_passkey(kind) => {
+                let passkey = self.webauthn.finish_passkey_registration(&registration, &state).map_err(refused)?;
+                (serde_json::to_vec(&passkey).map_err(corrupt)?, passkey.cred_id().to_vec())
+            }
+            State::SecurityKeyRegistration(state) if !is_passkey(kind) => {
+                let key = self.webauthn.finish_securitykey_registration(&registration, &state).map_err(refused)?;
+                (serde_json::to_vec(&key).map_err(corrupt)?, key.cred_id().to_vec())
+            }
+            _ => return Err(Error::Expired),
+        };
+        let mut outcome = ProofOutcome::default();
+        outcome.details = Some(details(&data, aaguid(&registration)));
+        outcome.data = Some(data);
+        outcome.lookup_key = Some(b64(&credential_id));
+        Ok(outcome)
+    }
+
+    async fn start_challenge(
+        &self,
+        ctx: &FactorContext<'_>,
+        factor: &FactorRecord,
+        _secret: Option<&SecretBytes>,
+    ) -> Result<ChallengePlan> {
+        // Any of the user's credentials of the same family may answer.
+        let (prompt, state) = if is_passkey(&factor.kind) {
+            let passkeys: Vec<Passkey> = credentials(ctx.factors, &[FactorKind::PASSKEY]);
+            let (options, state) = self
+                .webauthn
+                .start_passkey_authentication(&passkeys)
+                .map_err(|_| Error::Config("cannot start a passkey authentication"))?;
+            (options_prompt(&options)?, State::PasskeyAuthentication(state))
+        } else {
+            let keys: Vec<SecurityKey> =
+                credentials(ctx.factors, &[FactorKind::SECURITY_KEY, FactorKind::OLDER_DEVICE]);
+            let (options, state) = self
+                .webauthn
+                .start_securitykey_authentication(&keys)
+                .map_err(|_| Error::Config("cannot start a security key authentication"))?;
+            (options_prompt(&options)?, State::SecurityKeyAuthentication(state))
+        };
+        Ok(ChallengePlan::with_ceremony(prompt, self.ceremony(&state)?))
+    }
+
+    async fn verify(&self, ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome> {
+        let credential: PublicKeyCredential = parse(input.proof)?;
+        let record = input.factor;
+        if record.lookup_key.as_deref() != Some(b64(credential.get_credential_id()).as_str()) {
+            return Err(Error::InvalidCode);
+        }
+        let ceremony = input.ceremony.ok_or(Error::Expired)?;
+        let state: State = serde_json::from_slice(&ceremony.payload).map_err(corrupt)?;
+        let update_passkey = |p: &mut Passkey, r: &AuthenticationResult| {
+            p.update_credential(r);
+        };
+        match state {
+            State::PasskeyAuthentication(state) if is_passkey(&record.kind) => {
+                let result = self.webauthn.finish_passkey_authentication(&credential, &state).map_err(refused)?;
+                self.outcome(record, &result, decode::<Passkey>(&record.data)?, update_passkey)
+            }
+            State::SecurityKeyAuthentication(state) if !is_passkey(&record.kind) => {
+                let result = self.webauthn.finish_securitykey_authentication(&credential, &state).map_err(refused)?;
+                self.outcome(record, &result, decode::<SecurityKey>(&record.data)?, |k, r| {
+                    k.update_credential(r);
+                })
+            }
+            State::Discoverable(state) if is_passkey(&record.kind) => {
+                // The user handle the authenticator returned must be this user's.
+                let expected = self.user_handle(ctx.user);
+                if credential.get_user_unique_id() != Some(expected.as_bytes().as_slice()) {
+                    return Err(Error::InvalidCode);
+                }
+                let passkey: Passkey = decode(&record.data)?;
+                let result = self
+                    .webauthn
+                    .finish_discoverable_authentication_v2(&credential, state, &passkey)
+                    .map_err(refused)?;
+                self.outcome(record, &result, passkey, update_passkey)
+            }
+            _ => Err(Error::InvalidCode),
+        }
+    }
+
+    async fn start_usernameless(&self, ctx: &UsernamelessContext<'_>) -> Result<ChallengePlan> {
+        if !is_passkey(ctx.kind) {
+            return Err(Error::Unsupported);
+        }
+        let (options, state) = self
+            .webauthn
+            .start_discoverable_authentication()
+            .map_err(|_| Error::Config("cannot start a discoverable authentication"))?;
+        Ok(ChallengePlan::with_ceremony(options_prompt(&options)?, self.ceremony(&State::Discoverable(state))?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configuration_is_strict() {
+        assert!(WebauthnFactor::builder("localhost", "X", "http://localhost:8080").build().is_ok());
+        assert!(WebauthnFactor::builder("example.com", "X", "http://localhost:8080").build().is_err());
+        assert!(WebauthnFactor::builder("127.0.0.1", "X", "http://127.0.0.1:8080").build().is_err());
+        assert!(WebauthnFactor::builder("localhost", "X", "not a url").build().is_err());
+        let slow =
+            WebauthnFactor::builder("localhost", "X", "http://localhost").ceremony_timeout(Duration::from_secs(601));
+        assert!(slow.build().is_err());
+    }
+
+    #[test]
+    fn user_handles_are_stable_per_user_and_rp() {
+        let a = WebauthnFactor::builder("localhost", "X", "http://localhost").build().unwrap();
+        let b = WebauthnFactor::builder("example.com", "X", "https://example.com").build().unwrap();
+        let alice = UserId::new("alice").unwrap();
+        assert_eq!(a.user_handle(&alice), a.user_handle(&alice));
+        assert_ne!(a.user_handle(&alice), a.user_handle(&UserId::new("bob").unwrap()));
+        assert_ne!(a.user_handle(&alice), b.user_handle(&alice));
+    }
+
+    #[test]
+    fn proofs_must_be_json_objects() {
+        let f = WebauthnFactor::builder("localhost", "X", "http://localhost").build().unwrap();
+        let kind = FactorKind::PASSKEY;
+        assert!(f.check_proof(&kind, &Proof::credential("{}").unwrap()).is_err());
+        assert!(f.check_proof(&kind, &Proof::credential("[1]").unwrap()).is_err());
+        assert!(f.check_proof(&kind, &Proof::credential("{").unwrap()).is_err());
+        assert!(f.check_proof(&kind, &Proof::code("123456").unwrap()).is_err());
+        assert!(f.identify(&kind, &Proof::credential("{}").unwrap()).is_err());
+    }
+}
