@@ -118,7 +118,8 @@ pub use service::{Challenge, EnrolmentStart, Mfa, MfaBuilder, Verified};
 pub use store::{Store, StoreError};
 pub use throttle::ThrottlePolicy;
 pub use types::{
-    Assurance, ChallengeId, FactorId, FactorKind, FactorStatus, FactorSummary, Timestamp, UserId, validate_label,
+    Assurance, ChallengeId, DeviceId, FactorId, FactorKind, FactorStatus, FactorSummary, Timestamp, UserId,
+    validate_label,
 };
 
 #[doc(hidden)]

@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::seal::SealedSecret;
-use crate::types::{Assurance, ChallengeId, FactorId, FactorKind, FactorStatus, FactorSummary, Timestamp, UserId};
+use crate::types::{
+    Assurance, ChallengeId, DeviceId, FactorId, FactorKind, FactorStatus, FactorSummary, Timestamp, UserId,
+};
 
 /// A store failure. Stores map their own errors into these; the source is kept.
 #[derive(Debug, thiserror::Error)]
@@ -222,6 +224,9 @@ pub struct CeremonyRecord {
     pub attempts: u32,
     /// Attempts allowed before the ceremony is used up.
     pub max_attempts: u32,
+    /// The digest of the one action a verification with this ceremony proves (step-up),
+    /// if it is bound to one.
+    pub action: Option<String>,
     /// When it was created.
     pub created_at: Timestamp,
     /// When it expires.
@@ -242,7 +247,25 @@ impl CeremonyRecord {
         created_at: Timestamp,
         expires_at: Timestamp,
     ) -> Self {
-        Self { id, user, factor, kind, purpose, payload, attempts: 0, max_attempts, created_at, expires_at }
+        Self {
+            id,
+            user,
+            factor,
+            kind,
+            purpose,
+            payload,
+            attempts: 0,
+            max_attempts,
+            action: None,
+            created_at,
+            expires_at,
+        }
+    }
+
+    /// Binds the ceremony to one action's digest.
+    pub fn with_action(mut self, action: Option<String>) -> Self {
+        self.action = action;
+        self
     }
 }
 
@@ -289,6 +312,52 @@ impl fmt::Debug for RecoveryCodeRecord {
     }
 }
 
+/// A remembered device: a "remember this device" token's stored half. The token's secret
+/// is kept only as a SHA-256 hash.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeviceTokenRecord {
+    /// Its id (the public part of the token).
+    pub id: DeviceId,
+    /// The user it belongs to.
+    pub user: UserId,
+    /// A name for it ("Firefox on Linux").
+    pub label: String,
+    /// SHA-256 of the token's secret part.
+    pub secret_hash: Vec<u8>,
+    /// When it was issued.
+    pub created_at: Timestamp,
+    /// When it was last presented.
+    pub last_seen_at: Option<Timestamp>,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+}
+
+impl DeviceTokenRecord {
+    /// A record from its parts.
+    pub fn new(
+        id: DeviceId,
+        user: UserId,
+        label: String,
+        secret_hash: Vec<u8>,
+        created_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Self {
+        Self { id, user, label, secret_hash, created_at, last_seen_at: None, expires_at }
+    }
+}
+
+impl fmt::Debug for DeviceTokenRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceTokenRecord")
+            .field("id", &self.id)
+            .field("user", &self.user)
+            .field("label", &self.label)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a failure counter counts: one factor, or the user's recovery codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -297,6 +366,8 @@ pub enum ThrottleScope {
     Factor(FactorId),
     /// Attempts with recovery codes.
     RecoveryCodes,
+    /// Attempts with remembered-device tokens.
+    DeviceTokens,
 }
 
 impl ThrottleScope {
@@ -305,6 +376,7 @@ impl ThrottleScope {
         match self {
             ThrottleScope::Factor(id) => format!("factor:{id}"),
             ThrottleScope::RecoveryCodes => "recovery-codes".to_owned(),
+            ThrottleScope::DeviceTokens => "device-tokens".to_owned(),
         }
     }
 }
@@ -477,6 +549,29 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     /// How many unused recovery codes the user has.
     async fn count_recovery_codes(&self, user: &UserId) -> StoreResult<usize>;
 
+    /// Stores a new remembered device.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::AlreadyExists`] if a device with this id exists.
+    async fn insert_device_token(&self, record: &DeviceTokenRecord) -> StoreResult<()>;
+
+    /// The user's remembered device with this id (expired ones included).
+    async fn get_device_token(&self, user: &UserId, id: &DeviceId) -> StoreResult<Option<DeviceTokenRecord>>;
+
+    /// The user's remembered devices, in no particular order.
+    async fn list_device_tokens(&self, user: &UserId) -> StoreResult<Vec<DeviceTokenRecord>>;
+
+    /// Records that the user's device was presented at `at`; `false` if there is no such
+    /// device.
+    async fn touch_device_token(&self, user: &UserId, id: &DeviceId, at: Timestamp) -> StoreResult<bool>;
+
+    /// **Atomic.** Revokes (deletes) one of the user's devices; `false` if there was none.
+    async fn revoke_device_token(&self, user: &UserId, id: &DeviceId) -> StoreResult<bool>;
+
+    /// **Atomic.** Revokes every device of the user at once; returns how many there were.
+    async fn revoke_all_device_tokens(&self, user: &UserId) -> StoreResult<u64>;
+
     /// The user's failure counter for `scope` (the default if there is none).
     async fn get_throttle(&self, user: &UserId, scope: &ThrottleScope) -> StoreResult<ThrottleState>;
 
@@ -506,8 +601,8 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<bool>;
 
-    /// Deletes ceremonies, pending factors and counters that expired by `now`; returns how
-    /// many records were removed.
+    /// Deletes ceremonies, pending factors, counters and remembered devices that expired by
+    /// `now`; returns how many records were removed.
     async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64>;
 }
 
@@ -586,6 +681,24 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     async fn count_recovery_codes(&self, user: &UserId) -> StoreResult<usize> {
         (**self).count_recovery_codes(user).await
+    }
+    async fn insert_device_token(&self, record: &DeviceTokenRecord) -> StoreResult<()> {
+        (**self).insert_device_token(record).await
+    }
+    async fn get_device_token(&self, user: &UserId, id: &DeviceId) -> StoreResult<Option<DeviceTokenRecord>> {
+        (**self).get_device_token(user, id).await
+    }
+    async fn list_device_tokens(&self, user: &UserId) -> StoreResult<Vec<DeviceTokenRecord>> {
+        (**self).list_device_tokens(user).await
+    }
+    async fn touch_device_token(&self, user: &UserId, id: &DeviceId, at: Timestamp) -> StoreResult<bool> {
+        (**self).touch_device_token(user, id, at).await
+    }
+    async fn revoke_device_token(&self, user: &UserId, id: &DeviceId) -> StoreResult<bool> {
+        (**self).revoke_device_token(user, id).await
+    }
+    async fn revoke_all_device_tokens(&self, user: &UserId) -> StoreResult<u64> {
+        (**self).revoke_all_device_tokens(user).await
     }
     async fn get_throttle(&self, user: &UserId, scope: &ThrottleScope) -> StoreResult<ThrottleState> {
         (**self).get_throttle(user, scope).await

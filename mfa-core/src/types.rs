@@ -181,6 +181,13 @@ random_id!(
     "challenge id"
 );
 
+random_id!(
+    /// Identifies one remembered device (a "remember this device" token): 128 random bits,
+    /// shown as 32 hex characters. It is not the token: the token also carries a secret.
+    DeviceId,
+    "device id"
+);
+
 /// A kind of factor: a short lowercase identifier such as `totp` or `passkey`.
 ///
 /// The core knows no factor specifics; kinds only route requests to the adapter that

@@ -31,10 +31,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use mfa_core::store::{
-    CeremonyRecord, CounterState, FactorRecord, FactorUpdate, RecoveryCodeRecord, StoreError, StoreResult,
-    ThrottleScope, ThrottleState,
+    CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord, StoreError,
+    StoreResult, ThrottleScope, ThrottleState,
 };
-use mfa_core::{ChallengeId, FactorId, FactorStatus, Store, Timestamp, UserId};
+use mfa_core::{ChallengeId, DeviceId, FactorId, FactorStatus, Store, Timestamp, UserId};
 
 const SHARDS: usize = 64;
 
@@ -74,6 +74,7 @@ struct UserData {
     factors: HashMap<FactorId, FactorRecord>,
     recovery_codes: HashMap<String, RecoveryCodeRecord>,
     throttles: HashMap<ThrottleScope, ThrottleState>,
+    devices: HashMap<DeviceId, DeviceTokenRecord>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -401,6 +402,46 @@ impl Store for MemoryStore {
         Ok(self.with_user(user, |u| u.recovery_codes.len()).unwrap_or(0))
     }
 
+    async fn insert_device_token(&self, record: &DeviceTokenRecord) -> StoreResult<()> {
+        let mut shard = self.user_shard(&record.user);
+        let data = shard.entry(record.user.clone()).or_default();
+        match data.devices.entry(record.id) {
+            Entry::Occupied(_) => Err(StoreError::AlreadyExists),
+            Entry::Vacant(v) => {
+                v.insert(record.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn get_device_token(&self, user: &UserId, id: &DeviceId) -> StoreResult<Option<DeviceTokenRecord>> {
+        Ok(self.with_user(user, |u| u.devices.get(id).cloned()).flatten())
+    }
+
+    async fn list_device_tokens(&self, user: &UserId) -> StoreResult<Vec<DeviceTokenRecord>> {
+        Ok(self.with_user(user, |u| u.devices.values().cloned().collect()).unwrap_or_default())
+    }
+
+    async fn touch_device_token(&self, user: &UserId, id: &DeviceId, at: Timestamp) -> StoreResult<bool> {
+        Ok(self
+            .with_user(user, |u| match u.devices.get_mut(id) {
+                Some(d) => {
+                    d.last_seen_at = Some(at);
+                    true
+                }
+                None => false,
+            })
+            .unwrap_or(false))
+    }
+
+    async fn revoke_device_token(&self, user: &UserId, id: &DeviceId) -> StoreResult<bool> {
+        Ok(self.with_user(user, |u| u.devices.remove(id).is_some()).unwrap_or(false))
+    }
+
+    async fn revoke_all_device_tokens(&self, user: &UserId) -> StoreResult<u64> {
+        Ok(self.with_user(user, |u| std::mem::take(&mut u.devices).len() as u64).unwrap_or(0))
+    }
+
     async fn get_throttle(&self, user: &UserId, scope: &ThrottleScope) -> StoreResult<ThrottleState> {
         Ok(self.with_user(user, |u| u.throttles.get(scope).copied()).flatten().unwrap_or_default())
     }
@@ -469,6 +510,9 @@ impl Store for MemoryStore {
             {
                 let mut shard = lock(shard);
                 for data in shard.values_mut() {
+                    let before = data.devices.len();
+                    data.devices.retain(|_, d| now < d.expires_at);
+                    removed += (before - data.devices.len()) as u64;
                     data.factors.retain(|_, f| {
                         let keep = !f.is_expired(now);
                         if !keep {

@@ -11,10 +11,10 @@ use std::time::Duration;
 use crate::clock::{Clock, ManualClock};
 use crate::seal::{KeyId, SealedSecret};
 use crate::store::{
-    CeremonyPurpose, CeremonyRecord, CounterState, FactorRecord, FactorUpdate, RecoveryCodeRecord, Store, StoreError,
-    ThrottleScope, ThrottleState,
+    CeremonyPurpose, CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord,
+    Store, StoreError, ThrottleScope, ThrottleState,
 };
-use crate::types::{Assurance, ChallengeId, FactorId, FactorKind, FactorStatus, Timestamp, UserId};
+use crate::types::{Assurance, ChallengeId, DeviceId, FactorId, FactorKind, FactorStatus, Timestamp, UserId};
 
 /// Concurrent tasks in every race case.
 pub const RACERS: usize = 64;
@@ -63,6 +63,19 @@ fn ceremony(user: Option<&UserId>, now: Timestamp, ttl: Duration, max_attempts: 
         max_attempts,
         now,
         now.saturating_add(ttl),
+    )
+    .with_action(Some("5f1a9c0e-action-digest".into()))
+}
+
+fn device(user: &UserId, now: Timestamp) -> DeviceTokenRecord {
+    let expires = now.saturating_add(Duration::from_secs(30 * 24 * 3600));
+    DeviceTokenRecord::new(
+        DeviceId::random().unwrap(),
+        user.clone(),
+        "Firefox on Linux".into(),
+        vec![7; 32],
+        now,
+        expires,
     )
 }
 
@@ -616,6 +629,66 @@ pub async fn throttle_is_scoped_by_user_and_scope<S: Store + ?Sized>(store: Arc<
     assert_eq!(store.get_throttle(&alice, &other).await.unwrap(), ThrottleState::default());
 }
 
+// ----- remembered devices ------------------------------------------------------------------
+
+/// A remembered device reads back as written, is listed, touched and revoked.
+pub async fn device_tokens_round_trip<S: Store + ?Sized>(store: Arc<S>) {
+    let alice = user("alice");
+    let d = device(&alice, T0);
+    store.insert_device_token(&d).await.unwrap();
+    assert!(matches!(store.insert_device_token(&d).await, Err(StoreError::AlreadyExists)));
+    assert_eq!(store.get_device_token(&alice, &d.id).await.unwrap(), Some(d.clone()));
+    assert_eq!(store.list_device_tokens(&alice).await.unwrap(), vec![d.clone()]);
+    let later = T0.saturating_add(Duration::from_secs(60));
+    assert!(store.touch_device_token(&alice, &d.id, later).await.unwrap());
+    assert_eq!(store.get_device_token(&alice, &d.id).await.unwrap().unwrap().last_seen_at, Some(later));
+    assert!(store.revoke_device_token(&alice, &d.id).await.unwrap());
+    assert!(!store.revoke_device_token(&alice, &d.id).await.unwrap());
+    assert_eq!(store.get_device_token(&alice, &d.id).await.unwrap(), None);
+    assert!(!store.touch_device_token(&alice, &d.id, later).await.unwrap());
+}
+
+/// Another user's device id behaves exactly like a missing one.
+pub async fn device_tokens_are_scoped_to_their_user<S: Store + ?Sized>(store: Arc<S>) {
+    let (alice, mallory) = (user("alice"), user("mallory"));
+    let d = device(&alice, T0);
+    store.insert_device_token(&d).await.unwrap();
+    assert_eq!(store.get_device_token(&mallory, &d.id).await.unwrap(), None);
+    assert!(store.list_device_tokens(&mallory).await.unwrap().is_empty());
+    assert!(!store.touch_device_token(&mallory, &d.id, T0).await.unwrap());
+    assert!(!store.revoke_device_token(&mallory, &d.id).await.unwrap());
+    assert_eq!(store.revoke_all_device_tokens(&mallory).await.unwrap(), 0);
+    assert_eq!(store.get_device_token(&alice, &d.id).await.unwrap(), Some(d));
+}
+
+/// Revoking all devices removes every one of the user's, and no one else's, at once.
+pub async fn revoke_all_device_tokens_is_atomic<S: Store + ?Sized>(store: Arc<S>) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    for _ in 0..5 {
+        store.insert_device_token(&device(&alice, T0)).await.unwrap();
+    }
+    let bobs = device(&bob, T0);
+    store.insert_device_token(&bobs).await.unwrap();
+    let (s, a) = (store.clone(), alice.clone());
+    let revoker = tokio::spawn(async move { s.revoke_all_device_tokens(&a).await.unwrap() });
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (s, a) = (store.clone(), alice.clone());
+            tokio::spawn(async move {
+                let n = s.list_device_tokens(&a).await.unwrap().len();
+                assert!(n == 5 || n == 0, "a reader saw {n} devices");
+            })
+        })
+        .collect();
+    assert_eq!(revoker.await.unwrap(), 5);
+    for r in readers {
+        r.await.unwrap();
+    }
+    assert!(store.list_device_tokens(&alice).await.unwrap().is_empty());
+    assert_eq!(store.list_device_tokens(&bob).await.unwrap(), vec![bobs]);
+    assert_eq!(store.revoke_all_device_tokens(&alice).await.unwrap(), 0);
+}
+
 // ----- counters ----------------------------------------------------------------------------
 
 /// An absent or expired counter reads as the default; compare-and-set succeeds only from
@@ -679,8 +752,17 @@ pub async fn purge_removes_only_expired_state<S: Store + ?Sized>(store: Arc<S>) 
     assert!(store.compare_and_set_counter(&old_key, &CounterState::default(), &old_counter, T0).await.unwrap());
     let now = clock.now();
     assert!(store.compare_and_set_counter(&fresh_key, &CounterState::default(), &fresh_counter, now).await.unwrap());
+    let old_device = device(&alice, T0);
+    let mut fresh_device = device(&alice, clock.now());
+    fresh_device.label = "fresh".into();
+    let mut expired_device = old_device.clone();
+    expired_device.expires_at = T0.saturating_add(Duration::from_secs(60));
+    store.insert_device_token(&expired_device).await.unwrap();
+    store.insert_device_token(&fresh_device).await.unwrap();
     let removed = store.purge_expired(clock.now()).await.unwrap();
-    assert!(removed >= 3, "removed {removed}");
+    assert!(removed >= 4, "removed {removed}");
+    assert_eq!(store.get_device_token(&alice, &expired_device.id).await.unwrap(), None, "expired device purged");
+    assert!(store.get_device_token(&alice, &fresh_device.id).await.unwrap().is_some());
     assert_eq!(store.get_counter(&old_key, T0).await.unwrap(), CounterState::default(), "purged");
     assert_eq!(store.get_counter(&fresh_key, clock.now()).await.unwrap(), fresh_counter);
     assert_eq!(store.get_factor(&alice, &old_pending.id).await.unwrap(), None);
@@ -746,6 +828,9 @@ macro_rules! store_conformance_tests {
                 recovery_code_race_has_one_winner,
                 recovery_codes_are_isolated_between_users,
                 recovery_code_replacement_is_atomic,
+                device_tokens_round_trip,
+                device_tokens_are_scoped_to_their_user,
+                revoke_all_device_tokens_is_atomic,
                 throttle_compare_and_set,
                 throttle_race_has_one_winner,
                 throttle_is_scoped_by_user_and_scope,
