@@ -491,6 +491,15 @@ pub trait FactorAdapter: fmt::Debug + Send + Sync + 'static {
         Ok(None)
     }
 
+    /// The chance that one guess at this factor's proof succeeds (a 6-digit TOTP with a ±1
+    /// window: 3 in 10^6), for deriving its throttle from a
+    /// [`GuessBudget`](crate::throttle::GuessBudget). `None` for proofs that cannot be
+    /// guessed (signatures).
+    fn guess_probability(&self, factor: &FactorRecord) -> Option<f64> {
+        let _ = factor;
+        None
+    }
+
     /// Begins a usernameless sign-in (a passkey chooses the account). Adapters that cannot
     /// do this keep the default, which answers [`Error::Unsupported`].
     ///

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::types::{Assurance, FactorId, FactorKind, Timestamp, UserId};
+use crate::types::{Assurance, DeviceId, FactorId, FactorKind, Timestamp, UserId};
 
 /// Something that happened to a user's factors. Never carries a code, secret or token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -106,6 +106,26 @@ pub enum EventKind {
         factor: FactorId,
         /// How long until sending is allowed again.
         retry_after: Duration,
+    },
+    /// A device was remembered after MFA.
+    DeviceRemembered {
+        /// The device.
+        device: DeviceId,
+    },
+    /// A remembered device was presented and accepted.
+    DeviceUsed {
+        /// The device.
+        device: DeviceId,
+    },
+    /// A remembered device was revoked.
+    DeviceRevoked {
+        /// The device.
+        device: DeviceId,
+    },
+    /// Every remembered device of the user was revoked.
+    DevicesRevoked {
+        /// How many.
+        count: u64,
     },
     /// A code could not be delivered.
     DeliveryFailed {

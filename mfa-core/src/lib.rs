@@ -86,6 +86,7 @@
 //! - `testing`: [`testing`] — the store conformance suite every store runs, a fake factor
 //!   adapter and a recording event sink.
 
+pub mod access;
 pub mod adapter;
 pub mod clock;
 pub mod error;
@@ -110,11 +111,11 @@ pub use adapter::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CryptoError, Error, Result};
 pub use events::{Event, EventKind, EventSink, FailureReason, TracingEventSink};
-pub use policy::{DeliveryPolicy, FreshAuth, Policy};
+pub use policy::{DeliveryPolicy, DevicePolicy, FreshAuth, Policy};
 pub use recovery::{HashParams, RecoveryCodePolicy, RecoveryCodeSet};
 pub use seal::{AeadSealer, KeyId, SealContext, SealedSecret, SecretSealer};
 pub use secret::{SecretBytes, SecretString};
-pub use service::{Challenge, EnrolmentStart, Mfa, MfaBuilder, Verified};
+pub use service::{Challenge, DeviceToken, EnrolmentStart, Mfa, MfaBuilder, PasswordlessChallenge, Verified};
 pub use store::{Store, StoreError};
 pub use throttle::ThrottlePolicy;
 pub use types::{

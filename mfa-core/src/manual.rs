@@ -37,16 +37,31 @@ pub mod threat_model {}
 /// | `Policy::challenge_attempts` | 5 | per-challenge bound on top of the per-factor throttle |
 /// | `ThrottlePolicy::free_attempts` | 5 | enough for typos; then delays start |
 /// | `ThrottlePolicy::base_delay` | 60 s, doubling | after the free attempts: 1, 2, 4, ... minutes |
-/// | `ThrottlePolicy::max_delay` | 1 hour | caps the lockout a griefer can cause while keeping guesses to about 34 a day |
+/// | `ThrottlePolicy::max_delay` | 1 hour | caps the lockout a griefer can cause while keeping guesses to 33 a day |
 /// | recovery codes | 10 codes, 100 bits each | NIST look-up secrets need 64 bits or more when rate limited; 80 of the 100 bits are hashed |
 /// | recovery-code hash | argon2id, 19 MiB, t=2, p=1 | OWASP's recommendation; about 17 ms per verification on a small server |
 /// | recovery-code hash floor | 7 MiB, t=1 | stored hashes cheaper than this are refused, since argon2 reads its cost from the hash |
 /// | low recovery codes | 3 or fewer | time to prompt the user to regenerate |
 ///
 /// With the default throttle, an attacker gets 5 guesses, then one after 1, 2, 4, 8, 16
-/// and 32 minutes, then one an hour: about 34 guesses in the first day. Against a 6-digit
-/// TOTP with a ±1-step window (3 valid codes in 10^6) that is a success chance of about
-/// 1 in 10 000 per factor per day.
+/// and 32 minutes, then one an hour: 33 guesses in the first day
+/// ([`ThrottlePolicy::attempts_per_day`](crate::ThrottlePolicy::attempts_per_day)).
+/// Per factor per day that is:
+///
+/// | factor | one guess succeeds | 33 guesses succeed |
+/// |---|---|---|
+/// | TOTP, 6 digits, ±1 step | 3 in 10^6 | 9.9 × 10^-5 (1 in 10 100) |
+/// | TOTP, 8 digits, ±1 step | 3 in 10^8 | 9.9 × 10^-7 |
+/// | SMS or email code, 6 digits | 1 in 10^6 | 3.3 × 10^-5 |
+/// | recovery code (80 secret bits) | 2^-80 | negligible |
+/// | WebAuthn | a signature: not guessable | — |
+///
+/// A user with N guessable factors gives an attacker N counters, so N times the chance.
+/// To hold a target instead, set `Policy::guess_budget` to a
+/// [`GuessBudget`](crate::throttle::GuessBudget): each factor's schedule is then derived
+/// from its guess space and the target shared across `factors_per_user`. For example a
+/// target of 10^-4 per user per day with up to 3 TOTPs allows 11 guesses per factor per
+/// day: 5 free attempts, then delays from 11 minutes 21 seconds, doubling (up to a day).
 pub mod defaults {}
 
 /// # Wiring a service
@@ -132,3 +147,77 @@ pub mod wiring {}
 /// - **Sealing is synchronous.** It is on every verification's hot path; a KMS-backed sealer
 ///   unwraps data keys at start-up.
 pub mod architecture {}
+
+/// # The policy model
+///
+/// Whether a sign-in is complete, or a sensitive action may go ahead, is a pure function:
+/// [`AccessPolicy::evaluate`](crate::access::AccessPolicy::evaluate) of the policy, the
+/// user's factors and what the session has proven.
+///
+/// **Sources.** Keep a default policy, one per organisation (tenant) and optional per-user
+/// overrides wherever you keep settings, and merge them with
+/// [`AccessPolicy::strictest`](crate::access::AccessPolicy::strictest): the strictest
+/// requirement, the intersection of allowed kinds, every denied kind, the highest minimum
+/// assurance and the shortest verification age win.
+///
+/// **Rules.** Optional: users with a factor are asked for it; users without one pass.
+/// Prompted: the same, and users without one are prompted to enrol (they may skip).
+/// Required: everyone verifies; users without a suitable factor must enrol — after a grace
+/// period, if one is set when Required is switched on.
+///
+/// **Assurance.** `min_assurance(Assurance::RestrictedOutOfBand)` asks for an AAL2-strength
+/// second factor (email codes never count); `deny_kind(FactorKind::SMS)` refuses SMS;
+/// `min_assurance(Assurance::PhishingResistant)` asks for WebAuthn.
+///
+/// **Step-up.** A sensitive action passes a [`StepUp`](crate::access::StepUp): a minimum
+/// assurance, a maximum age, and optionally an [`ActionDigest`](crate::access::ActionDigest)
+/// that the verification must have been bound to with
+/// [`Mfa::start_step_up`](crate::Mfa::start_step_up), so it proves that one action (this
+/// amount to this payee) and nothing else. Remembered devices never satisfy a step-up.
+///
+/// **Remembered devices.** After MFA, [`Mfa::remember_device`](crate::Mfa::remember_device)
+/// issues a token for a long-lived cookie; [`Mfa::check_device`](crate::Mfa::check_device)
+/// at the next sign-in turns it into evidence. Removing a factor or regenerating recovery
+/// codes revokes them all (configurable in [`DevicePolicy`](crate::DevicePolicy)).
+///
+/// ## Example wiring
+///
+/// ```
+/// use std::time::Duration;
+/// use mfa_core::access::{AccessPolicy, ActionDigest, Evidence, Outcome, Requirement, StepUp};
+/// use mfa_core::{Assurance, FactorKind, Mfa, UserId, Verified};
+///
+/// /// The host's settings: a default, the user's organisation, the user.
+/// fn policy_for(org_requires_mfa: bool, user_override: Option<&AccessPolicy>) -> AccessPolicy {
+///     let default = AccessPolicy::new(Requirement::Optional);
+///     let org = if org_requires_mfa {
+///         AccessPolicy::new(Requirement::Required).min_assurance(Assurance::RestrictedOutOfBand)
+///     } else {
+///         AccessPolicy::new(Requirement::Prompted)
+///     };
+///     let mut sources = vec![&default, &org];
+///     sources.extend(user_override);
+///     AccessPolicy::strictest(sources)
+/// }
+///
+/// /// After the password: what does this sign-in still need?
+/// async fn after_password(mfa: &Mfa, user: &UserId, session: &[Verified]) -> Result<Outcome, mfa_core::Error> {
+///     let policy = policy_for(true, None);
+///     let factors = mfa.list_factors(user).await?;
+///     let decision = policy.evaluate(user, &factors, &Evidence::verified(session.to_vec()), None, mfa.now());
+///     tracing::info!(decision = %decision.explain());
+///     // VerificationRequired: challenge decision.candidates[0] (the preferred one first);
+///     // EnrolmentRequired: send the user to the security page; Satisfied: signed in.
+///     Ok(decision.outcome)
+/// }
+///
+/// /// Before a payment: a phishing-resistant verification from the last 5 minutes, for
+/// /// exactly this payment.
+/// fn payment_step_up(amount: &str, payee: &str) -> StepUp {
+///     StepUp::within(Duration::from_secs(300))
+///         .min_assurance(Assurance::PhishingResistant)
+///         .for_action(ActionDigest::new("payment", &[("amount", amount), ("payee", payee)]))
+/// }
+/// # let _ = payment_step_up("1", "x");
+/// ```
+pub mod policy {}

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::recovery::RecoveryCodePolicy;
 use crate::store::CounterState;
+use crate::throttle::GuessBudget;
 use crate::throttle::ThrottlePolicy;
 use crate::types::Timestamp;
 
@@ -16,7 +17,7 @@ use crate::types::Timestamp;
 /// let mut policy = mfa_core::Policy::default();
 /// policy.reauth_window = Duration::from_secs(120);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Policy {
     /// How recent the host's proof of primary authentication (and, once the user has a
@@ -35,6 +36,11 @@ pub struct Policy {
     pub recovery_codes: RecoveryCodePolicy,
     /// Limits on sending codes (SMS, email).
     pub delivery: DeliveryPolicy,
+    /// "Remember this device" tokens.
+    pub devices: DevicePolicy,
+    /// When set, each factor's throttle is derived from this budget and the factor's guess
+    /// space (for adapters that report one) instead of [`Policy::throttle`].
+    pub guess_budget: Option<GuessBudget>,
 }
 
 impl Default for Policy {
@@ -47,6 +53,31 @@ impl Default for Policy {
             throttle: ThrottlePolicy::default(),
             recovery_codes: RecoveryCodePolicy::default(),
             delivery: DeliveryPolicy::default(),
+            devices: DevicePolicy::default(),
+            guess_budget: None,
+        }
+    }
+}
+
+/// "Remember this device": how long a token lives and when all of a user's tokens are
+/// revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DevicePolicy {
+    /// How long a remembered device counts (default 30 days).
+    pub lifetime: Duration,
+    /// Revoke every remembered device when a factor is removed (default yes).
+    pub revoke_on_factor_removal: bool,
+    /// Revoke every remembered device when recovery codes are regenerated (default yes).
+    pub revoke_on_recovery_regeneration: bool,
+}
+
+impl Default for DevicePolicy {
+    fn default() -> Self {
+        Self {
+            lifetime: Duration::from_secs(30 * 24 * 3600),
+            revoke_on_factor_removal: true,
+            revoke_on_recovery_regeneration: true,
         }
     }
 }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::access::{ActionDigest, RememberedDevice};
+
 use crate::adapter::{
     DeliveryGate, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof, UsernamelessContext, VerifyInput,
 };
@@ -15,11 +17,15 @@ use crate::policy::{FreshAuth, Policy, is_fresh};
 use crate::recovery::{self, DummyHash, RecoveryCodeSet};
 use crate::seal::{SealContext, SealedSecret, SecretSealer};
 use crate::secret::SecretBytes;
+use crate::secret::SecretString;
 use crate::store::{
-    CeremonyPurpose, CeremonyRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord, Store, StoreError, ThrottleScope,
-    ThrottleState,
+    CeremonyPurpose, CeremonyRecord, DeviceTokenRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord, Store,
+    StoreError, ThrottleScope, ThrottleState,
 };
-use crate::types::{Assurance, ChallengeId, FactorId, FactorKind, FactorSummary, Timestamp, UserId, validate_label};
+use crate::throttle::ThrottlePolicy;
+use crate::types::{
+    Assurance, ChallengeId, DeviceId, FactorId, FactorKind, FactorSummary, Timestamp, UserId, validate_label,
+};
 
 /// The purpose string bound into every sealed factor secret.
 const FACTOR_SECRET: &str = "factor-secret";
@@ -46,6 +52,8 @@ struct Inner {
     policy: Policy,
     adapters: HashMap<FactorKind, Arc<dyn FactorAdapter>>,
     dummy_hash: DummyHash,
+    /// Throttles derived from the guess budget, by guess probability.
+    derived: std::sync::RwLock<HashMap<u64, ThrottlePolicy>>,
 }
 
 /// Builds an [`Mfa`] service.
@@ -149,6 +157,7 @@ impl MfaBuilder {
                 policy,
                 adapters,
                 dummy_hash: DummyHash::default(),
+                derived: std::sync::RwLock::default(),
             }),
         })
     }
@@ -197,8 +206,10 @@ pub struct PasswordlessChallenge {
     pub expires_at: Timestamp,
 }
 
-/// What a successful verification proved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a successful verification proved. Keep it in the session (it serialises) and
+/// hand it to [`AccessPolicy::evaluate`](crate::access::AccessPolicy::evaluate) and
+/// [`FreshAuth::with_mfa`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct Verified {
     /// Who.
@@ -211,6 +222,30 @@ pub struct Verified {
     pub assurance: Assurance,
     /// When. Pass it to [`FreshAuth::with_mfa`] for sensitive changes.
     pub at: Timestamp,
+    /// The one action this verification proves, if the challenge was bound to one
+    /// ([`Mfa::start_step_up`]).
+    pub action: Option<ActionDigest>,
+}
+
+impl Verified {
+    /// A verification from its parts, for hosts that keep sessions in their own format.
+    /// Build it only from what the service returned.
+    pub fn new(
+        user: UserId,
+        factor: Option<FactorId>,
+        kind: Option<FactorKind>,
+        assurance: Assurance,
+        at: Timestamp,
+    ) -> Self {
+        Self { user, factor, kind, assurance, at, action: None }
+    }
+
+    /// Marks the verification as proving `action`.
+    #[must_use]
+    pub fn with_action(mut self, action: Option<ActionDigest>) -> Self {
+        self.action = action;
+        self
+    }
 }
 
 impl Mfa {
@@ -328,7 +363,8 @@ impl Mfa {
         let adapter = self.adapter(&record.kind)?;
         adapter.check_proof(&record.kind, proof)?;
         let scope = ThrottleScope::Factor(record.id);
-        let attempt = self.throttle_begin(user, &scope, now).await?;
+        let throttle = self.throttle_for(&record);
+        let attempt = self.throttle_begin(user, &scope, now, &throttle).await?;
         let ceremony = match &record.enrolment {
             Some(cid) => Some(inner.store.attempt_ceremony(Some(user), cid, now).await?.ok_or(Error::Expired)?),
             None => None,
@@ -340,7 +376,7 @@ impl Mfa {
         let outcome = match adapter.finish_enrolment(&ctx, input).await {
             Ok(outcome) => outcome,
             Err(Error::InvalidCode) => {
-                self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now).await;
+                self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now, &throttle).await;
                 return Err(Error::InvalidCode);
             }
             Err(e) => return Err(e),
@@ -509,6 +545,9 @@ impl Mfa {
         if removed.preferred {
             self.promote_preferred(user, now).await?;
         }
+        if removed.is_active() && self.inner.policy.devices.revoke_on_factor_removal {
+            self.revoke_all_devices(user).await?;
+        }
         Ok(())
     }
 
@@ -548,6 +587,31 @@ impl Mfa {
     /// count); [`Error::Locked`] while the factor is throttled; [`Error::Delivery`] if a
     /// code could not be sent.
     pub async fn start_challenge(&self, user: &UserId, factor: Option<&FactorId>) -> Result<Challenge> {
+        self.start_challenge_for(user, factor, None).await
+    }
+
+    /// Starts a step-up challenge bound to one action: the [`Verified`] it yields carries
+    /// `action`, so [`StepUp::for_action`](crate::access::StepUp::for_action) accepts it
+    /// for that action and nothing else. Otherwise as [`Mfa::start_challenge`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Mfa::start_challenge`].
+    pub async fn start_step_up(
+        &self,
+        user: &UserId,
+        factor: Option<&FactorId>,
+        action: &ActionDigest,
+    ) -> Result<Challenge> {
+        self.start_challenge_for(user, factor, Some(action.as_str().to_owned())).await
+    }
+
+    async fn start_challenge_for(
+        &self,
+        user: &UserId,
+        factor: Option<&FactorId>,
+        action: Option<String>,
+    ) -> Result<Challenge> {
         let inner = &self.inner;
         let now = self.now();
         let factors = inner.store.list_factors(user).await?;
@@ -560,7 +624,7 @@ impl Mfa {
         .copied()
         .ok_or(Error::NotFound)?;
         let alternatives = active.iter().filter(|f| f.id != chosen.id).map(|f| f.summary()).collect();
-        self.challenge_factor(user, &factors, chosen, alternatives, now).await
+        self.challenge_factor(user, &factors, chosen, alternatives, now, action).await
     }
 
     /// Sends a new code for a challenge (SMS, email): the old code stops working, the
@@ -587,7 +651,7 @@ impl Mfa {
             return Err(Error::Unsupported);
         }
         let alternatives = active.iter().filter(|f| f.id != chosen.id).map(|f| f.summary()).collect();
-        let new = self.challenge_factor(user, &factors, chosen, alternatives, now).await?;
+        let new = self.challenge_factor(user, &factors, chosen, alternatives, now, old.action.clone()).await?;
         inner.store.take_ceremony(Some(user), challenge, now).await?;
         Ok(new)
     }
@@ -600,11 +664,12 @@ impl Mfa {
         chosen: &FactorRecord,
         alternatives: Vec<FactorSummary>,
         now: Timestamp,
+        action: Option<String>,
     ) -> Result<Challenge> {
         let inner = &self.inner;
         let adapter = self.adapter(&chosen.kind)?;
-        let throttle = inner.store.get_throttle(user, &ThrottleScope::Factor(chosen.id)).await?;
-        if let Some(retry_after) = inner.policy.throttle.wait(&throttle, now) {
+        let state = inner.store.get_throttle(user, &ThrottleScope::Factor(chosen.id)).await?;
+        if let Some(retry_after) = self.throttle_for(chosen).wait(&state, now) {
             return Err(Error::Locked { retry_after });
         }
         let secret = self.open(chosen)?;
@@ -631,7 +696,8 @@ impl Mfa {
             attempts.unwrap_or(inner.policy.challenge_attempts).max(1),
             now,
             expires_at,
-        );
+        )
+        .with_action(action);
         inner.store.put_ceremony(&ceremony).await?;
         let recovery_codes_remaining = inner.store.count_recovery_codes(user).await?;
         Ok(Challenge {
@@ -783,7 +849,8 @@ impl Mfa {
         let adapter = self.adapter(&record.kind)?;
         adapter.check_proof(&record.kind, proof)?;
         let scope = ThrottleScope::Factor(record.id);
-        let attempt = self.throttle_begin(user, &scope, now).await?;
+        let throttle = self.throttle_for(record);
+        let attempt = self.throttle_begin(user, &scope, now, &throttle).await?;
         let secret = self.open(record)?;
         let gate = Gate { mfa: self, factor: record.id, now };
         let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.map(|c| &c.id), &gate, &[]);
@@ -791,19 +858,19 @@ impl Mfa {
         let outcome = match adapter.verify(&ctx, input).await {
             Ok(outcome) => outcome,
             Err(Error::InvalidCode) => {
-                self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now).await;
+                self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now, &throttle).await;
                 return Err(Error::InvalidCode);
             }
             Err(Error::PossibleClone) => {
                 self.emit(user, now, EventKind::CloneWarning { factor: record.id }).await;
-                self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now).await;
+                self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now, &throttle).await;
                 return Err(Error::PossibleClone);
             }
             Err(e) => return Err(e),
         };
         let assurance = outcome.assurance.unwrap_or(record.assurance);
         if required.is_some_and(|min| assurance < min) {
-            self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now).await;
+            self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now, &throttle).await;
             return Err(Error::InvalidCode);
         }
         if let Some(c) = ceremony {
@@ -814,7 +881,7 @@ impl Mfa {
             && !inner.store.advance_replay_marker(user, &record.id, marker, now).await?
         {
             self.emit(user, now, EventKind::ReplayRejected { factor: record.id }).await;
-            self.count_failure(user, Some(record.id), attempt, FailureReason::Replayed, now).await;
+            self.count_failure(user, Some(record.id), attempt, FailureReason::Replayed, now, &throttle).await;
             return Err(Error::Replayed);
         }
         let mut update = FactorUpdate {
@@ -833,13 +900,8 @@ impl Mfa {
         }
         self.throttle_reset(user, &scope, attempt).await?;
         self.emit(user, now, EventKind::VerificationSucceeded { factor: Some(record.id), assurance }).await;
-        Ok(Verified {
-            user: user.clone(),
-            factor: Some(record.id),
-            kind: Some(record.kind.clone()),
-            assurance,
-            at: now,
-        })
+        let action = ceremony.and_then(|c| c.action.clone()).map(ActionDigest::from_stored);
+        Ok(Verified::new(user.clone(), Some(record.id), Some(record.kind.clone()), assurance, now).with_action(action))
     }
 
     // ----- recovery codes ----------------------------------------------------------------
@@ -888,6 +950,9 @@ impl Mfa {
         let (records, set) = hashed;
         inner.store.replace_recovery_codes(user, &records).await?;
         self.emit(user, now, EventKind::RecoveryCodesGenerated { count: records.len() }).await;
+        if inner.policy.devices.revoke_on_recovery_regeneration {
+            self.revoke_all_devices(user).await?;
+        }
         Ok(set)
     }
 
@@ -904,7 +969,8 @@ impl Mfa {
         let now = self.now();
         let parsed = recovery::parse_code(code)?;
         let scope = ThrottleScope::RecoveryCodes;
-        let attempt = self.throttle_begin(user, &scope, now).await?;
+        let throttle = inner.policy.throttle;
+        let attempt = self.throttle_begin(user, &scope, now, &throttle).await?;
         let stored = inner.store.get_recovery_code(user, &parsed.lookup).await?;
         let settings = inner.policy.recovery_codes;
         let (hash, known) = match &stored {
@@ -918,7 +984,7 @@ impl Mfa {
                 .await??;
         let consumed = known && matches && inner.store.consume_recovery_code(user, &parsed.lookup, &hash).await?;
         if !consumed {
-            self.count_failure(user, None, attempt, FailureReason::InvalidCode, now).await;
+            self.count_failure(user, None, attempt, FailureReason::InvalidCode, now, &throttle).await;
             return Err(Error::InvalidCode);
         }
         self.throttle_reset(user, &scope, attempt).await?;
@@ -929,7 +995,7 @@ impl Mfa {
         if remaining <= settings.low_watermark {
             self.emit(user, now, EventKind::RecoveryCodesLow { remaining }).await;
         }
-        Ok(Verified { user: user.clone(), factor: None, kind: None, assurance, at: now })
+        Ok(Verified::new(user.clone(), None, None, assurance, now))
     }
 
     /// How many unused recovery codes the user holds.
@@ -939,6 +1005,119 @@ impl Mfa {
     /// [`Error::Backend`] if the store fails.
     pub async fn recovery_codes_remaining(&self, user: &UserId) -> Result<usize> {
         Ok(self.inner.store.count_recovery_codes(user).await?)
+    }
+
+    // ----- remembered devices ------------------------------------------------------------
+
+    /// "Remember this device" after a successful MFA: returns a token for the host to keep
+    /// in a long-lived, HttpOnly, Secure cookie. Presenting it later
+    /// ([`Mfa::check_device`]) satisfies an [`AccessPolicy`](crate::access::AccessPolicy)
+    /// that trusts remembered devices, never a step-up. Only a hash of its secret is
+    /// stored; it expires after [`DevicePolicy::lifetime`](crate::policy::DevicePolicy).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MfaRequired`] unless `verified` is no older than the re-authentication
+    /// window; [`Error::InvalidInput`] for a bad label.
+    pub async fn remember_device(&self, verified: &Verified, label: &str) -> Result<DeviceToken> {
+        let now = self.now();
+        if !is_fresh(verified.at, now, self.inner.policy.reauth_window) {
+            return Err(Error::MfaRequired);
+        }
+        let label = validate_label(label)?;
+        let id = DeviceId::random()?;
+        let secret = SecretBytes::random(32)?;
+        let token = SecretString::new(format!(
+            "{DEVICE_TOKEN_PREFIX}{id}.{}",
+            data_encoding::BASE64URL_NOPAD.encode(secret.expose())
+        ));
+        let expires_at = now.saturating_add(self.inner.policy.devices.lifetime);
+        let user = verified.user.clone();
+        let record =
+            DeviceTokenRecord::new(id, user.clone(), label, device_hash(&id, secret.expose()), now, expires_at);
+        self.inner.store.insert_device_token(&record).await?;
+        self.emit(&user, now, EventKind::DeviceRemembered { device: id }).await;
+        Ok(DeviceToken { device: remembered(record), token })
+    }
+
+    /// Checks a remembered-device token for `user` (the host knows the user after the
+    /// password). Attempts are throttled like any verification.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed token (nothing counted);
+    /// [`Error::InvalidCode`] for an unknown, revoked or another user's token;
+    /// [`Error::Expired`] for an expired one; [`Error::Locked`] after too many failures.
+    pub async fn check_device(&self, user: &UserId, token: &str) -> Result<RememberedDevice> {
+        let inner = &self.inner;
+        let now = self.now();
+        let (id, secret) = parse_device_token(token)?;
+        let scope = ThrottleScope::DeviceTokens;
+        let throttle = inner.policy.throttle;
+        let attempt = self.throttle_begin(user, &scope, now, &throttle).await?;
+        let record = inner.store.get_device_token(user, &id).await?;
+        let matches = record
+            .as_ref()
+            .is_some_and(|r| crate::secret::constant_time_eq(&r.secret_hash, &device_hash(&id, secret.expose())));
+        let Some(record) = record.filter(|_| matches) else {
+            self.count_failure(user, None, attempt, FailureReason::InvalidCode, now, &throttle).await;
+            return Err(Error::InvalidCode);
+        };
+        self.throttle_reset(user, &scope, attempt).await?;
+        if record.expires_at <= now {
+            return Err(Error::Expired);
+        }
+        inner.store.touch_device_token(user, &id, now).await?;
+        self.emit(user, now, EventKind::DeviceUsed { device: id }).await;
+        let mut device = remembered(record);
+        device.last_seen_at = Some(now);
+        Ok(device)
+    }
+
+    /// The user's remembered devices that have not expired, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] if the store fails.
+    pub async fn list_devices(&self, user: &UserId) -> Result<Vec<RememberedDevice>> {
+        let now = self.now();
+        let mut devices: Vec<RememberedDevice> = self
+            .inner
+            .store
+            .list_device_tokens(user)
+            .await?
+            .into_iter()
+            .filter(|d| now < d.expires_at)
+            .map(remembered)
+            .collect();
+        devices.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(devices)
+    }
+
+    /// Forgets one remembered device.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the user has no such device.
+    pub async fn revoke_device(&self, user: &UserId, device: &DeviceId) -> Result<()> {
+        if !self.inner.store.revoke_device_token(user, device).await? {
+            return Err(Error::NotFound);
+        }
+        self.emit(user, self.now(), EventKind::DeviceRevoked { device: *device }).await;
+        Ok(())
+    }
+
+    /// Forgets every remembered device of the user at once; returns how many there were.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] if the store fails.
+    pub async fn revoke_all_devices(&self, user: &UserId) -> Result<u64> {
+        let count = self.inner.store.revoke_all_device_tokens(user).await?;
+        if count > 0 {
+            self.emit(user, self.now(), EventKind::DevicesRevoked { count }).await;
+        }
+        Ok(count)
     }
 
     // ----- internals ---------------------------------------------------------------------
@@ -971,12 +1150,36 @@ impl Mfa {
         Ok(Some(self.inner.sealer.open(&ctx, sealed)?))
     }
 
+    /// The throttle for a factor: derived from the guess budget when one is configured and
+    /// the adapter reports the factor's guess probability, else the policy's.
+    fn throttle_for(&self, record: &FactorRecord) -> ThrottlePolicy {
+        let inner = &self.inner;
+        let (Some(budget), Some(p)) =
+            (inner.policy.guess_budget, self.adapter(&record.kind).ok().and_then(|a| a.guess_probability(record)))
+        else {
+            return inner.policy.throttle;
+        };
+        let key = p.to_bits();
+        if let Some(t) = inner.derived.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
+            return *t;
+        }
+        let derived = budget.throttle_for(p);
+        inner.derived.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, derived);
+        derived
+    }
+
     /// Counts an attempt before evaluating it, so parallel guesses cannot exceed the limit.
-    async fn throttle_begin(&self, user: &UserId, scope: &ThrottleScope, now: Timestamp) -> Result<ThrottleState> {
+    async fn throttle_begin(
+        &self,
+        user: &UserId,
+        scope: &ThrottleScope,
+        now: Timestamp,
+        throttle: &ThrottlePolicy,
+    ) -> Result<ThrottleState> {
         let store = &self.inner.store;
         for _ in 0..MAX_CAS_RETRIES {
             let current = store.get_throttle(user, scope).await?;
-            if let Some(retry_after) = self.inner.policy.throttle.wait(&current, now) {
+            if let Some(retry_after) = throttle.wait(&current, now) {
                 return Err(Error::Locked { retry_after });
             }
             let next = ThrottleState::new(current.failures.saturating_add(1), Some(now));
@@ -1009,9 +1212,10 @@ impl Mfa {
         attempt: ThrottleState,
         reason: FailureReason,
         now: Timestamp,
+        throttle: &ThrottlePolicy,
     ) {
         self.emit(user, now, EventKind::VerificationFailed { factor, reason }).await;
-        if let Some(retry_after) = self.inner.policy.throttle.delay_after(attempt.failures) {
+        if let Some(retry_after) = throttle.delay_after(attempt.failures) {
             self.emit(user, now, EventKind::LockedOut { factor, retry_after }).await;
         }
     }
@@ -1079,6 +1283,52 @@ fn destination_key(destination: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::new().chain_update(b"mfa-rs/destination/v1\0").chain_update(destination.as_bytes()).finalize();
     format!("send:dest:{}", data_encoding::HEXLOWER.encode(&digest[..16]))
+}
+
+/// A newly remembered device and its token, shown to the host once.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct DeviceToken {
+    /// The device.
+    pub device: RememberedDevice,
+    /// The token to keep in the browser (secret).
+    pub token: SecretString,
+}
+
+const DEVICE_TOKEN_PREFIX: &str = "mfa-device.";
+
+fn device_hash(id: &DeviceId, secret: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    Sha256::new()
+        .chain_update(b"mfa-rs/device-token/v1\0")
+        .chain_update(id.as_bytes())
+        .chain_update(secret)
+        .finalize()
+        .to_vec()
+}
+
+/// `mfa-device.<32 hex>.<43 base64url>` into its id and secret.
+fn parse_device_token(token: &str) -> Result<(DeviceId, SecretBytes)> {
+    let bad = || Error::InvalidInput { field: "device token", reason: "malformed" };
+    let rest = token.trim().strip_prefix(DEVICE_TOKEN_PREFIX).ok_or_else(bad)?;
+    let (id, secret) = rest.split_once('.').ok_or_else(bad)?;
+    let id = DeviceId::parse(id).map_err(|_| bad())?;
+    if secret.len() != 43 {
+        return Err(bad());
+    }
+    let secret = data_encoding::BASE64URL_NOPAD.decode(secret.as_bytes()).map_err(|_| bad())?;
+    Ok((id, SecretBytes::new(secret)))
+}
+
+fn remembered(r: DeviceTokenRecord) -> RememberedDevice {
+    RememberedDevice {
+        id: r.id,
+        user: r.user,
+        label: r.label,
+        created_at: r.created_at,
+        last_seen_at: r.last_seen_at,
+        expires_at: r.expires_at,
+    }
 }
 
 /// Promotion order: strongest assurance, then most recently used, then newest, then id.

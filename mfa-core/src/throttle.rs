@@ -91,3 +91,145 @@ mod tests {
         assert_eq!(p.wait(&ThrottleState::default(), t), None);
     }
 }
+
+/// A target for online guessing: the highest chance an attacker may have per day of
+/// guessing their way through one user's factors. With a budget configured
+/// ([`Policy::guess_budget`](crate::Policy::guess_budget)), the throttle of every factor
+/// whose adapter reports a guess probability is derived from it: a 6-digit TOTP with a ±1
+/// window has 3 valid codes in 10^6 per try; an SMS code, 1 in 10^6.
+///
+/// ```
+/// use mfa_core::throttle::GuessBudget;
+/// let budget = GuessBudget::new(1e-4, 1);
+/// let totp = 3e-6; // 6 digits, ±1 step
+/// let throttle = budget.throttle_for(totp);
+/// assert!(budget.success_per_day(&throttle, totp) <= 1e-4);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct GuessBudget {
+    /// The target chance per day that an online attacker succeeds against one user.
+    pub target_per_day: f64,
+    /// How many guessable factors a user may have; the target is shared between them, since
+    /// each has its own counter (N enrolled TOTPs multiply an attacker's chances by N).
+    pub factors_per_user: u32,
+}
+
+impl GuessBudget {
+    /// A budget from its parts.
+    pub fn new(target_per_day: f64, factors_per_user: u32) -> Self {
+        Self { target_per_day, factors_per_user: factors_per_user.max(1) }
+    }
+
+    /// How many guesses one factor may see per day under this budget, for a factor whose
+    /// single guess succeeds with probability `per_guess`.
+    pub fn guesses_per_day(&self, per_guess: f64) -> u64 {
+        let target = (self.target_per_day / f64::from(self.factors_per_user)).clamp(0.0, 1.0);
+        if per_guess <= 0.0 || target >= 1.0 {
+            return u64::MAX;
+        }
+        // 1 - (1 - p)^g <= target  <=>  g <= ln(1 - target) / ln(1 - p)
+        let g = (1.0 - target).ln() / (1.0 - per_guess.min(1.0 - f64::EPSILON)).ln();
+        // A hair of tolerance so that exact ratios (2.0) are not floored to 1.999...
+        if g.is_finite() { (g + 1e-9).floor().max(0.0) as u64 } else { u64::MAX }
+    }
+
+    /// The gentlest schedule that keeps a factor within the budget: the default schedule
+    /// if it fits; otherwise up to 5 free attempts, then delays doubling from the smallest
+    /// base that fits, capped at a day. At least one attempt a day always remains (the user
+    /// must be able to sign in), so a budget below one guess a day is met as closely as that
+    /// allows.
+    pub fn throttle_for(&self, per_guess: f64) -> ThrottlePolicy {
+        let allowed = self.guesses_per_day(per_guess);
+        let default = ThrottlePolicy::default();
+        if default.attempts_per_day() <= allowed {
+            return default;
+        }
+        let free = u32::try_from(allowed.clamp(1, 5)).unwrap_or(5);
+        let day = Duration::from_secs(24 * 3600);
+        let within =
+            |base: u64| ThrottlePolicy::new(free, Duration::from_secs(base), day).attempts_per_day() <= allowed;
+        // Longer bases allow fewer attempts: search the shortest that fits.
+        let (mut lo, mut hi) = (60u64, day.as_secs());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if within(mid) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        ThrottlePolicy::new(free, Duration::from_secs(hi), day)
+    }
+
+    /// The chance that an attacker making every attempt `throttle` allows in a day guesses
+    /// one factor of this user, summed over `factors_per_user` factors.
+    pub fn success_per_day(&self, throttle: &ThrottlePolicy, per_guess: f64) -> f64 {
+        let guesses = throttle.attempts_per_day() as f64 * f64::from(self.factors_per_user);
+        1.0 - (1.0 - per_guess).powf(guesses)
+    }
+}
+
+impl ThrottlePolicy {
+    /// Attempts an attacker gets in a day against one counter, trying whenever allowed and
+    /// never succeeding (so the count never resets).
+    pub fn attempts_per_day(&self) -> u64 {
+        let day = Duration::from_secs(24 * 3600);
+        let mut elapsed = Duration::ZERO;
+        let mut attempts = 0u64;
+        while elapsed < day && attempts < 1_000_000 {
+            attempts += 1;
+            let failures = u32::try_from(attempts).unwrap_or(u32::MAX);
+            elapsed += self.delay_after(failures).unwrap_or(Duration::ZERO);
+        }
+        attempts
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn the_default_schedule_allows_33_guesses_a_day() {
+        // 5 free, 6 more after 1, 2, 4, 8, 16 and 32 minutes, then 22 hourly.
+        assert_eq!(ThrottlePolicy::default().attempts_per_day(), 33);
+        let budget = GuessBudget::new(1.0, 1);
+        let p = budget.success_per_day(&ThrottlePolicy::default(), 3e-6);
+        assert!((p - 9.9e-5).abs() < 1e-6, "{p}");
+    }
+
+    #[test]
+    fn an_impossible_budget_leaves_one_attempt_a_day() {
+        let t = GuessBudget::new(1e-6, 1).throttle_for(1e-4);
+        assert_eq!(t.attempts_per_day(), 1);
+    }
+
+    #[test]
+    fn derived_schedules_meet_their_budget() {
+        for (target, per_guess, factors) in
+            [(1e-4, 3e-6, 1), (1e-4, 3e-6, 3), (1e-5, 1e-6, 1), (1e-3, 3e-8, 2), (6e-6, 3e-6, 1)]
+        {
+            let budget = GuessBudget::new(target, factors);
+            let throttle = budget.throttle_for(per_guess);
+            let achieved = budget.success_per_day(&throttle, per_guess);
+            assert!(achieved <= target * 1.0001, "{target} {per_guess} {factors}: {achieved} with {throttle:?}");
+        }
+        // A generous budget keeps the default schedule.
+        assert_eq!(GuessBudget::new(1e-2, 1).throttle_for(3e-6), ThrottlePolicy::default());
+    }
+}
+
+#[cfg(test)]
+mod manual_numbers {
+    use super::*;
+
+    #[test]
+    fn the_manuals_worked_example() {
+        let budget = GuessBudget::new(1e-4, 3);
+        assert_eq!(budget.guesses_per_day(3e-6), 11);
+        let t = budget.throttle_for(3e-6);
+        assert_eq!((t.free_attempts, t.base_delay.as_secs(), t.max_delay.as_secs()), (5, 681, 86_400));
+        assert_eq!(t.attempts_per_day(), 11);
+    }
+}

@@ -427,6 +427,10 @@ impl<C: Channel> FactorAdapter for OobFactor<C> {
         Ok(())
     }
 
+    fn guess_probability(&self, _factor: &FactorRecord) -> Option<f64> {
+        Some(1.0 / 10f64.powi(i32::from(self.digits)))
+    }
+
     async fn start_enrolment(&self, ctx: &FactorContext<'_>, request: &EnrolmentRequest) -> Result<EnrolmentPlan> {
         if request.secret.is_some() {
             return Err(Error::InvalidInput { field: "secret", reason: "codes sent by message have no shared secret" });

@@ -343,6 +343,12 @@ impl FactorAdapter for TotpFactor {
         Ok(())
     }
 
+    fn guess_probability(&self, factor: &FactorRecord) -> Option<f64> {
+        let params = Params::decode(&factor.data).ok()?;
+        let valid_codes = 1 + 2 * u32::from(self.window);
+        Some(f64::from(valid_codes) / 10f64.powi(i32::from(params.digits)))
+    }
+
     async fn start_enrolment(&self, ctx: &FactorContext<'_>, request: &EnrolmentRequest) -> Result<EnrolmentPlan> {
         let secret = match &request.secret {
             Some(imported) if imported.len() < MIN_IMPORTED_SECRET => {

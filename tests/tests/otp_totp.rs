@@ -273,3 +273,30 @@ async fn malformed_codes_are_refused_without_counting() {
     assert!(matches!(mfa.verify(&alice, &id, &proof("000000")).await, Err(Error::InvalidCode)));
     assert!(matches!(mfa.verify(&alice, &id, &proof("000000")).await, Err(Error::Locked { .. })));
 }
+
+#[tokio::test]
+async fn a_guess_budget_derives_the_factors_throttle() {
+    let f = totp();
+    let w = World::new();
+    let mut policy = mfa_core::Policy::default();
+    policy.guess_budget = Some(mfa_core::throttle::GuessBudget::new(6e-6, 1));
+    let mfa = Mfa::builder()
+        .shared_store(w.store.clone())
+        .clock(w.clock.clone())
+        .sealer(AeadSealer::new(KeyId(1), [3; 32]))
+        .policy(policy)
+        .factor(f.clone())
+        .build()
+        .unwrap();
+    let alice = UserId::new("alice").unwrap();
+    let (id, _) = enrolled(&w, &mfa, &f, &alice).await;
+    // 6e-6 a day at 3e-6 a guess leaves 2 guesses: 2 free attempts, then a lock.
+    for _ in 0..2 {
+        let r = mfa.verify(&alice, &id, &proof("000000")).await;
+        assert!(matches!(r, Err(Error::InvalidCode)), "{r:?}");
+    }
+    assert!(matches!(mfa.verify(&alice, &id, &proof("000000")).await, Err(Error::Locked { .. })));
+    let budget = mfa_core::throttle::GuessBudget::new(6e-6, 1);
+    let throttle = budget.throttle_for(3e-6);
+    assert!(budget.success_per_day(&throttle, 3e-6) <= 6e-6);
+}
