@@ -101,6 +101,9 @@ enum Ev {
     },
     /// Another user's remembered device.
     OtherUsersDevice,
+    /// A remembered device revoked before it is presented: the check refuses it, so the
+    /// session has no device evidence.
+    RevokedDevice,
 }
 
 /// What the decision should be.
@@ -165,6 +168,14 @@ async fn run(case: &Case) -> Decision {
             let device = w.mfa.check_device(&alice(), token.token.expose()).await.unwrap();
             eval_at = now.saturating_add(Duration::from_secs(*later));
             Evidence::default().with_device(device)
+        }
+        Ev::RevokedDevice => {
+            let v = Verified::new(alice(), None, None, Assurance::ReplayResistantOtp, now);
+            let token = w.mfa.remember_device(&v, "Stolen laptop").await.unwrap();
+            w.mfa.revoke_device(&alice(), &token.device.id).await.unwrap();
+            let checked = w.mfa.check_device(&alice(), token.token.expose()).await;
+            assert!(matches!(checked, Err(Error::InvalidCode)), "{checked:?}");
+            Evidence::default()
         }
         Ev::OtherUsersDevice => {
             let bob = UserId::new("bob").unwrap();
@@ -389,6 +400,14 @@ fn cases() -> Vec<Case> {
             &required,
             vec![K::TOTP],
             Ev::Device { later: 31 * 24 * HOUR },
+            None,
+            Want::Verify(vec![K::TOTP]),
+        ),
+        case(
+            "a revoked remembered device does not",
+            &required,
+            vec![K::TOTP],
+            Ev::RevokedDevice,
             None,
             Want::Verify(vec![K::TOTP]),
         ),
