@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers panic on purpose
 
+mod support;
+
 use std::sync::Arc;
 
 use mfa_core::{
@@ -220,25 +222,12 @@ async fn one_code_raced_through_two_instances_is_accepted_once() {
     let alice = UserId::new("alice").unwrap();
     let (id, key) = enrolled(&w, &one, &f, &alice).await;
     let code = f.code_at(&key, T as u64).unwrap();
-    let barrier = Arc::new(tokio::sync::Barrier::new(50));
-    let mut tasks = Vec::new();
-    for i in 0..50 {
-        let mfa = if i % 2 == 0 { one.clone() } else { two.clone() };
-        let (barrier, alice, code) = (barrier.clone(), alice.clone(), code.clone());
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            mfa.verify(&alice, &id, &proof(&code)).await
-        }));
-    }
-    let mut ok = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(_) => ok += 1,
-            Err(Error::Replayed | Error::Locked { .. }) => {}
-            Err(e) => panic!("unexpected {e:?}"),
-        }
-    }
-    assert_eq!(ok, 1);
+    let results = support::race(50, &[one, two], |mfa| {
+        let (alice, code) = (alice.clone(), code.clone());
+        async move { mfa.verify(&alice, &id, &proof(&code)).await }
+    })
+    .await;
+    assert_eq!(support::successes(&results, |e| matches!(e, Error::Replayed | Error::Locked { .. })), 1);
 }
 
 #[tokio::test]

@@ -4,8 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers panic on purpose
 
+mod support;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mfa_core::store::{FactorRecord, ThrottleScope};
@@ -513,26 +514,13 @@ async fn parallel_wrong_guesses_are_evaluated_at_most_the_limit() {
     let alice = user("alice");
     let (factor, _) = enrol(&w, &one, &alice, FAKE).await;
     w.events.clear();
-    let barrier = Arc::new(tokio::sync::Barrier::new(200));
-    let locked = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for i in 0..200 {
-        let mfa = if i % 2 == 0 { one.clone() } else { two.clone() };
-        let (barrier, locked, alice) = (barrier.clone(), locked.clone(), alice.clone());
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            match mfa.verify(&alice, &factor, &code("wrong")).await {
-                Err(Error::Locked { .. }) => {
-                    locked.fetch_add(1, Ordering::SeqCst);
-                }
-                Err(Error::InvalidCode) => {}
-                other => panic!("unexpected {other:?}"),
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    let results = support::race(200, &[one, two], |mfa| {
+        let alice = alice.clone();
+        async move { mfa.verify(&alice, &factor, &code("wrong")).await }
+    })
+    .await;
+    assert_eq!(support::successes(&results, |e| matches!(e, Error::Locked { .. } | Error::InvalidCode)), 0);
+    let locked = results.iter().filter(|r| matches!(r, Err(Error::Locked { .. }))).count();
     let evaluated = w
         .events
         .kinds()
@@ -540,7 +528,7 @@ async fn parallel_wrong_guesses_are_evaluated_at_most_the_limit() {
         .filter(|k| matches!(k, EventKind::VerificationFailed { reason: FailureReason::InvalidCode, .. }))
         .count();
     assert_eq!(evaluated, 5, "only the free attempts were evaluated");
-    assert_eq!(locked.load(Ordering::SeqCst), 195);
+    assert_eq!(locked, 195);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -550,25 +538,12 @@ async fn one_code_raced_through_two_instances_is_accepted_once() {
     let alice = user("alice");
     let (factor, secret) = enrol(&w, &one, &alice, FAKE).await;
     let proof = code(&FakeFactor::code_for(&secret, Some(42)));
-    let barrier = Arc::new(tokio::sync::Barrier::new(50));
-    let mut tasks = Vec::new();
-    for i in 0..50 {
-        let mfa = if i % 2 == 0 { one.clone() } else { two.clone() };
-        let (barrier, alice, proof) = (barrier.clone(), alice.clone(), proof.clone());
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            mfa.verify(&alice, &factor, &proof).await
-        }));
-    }
-    let mut ok = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(_) => ok += 1,
-            Err(Error::Replayed | Error::Locked { .. }) => {}
-            Err(e) => panic!("unexpected {e:?}"),
-        }
-    }
-    assert_eq!(ok, 1);
+    let results = support::race(50, &[one.clone(), two], |mfa| {
+        let (alice, proof) = (alice.clone(), proof.clone());
+        async move { mfa.verify(&alice, &factor, &proof).await }
+    })
+    .await;
+    assert_eq!(support::successes(&results, |e| matches!(e, Error::Replayed | Error::Locked { .. })), 1);
     // An older marker is a replay too.
     w.advance(3600);
     let older = code(&FakeFactor::code_for(&secret, Some(41)));
@@ -630,25 +605,12 @@ async fn one_recovery_code_used_fifty_times_at_once_succeeds_once() {
     let alice = user("alice");
     let set = one.generate_recovery_codes(&alice, &w.fresh()).await.unwrap();
     let the_code = set.codes()[0].expose().to_owned();
-    let barrier = Arc::new(tokio::sync::Barrier::new(50));
-    let mut tasks = Vec::new();
-    for i in 0..50 {
-        let mfa = if i % 2 == 0 { one.clone() } else { two.clone() };
-        let (barrier, alice, the_code) = (barrier.clone(), alice.clone(), the_code.clone());
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            mfa.verify_recovery_code(&alice, &the_code).await
-        }));
-    }
-    let mut ok = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(_) => ok += 1,
-            Err(Error::InvalidCode) => {}
-            Err(e) => panic!("unexpected {e:?}"),
-        }
-    }
-    assert_eq!(ok, 1);
+    let results = support::race(50, &[one.clone(), two], |mfa| {
+        let (alice, the_code) = (alice.clone(), the_code.clone());
+        async move { mfa.verify_recovery_code(&alice, &the_code).await }
+    })
+    .await;
+    assert_eq!(support::successes(&results, |e| matches!(e, Error::InvalidCode)), 1);
     assert_eq!(one.recovery_codes_remaining(&alice).await.unwrap(), 9);
 }
 
