@@ -79,7 +79,12 @@
 //! - Reusable secrets are sealed with AEAD bound to user and factor ([`AeadSealer`]).
 //! - Secrets never appear in `Debug`, errors, events or logs.
 //!
-//! The [`manual`] has the threat model, the defaults and why, and how to wire a service.
+//! Whether a sign-in, or a sensitive action, has enough MFA is decided by
+//! [`access::AccessPolicy::evaluate`]: Optional / Prompted / Required rules, allowed kinds,
+//! minimum assurance, step-up and remembered devices, with the reasons spelled out.
+//!
+//! The [`manual`] has the threat model, the defaults and why, how to wire a service, and
+//! the policy model.
 //!
 //! # Features
 //!
