@@ -1,9 +1,78 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-//! Durable stores for [`mfa_core`] on SQLite and PostgreSQL.
+//! Durable stores for [`mfa_core`] on SQLite and PostgreSQL, built on [`sqlx`].
 //!
-//! **Status:** not yet implemented. This crate will provide `SqliteStore` and
-//! `PostgresStore` (on sqlx) passing the same conformance suite as
-//! `mfa_store_memory::MemoryStore`. Until then use the in-memory store.
+//! [`SqliteStore`] and [`PostgresStore`] implement [`mfa_core::Store`] with exactly the
+//! behaviour of the reference in-memory store (`mfa_store_memory::MemoryStore`) and pass the
+//! same conformance suite. Unlike the memory store, their state survives restarts and is
+//! shared between every process that uses the same database, so throttles, replay
+//! markers and single-use ceremonies hold across all instances of a service.
+//!
+//! ```no_run
+//! # #[cfg(feature = "sqlite")]
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use mfa_core::{AeadSealer, Mfa};
+//! use mfa_store_sql::SqliteStore;
+//!
+//! // Creates the file if it does not exist; WAL mode and a busy timeout are set for you.
+//! let store = SqliteStore::connect("sqlite://mfa.db").await?;
+//! // Creates or upgrades the tables. Run it once at start-up (it is idempotent).
+//! store.migrate().await?;
+//! let mfa = Mfa::builder().store(store).sealer(AeadSealer::ephemeral()?).build()?;
+//! # let _ = mfa;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With PostgreSQL (feature `postgres`) it is the same with
+//! `PostgresStore::connect("postgres://user@host/db")`.
+//!
+//! # Features
+//!
+//! - `sqlite` (default): [`SqliteStore`], with a bundled SQLite.
+//! - `postgres`: [`PostgresStore`] (plain TCP or Unix-socket connections; build your own
+//!   pool with TLS through [`sqlx`] and pass it to `PostgresStore::from_pool` if needed).
+//!
+//! # Schema and migrations
+//!
+//! Tables are prefixed `mfa_` so they can share a database with the host application.
+//! `migrate()` applies the embedded, versioned migrations (`migrations/sqlite/*.sql` and
+//! `migrations/postgres/*.sql` in this crate) that the database has not seen yet, recording
+//! each in `mfa_schema_version`, all in one transaction that also excludes concurrent
+//! migrators. A database whose schema is newer than this library is refused.
+//!
+//! Ids are stored as 16-byte blobs, user ids as text, timestamps as Unix milliseconds,
+//! factor details as JSON text, and TOTP replay markers (`u64`) as a 64-bit integer offset by
+//! -2^63 so that the database orders them like the original values.
+//!
+//! # Atomicity
+//!
+//! Every method the [`Store`](mfa_core::Store) trait marks atomic is a single SQL statement
+//! (a conditional `UPDATE`/`DELETE ... RETURNING`, an `INSERT ... ON CONFLICT ... WHERE`,
+//! each checked by its row count) or one transaction. On SQLite such transactions start with
+//! `BEGIN IMMEDIATE`, taking the write lock before reading; on PostgreSQL they hold a
+//! transaction-scoped advisory lock on the user. Both hold across processes.
+//!
+//! # Housekeeping
+//!
+//! Call [`Store::purge_expired`](mfa_core::Store::purge_expired) periodically: it deletes
+//! expired ceremonies, pending factors (freeing their lookup keys), counters and remembered
+//! devices.
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[macro_use]
+mod common;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use mfa_core;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+pub use sqlx;
+
+/// The schema version the embedded migrations bring a database to.
+pub const SCHEMA_VERSION: i64 = 1;

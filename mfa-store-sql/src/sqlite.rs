@@ -1,0 +1,126 @@
+//! [`SqliteStore`]: the store on SQLite.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use mfa_core::UserId;
+use mfa_core::store::StoreResult;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, Transaction};
+
+use crate::common::{Migration, db_err};
+
+/// The embedded migrations, in order.
+const MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, name: "initial", sql: include_str!("../migrations/sqlite/0001_initial.sql") }];
+
+/// How long a connection waits for another writer's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A [`Store`](mfa_core::Store) on SQLite: a database file shared by every process that
+/// opens it, or an in-memory database private to this store.
+///
+/// Cheap to clone: clones share the connection pool. Call [`migrate`](Self::migrate) once
+/// before use.
+///
+/// Writes that must read first (activating a factor, choosing the preferred one, deleting a
+/// factor with its counter, replacing recovery codes) run in `BEGIN IMMEDIATE` transactions,
+/// so they take SQLite's write lock before reading; everything else is one statement.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database at `url`, e.g. `sqlite://mfa.db`,
+    /// `sqlite:///var/lib/app/mfa.db` or `sqlite::memory:`.
+    ///
+    /// A file database is opened in WAL mode with `synchronous = NORMAL`, foreign keys on and a
+    /// busy timeout of 10 s, so several connections and processes can share it. An in-memory
+    /// database (`:memory:` or `mode=memory`) lives in one connection that is never closed,
+    /// and disappears with the store.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`](mfa_core::StoreError::Backend) if the URL is malformed or the
+    /// database cannot be opened.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url).map_err(db_err)?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        Self::connect_with(options, in_memory).await
+    }
+
+    /// Opens a new, private in-memory database (for tests and demos).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`](mfa_core::StoreError::Backend) if SQLite fails.
+    pub async fn in_memory() -> StoreResult<Self> {
+        Self::connect("sqlite::memory:").await
+    }
+
+    /// Opens a database from explicit options. `in_memory` must say whether `options` name
+    /// an in-memory database: it then gets a single connection that is never closed (the
+    /// data lives only as long as a connection does). File databases get WAL mode,
+    /// `synchronous = NORMAL`, foreign keys and a busy timeout, on top of `options`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`](mfa_core::StoreError::Backend) if the database cannot be
+    /// opened.
+    pub async fn connect_with(options: SqliteConnectOptions, in_memory: bool) -> StoreResult<Self> {
+        let options = options.foreign_keys(true).busy_timeout(BUSY_TIMEOUT);
+        let pool = if in_memory {
+            SqlitePoolOptions::new()
+                .min_connections(1)
+                .max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await
+        } else {
+            let options = options
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal);
+            SqlitePoolOptions::new().connect_with(options).await
+        }
+        .map_err(db_err)?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// Uses an existing pool, configured by the caller. For a file database shared by
+    /// several connections, configure WAL mode and a busy timeout (as
+    /// [`connect`](Self::connect) does); for an in-memory one, a single connection that never
+    /// closes.
+    pub fn from_pool(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// The underlying pool.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`), so
+    /// nothing it read can change before it commits.
+    async fn begin_user(&self, _user: &UserId) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    async fn begin_migration(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("connections", &self.pool.size())
+            .field("idle", &self.pool.num_idle())
+            .finish_non_exhaustive()
+    }
+}
+
+impl_sql_store!(crate::sqlite::SqliteStore, sqlx::Sqlite);
