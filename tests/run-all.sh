@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, including the tests that need a real service. Starts what
 # they need on 127.0.0.1 for the duration of the run and stops it afterwards:
-#   - an SMTP server (aiosmtpd from PyPI, in a private virtualenv) delivering to a Maildir.
+#   - an SMTP server (aiosmtpd from PyPI, in a private virtualenv) delivering to a Maildir;
+#   - a PostgreSQL server from the installed binaries (installed from Debian if missing).
 # Extra arguments go to `cargo test` (before `--`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,4 +40,5 @@ export MFA_TEST_SMTP="127.0.0.1:$smtp_port" MFA_TEST_MAILDIR="$maildir"
 echo "SMTP test server on $MFA_TEST_SMTP, delivering to $maildir"
 
 # --- the suite ---------------------------------------------------------------------------
-cargo test --workspace --locked "$@" -- --include-ignored
+# PostgreSQL: a throw-away server from the installed binaries, stopped afterwards.
+bash mfa-store-sql/scripts/with-postgres.sh cargo test --workspace --locked "$@" -- --include-ignored
