@@ -384,12 +384,20 @@ impl Mfa {
         if let Some(cid) = &record.enrolment {
             inner.store.take_ceremony(Some(user), cid, now).await?.ok_or(Error::Expired)?;
         }
-        if outcome.data.is_some() || outcome.details.is_some() || outcome.lookup_key.is_some() {
+        let has_update = outcome.data.is_some()
+            || outcome.details.is_some()
+            || outcome.lookup_key.is_some()
+            || outcome.replay_marker.is_some();
+        if has_update {
             // A lookup key another factor holds (a credential registered twice) is refused.
+            // The enrolment code's step is used up before activation, so it can never sign
+            // in, whatever interrupts us afterwards.
             let update = FactorUpdate {
                 data: outcome.data,
                 details: outcome.details,
                 lookup_key: outcome.lookup_key,
+                replay_marker: outcome.replay_marker,
+                last_used_at: outcome.replay_marker.map(|_| now),
                 ..FactorUpdate::default()
             };
             inner.store.update_factor(user, &record.id, &update).await?;
@@ -398,15 +406,13 @@ impl Mfa {
             Some(old) => inner.store.get_factor(user, &old).await?,
             None => None,
         };
+        // The commit point: everything before it leaves the previous state in place, and
+        // nothing after it can fail the enrolment.
         let active = inner.store.activate_factor(user, &record.id, now).await.map_err(|e| match e {
             StoreError::NotFound => Error::Expired,
             e => e.into(),
         })?;
-        if let Some(marker) = outcome.replay_marker {
-            // The enrolment code's step is used up: it cannot sign in afterwards.
-            inner.store.advance_replay_marker(user, &record.id, marker, now).await?;
-        }
-        self.throttle_reset(user, &scope, attempt).await?;
+        self.throttle_reset_after_commit(user, &scope, attempt).await;
         self.emit(user, now, EventKind::FactorAdded { factor: active.id, kind: active.kind.clone() }).await;
         if let Some(old) = replaced {
             self.emit(user, now, EventKind::FactorRemoved { factor: old.id, kind: old.kind }).await;
@@ -415,11 +421,7 @@ impl Mfa {
         if active.preferred && record.replaces.is_none() {
             self.emit(user, now, EventKind::PreferredChanged { factor: Some(active.id) }).await;
         }
-        let mut summary = active.summary();
-        if outcome.replay_marker.is_some() {
-            summary.last_used_at = Some(now);
-        }
-        Ok(summary)
+        Ok(active.summary())
     }
 
     /// Sends a new code for a pending enrolment (a new phone number or address): the old
@@ -538,15 +540,18 @@ impl Mfa {
         let now = self.now();
         let factors = self.inner.store.list_factors(user).await?;
         self.check_fresh(fresh, now, &factors)?;
+        let target = factors.iter().find(|f| f.id == *factor).ok_or(Error::NotFound)?;
+        // Devices go before the factor, so an interruption never leaves a removed factor's
+        // remembered devices behind.
+        if target.is_active() && self.inner.policy.devices.revoke_on_factor_removal {
+            self.revoke_all_devices(user).await?;
+        }
         let removed = self.inner.store.delete_factor(user, factor).await?;
         if removed.is_active() {
             self.emit(user, now, EventKind::FactorRemoved { factor: removed.id, kind: removed.kind.clone() }).await;
         }
         if removed.preferred {
             self.promote_preferred(user, now).await?;
-        }
-        if removed.is_active() && self.inner.policy.devices.revoke_on_factor_removal {
-            self.revoke_all_devices(user).await?;
         }
         Ok(())
     }
@@ -948,11 +953,14 @@ impl Mfa {
         })
         .await??;
         let (records, set) = hashed;
-        inner.store.replace_recovery_codes(user, &records).await?;
-        self.emit(user, now, EventKind::RecoveryCodesGenerated { count: records.len() }).await;
+        // Remembered devices go first: if we are interrupted after that, the old codes
+        // still work (and the devices are gone, the cautious side). Replacing the codes is
+        // the one step that commits, and nothing after it can fail.
         if inner.policy.devices.revoke_on_recovery_regeneration {
             self.revoke_all_devices(user).await?;
         }
+        inner.store.replace_recovery_codes(user, &records).await?;
+        self.emit(user, now, EventKind::RecoveryCodesGenerated { count: records.len() }).await;
         Ok(set)
     }
 
@@ -1201,6 +1209,15 @@ impl Mfa {
             expected = store.get_throttle(user, scope).await?;
         }
         Err(Error::Backend("throttle counter contention".into()))
+    }
+
+    /// [`Mfa::throttle_reset`] once an operation has committed: the operation has happened,
+    /// so a store failure here must not report it as failed. The counter then keeps this
+    /// attempt, which only errs on the side of caution.
+    async fn throttle_reset_after_commit(&self, user: &UserId, scope: &ThrottleScope, expected: ThrottleState) {
+        if let Err(e) = self.throttle_reset(user, scope, expected).await {
+            tracing::warn!(error = %e, "could not reset a throttle counter after a committed operation");
+        }
     }
 
     /// The attempt failed: it stays counted; emit the failure and, once attempts are

@@ -180,6 +180,11 @@ pub struct FactorUpdate {
     pub enrolment: Option<ChallengeId>,
     /// The factor's unique lookup key (set once, when a credential is registered).
     pub lookup_key: Option<String>,
+    /// Raises the replay marker to at least this value; it never moves back. Finishing an
+    /// enrolment records the enrolment code's marker this way *before* activating the
+    /// factor, so no interruption can leave an active factor whose enrolment code could
+    /// still sign in.
+    pub replay_marker: Option<u64>,
 }
 
 /// Whether a ceremony belongs to an enrolment or a sign-in challenge.

@@ -232,6 +232,9 @@ impl Store for MemoryStore {
                 if let Some(enrolment) = update.enrolment {
                     f.enrolment = Some(enrolment);
                 }
+                if let Some(marker) = update.replay_marker {
+                    f.replay_marker = Some(f.replay_marker.map_or(marker, |m| m.max(marker)));
+                }
                 Some(f.clone())
             })
             .flatten();

@@ -3,13 +3,38 @@
 # data directory), exports MFA_TEST_POSTGRES_URL for it, runs the given command, then stops
 # the server and deletes its data. Example:
 #   bash mfa-store-sql/scripts/with-postgres.sh cargo test -p mfa-store-sql --all-features -- --include-ignored
-# PG_BIN overrides where initdb/pg_ctl live (default: /usr/lib/postgresql/15/bin or PATH).
+# PG_BIN overrides where initdb/pg_ctl live (default: the newest /usr/lib/postgresql/*/bin, or
+# PATH). Without any, the server is installed from Debian's `postgresql` package.
 # PostgreSQL refuses to run as root: as root, the server runs as the `postgres` user.
 set -euo pipefail
 [ $# -gt 0 ] || { echo "usage: $0 COMMAND [ARGS...]" >&2; exit 2; }
 
-bin="${PG_BIN:-/usr/lib/postgresql/15/bin}"
-[ -x "$bin/initdb" ] || bin="$(dirname "$(command -v initdb)")"
+# Finds initdb: PG_BIN, then the newest /usr/lib/postgresql/*/bin, then PATH.
+find_bin() {
+  if [ -n "${PG_BIN:-}" ] && [ -x "$PG_BIN/initdb" ]; then echo "$PG_BIN"; return; fi
+  local newest
+  newest=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -n "$newest" ] && [ -x "$newest/initdb" ]; then echo "$newest"; return; fi
+  if command -v initdb >/dev/null 2>&1; then dirname "$(command -v initdb)"; fi
+}
+bin=$(find_bin)
+if [ -z "$bin" ]; then
+  # Not installed: take the server from Debian's packages (needs root, as in CI).
+  echo "PostgreSQL server binaries not found; installing Debian's postgresql package" >&2
+  if [ "$(id -u)" != 0 ]; then
+    echo "error: installing PostgreSQL needs root: run 'apt-get install postgresql' or set PG_BIN" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  # The package's own cluster is not needed: we start a private server below.
+  mkdir -p /etc/postgresql-common
+  [ -f /etc/postgresql-common/createcluster.conf ] || echo "create_main_cluster = false" \
+    >/etc/postgresql-common/createcluster.conf
+  apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  bin=$(find_bin)
+  [ -n "$bin" ] || { echo "error: initdb still not found after installing postgresql" >&2; exit 1; }
+fi
 as_pg=()
 if [ "$(id -u)" = 0 ]; then as_pg=(runuser -u postgres --); fi
 

@@ -414,6 +414,14 @@ macro_rules! impl_sql_store {
                     if update.lookup_key.is_some() {
                         set("lookup_key");
                     }
+                    if update.replay_marker.is_some() {
+                        // Only ever forward, in the same statement.
+                        n += 1;
+                        sets.push(format!(
+                            "replay_marker = CASE WHEN replay_marker IS NULL OR replay_marker < ${n} \
+                             THEN ${n} ELSE replay_marker END"
+                        ));
+                    }
                     if sets.is_empty() {
                         return self.get_factor(user, id).await?.ok_or(StoreError::NotFound);
                     }
@@ -445,6 +453,9 @@ macro_rules! impl_sql_store {
                     }
                     if let Some(key) = &update.lookup_key {
                         q = q.bind(key.as_str());
+                    }
+                    if let Some(marker) = update.replay_marker {
+                        q = q.bind(marker_to_db(marker));
                     }
                     let rows =
                         q.bind(user.as_str()).bind(&id.as_bytes()[..]).fetch_all(&self.pool).await.map_err(db_err)?;

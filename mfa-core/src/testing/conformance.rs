@@ -367,6 +367,25 @@ pub async fn replay_marker_needs_an_active_factor<S: Store + ?Sized>(store: Arc<
     assert!(!store.advance_replay_marker(&alice, &FactorId::random().unwrap(), 1, T0).await.unwrap());
 }
 
+/// An update raises the replay marker of a pending factor, which keeps it once activated;
+/// an update never moves a marker back (the marker is stored in order up to `u64::MAX`).
+pub async fn update_raises_the_replay_marker_only<S: Store + ?Sized>(store: Arc<S>) {
+    let alice = user("alice");
+    let p = pending(&alice, T0);
+    store.insert_factor(&p).await.unwrap();
+    let raise = |m| FactorUpdate { replay_marker: Some(m), ..FactorUpdate::default() };
+    assert_eq!(store.update_factor(&alice, &p.id, &raise(7)).await.unwrap().replay_marker, Some(7));
+    assert_eq!(store.update_factor(&alice, &p.id, &raise(3)).await.unwrap().replay_marker, Some(7), "never back");
+    let activated = store.activate_factor(&alice, &p.id, T0).await.unwrap();
+    assert_eq!(activated.replay_marker, Some(7));
+    assert!(!store.advance_replay_marker(&alice, &p.id, 7, T0).await.unwrap(), "the recorded step is used up");
+    assert!(store.advance_replay_marker(&alice, &p.id, 8, T0).await.unwrap());
+    let top = store.update_factor(&alice, &p.id, &raise(u64::MAX)).await.unwrap();
+    assert_eq!(top.replay_marker, Some(u64::MAX));
+    assert_eq!(store.update_factor(&alice, &p.id, &raise(0)).await.unwrap().replay_marker, Some(u64::MAX));
+    assert_eq!(store.get_factor(&alice, &p.id).await.unwrap().unwrap().replay_marker, Some(u64::MAX));
+}
+
 /// Of many concurrent advances to the same marker, exactly one succeeds.
 pub async fn replay_marker_race_has_one_winner<S: Store + ?Sized>(store: Arc<S>) {
     let alice = user("alice");
@@ -790,16 +809,23 @@ impl<S: Store + ?Sized> SetThrottle for S {
 /// Expands the whole conformance suite into one `#[test]` per case inside module
 /// `$module`. `$make` is a future that yields a fresh store as `Arc<S>`.
 ///
+/// Attributes written before the module name are put on every generated test, so a
+/// suite that needs a server can be ignored, with the reason, when none is configured:
+///
 /// ```text
 /// mfa_core::store_conformance_tests!(memory, async { std::sync::Arc::new(MemoryStore::new()) });
+/// mfa_core::store_conformance_tests!(
+///     #[ignore = "needs PostgreSQL: run `bash tests/run-all.sh`"]
+///     postgres, async { std::sync::Arc::new(fresh_postgres_store().await) }
+/// );
 /// ```
 #[macro_export]
 macro_rules! store_conformance_tests {
-    ($module:ident, $make:expr) => {
+    ($(#[$attr:meta])* $module:ident, $make:expr) => {
         mod $module {
             #[allow(unused_imports)]
             use super::*;
-            $crate::__store_conformance_cases!($make;
+            $crate::__store_conformance_cases!($make; [$(#[$attr])*];
                 factor_round_trips,
                 duplicate_factor_id_is_refused,
                 factors_are_invisible_to_other_users,
@@ -814,6 +840,7 @@ macro_rules! store_conformance_tests {
                 lookup_key_race_has_one_winner,
                 replay_marker_only_moves_forward,
                 replay_marker_needs_an_active_factor,
+                update_raises_the_replay_marker_only,
                 replay_marker_race_has_one_winner,
                 ceremony_take_is_single_use,
                 duplicate_ceremony_id_is_refused,
@@ -845,20 +872,21 @@ macro_rules! store_conformance_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __store_conformance_cases {
-    ($make:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                let runtime = $crate::__private::tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(4)
-                    .enable_all()
-                    .build()
-                    .expect("tokio runtime");
-                runtime.block_on(async {
-                    let store = $make.await;
-                    $crate::testing::conformance::$case(store).await;
-                });
-            }
-        )*
+    ($make:expr; [$($attr:tt)*]; $(,)?) => {};
+    ($make:expr; [$($attr:tt)*]; $case:ident $(, $rest:ident)* $(,)?) => {
+        #[test]
+        $($attr)*
+        fn $case() {
+            let runtime = $crate::__private::tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            runtime.block_on(async {
+                let store = $make.await;
+                $crate::testing::conformance::$case(store).await;
+            });
+        }
+        $crate::__store_conformance_cases!($make; [$($attr)*]; $($rest),*);
     };
 }

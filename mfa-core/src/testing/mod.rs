@@ -1,5 +1,5 @@
-//! Test support (feature `testing`): the store conformance suite, a fake factor adapter and
-//! a recording event sink.
+//! Test support (feature `testing`): the store conformance suite, a fake factor adapter, a
+//! fault-injecting store wrapper and a recording event sink.
 //!
 //! Every store runs the whole suite, on its concrete type and through `Arc<dyn Store>`:
 //!
@@ -15,7 +15,9 @@
 
 pub mod conformance;
 mod fake;
+mod faulty;
 mod sink;
 
 pub use fake::{FAKE, FakeFactor};
+pub use faulty::FaultyStore;
 pub use sink::RecordingEventSink;
