@@ -2,7 +2,9 @@
 # Runs the whole test suite, including the tests that need a real service. Starts what
 # they need on 127.0.0.1 for the duration of the run and stops it afterwards:
 #   - an SMTP server (aiosmtpd from PyPI, in a private virtualenv) delivering to a Maildir;
-#   - a PostgreSQL server from the installed binaries (installed from Debian if missing).
+#   - a PostgreSQL server from the installed binaries (installed from Debian if missing);
+#   - the My Account example, driven through its browser journeys in headless Chromium
+#     (Debian's chromium and the npm packages of examples/e2e are installed if missing).
 # Extra arguments go to `cargo test` (before `--`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,3 +44,10 @@ echo "SMTP test server on $MFA_TEST_SMTP, delivering to $maildir"
 # --- the suite ---------------------------------------------------------------------------
 # PostgreSQL: a throw-away server from the installed binaries, stopped afterwards.
 bash mfa-store-sql/scripts/with-postgres.sh cargo test --workspace --locked "$@" -- --include-ignored
+
+# --- browser journeys --------------------------------------------------------------------
+# The My Account example in headless Chromium (installed from Debian if missing); only for
+# a whole run, not when cargo test is given a filter.
+if [ $# -eq 0 ]; then
+  bash examples/e2e/run.sh
+fi

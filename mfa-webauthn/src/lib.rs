@@ -425,11 +425,16 @@ impl FactorAdapter for WebauthnFactor {
                 .webauthn
                 .start_securitykey_registration(handle, name, name, Some(exclude), None, None)
                 .map_err(|_| Error::Config("cannot start a security key registration"))?;
-            if *ctx.kind == FactorKind::OLDER_DEVICE
-                && let Some(selection) = options.public_key.authenticator_selection.as_mut()
-            {
-                // U2F-era keys cannot verify the user: do not ask them to.
-                selection.user_verification = UserVerificationPolicy::Discouraged_DO_NOT_USE;
+            if *ctx.kind == FactorKind::OLDER_DEVICE {
+                // U2F-era keys cannot verify the user: do not ask them to, nor to protect
+                // the credential behind user verification (browsers refuse that request
+                // as inconsistent with a U2F authenticator).
+                if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+                    selection.user_verification = UserVerificationPolicy::Discouraged_DO_NOT_USE;
+                }
+                if let Some(extensions) = options.public_key.extensions.as_mut() {
+                    extensions.cred_protect = None;
+                }
             }
             (options_prompt(&options)?, State::SecurityKeyRegistration(state), Assurance::PhishingResistant)
         };

@@ -536,6 +536,6 @@ document.addEventListener("click", (event) => {
     "passkey-sign-in": passkeySignIn,
   };
   const action = actions[button.dataset.action];
-  if (action) action().catch((e) => showError(explain(e)));
+  if (action) action().catch((e) => { console.error(e && e.name, e && e.message); showError(explain(e)); });
 });
 "#;

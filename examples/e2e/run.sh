@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs the browser journeys (journeys.mjs) against the My Account example in Debian's
+# headless Chromium. Installs what is missing: the chromium package (as root, from
+# Debian) and the npm packages in package-lock.json. Screenshots go to
+# target/e2e-screenshots.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "error: the browser journeys need Debian's chromium: run 'apt-get install chromium'" >&2
+    exit 1
+  fi
+  echo "installing Debian's chromium package"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+(cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+
+cd "$root"
+cargo build -q -p mfa-examples --locked --bin myaccount
+log=$(mktemp)
+target/debug/myaccount --port 0 --dev-outbox >"$log" 2>&1 &
+app=$!
+trap 'kill "$app" 2>/dev/null || true; rm -f "$log"' EXIT
+url=""
+for _ in $(seq 1 100); do
+  url=$(grep -o 'http://localhost:[0-9]*' "$log" | head -n 1 || true)
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+[ -n "$url" ] || { cat "$log"; echo "error: My Account did not start" >&2; exit 1; }
+echo "browser journeys against $url"
+node "$here/journeys.mjs" "$url" "$root/target/e2e-screenshots"
