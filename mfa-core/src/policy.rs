@@ -41,6 +41,26 @@ pub struct Policy {
     /// When set, each factor's throttle is derived from this budget and the factor's guess
     /// space (for adapters that report one) instead of [`Policy::throttle`].
     pub guess_budget: Option<GuessBudget>,
+    /// How many opened factor secrets the service keeps in memory between verifications,
+    /// for factors that verify without a challenge (authenticator apps); `0` turns the
+    /// cache off. Default 10,000 (a few megabytes at most).
+    ///
+    /// Opening a sealed secret (XChaCha20-Poly1305) costs several times a whole TOTP check,
+    /// so without the cache it dominates every verification. A cached secret is used only
+    /// while the factor's sealed value in the store is exactly the one it was opened from
+    /// (same user, factor, key id and ciphertext): a re-sealed or replaced secret is
+    /// opened again. Throttling, replay protection and every store call are unchanged.
+    ///
+    /// # Security
+    ///
+    /// Cached seeds stay in process memory until evicted (those not used recently first,
+    /// once the cache is full), replaced, or the service is dropped, and are zeroized then;
+    /// they never appear in `Debug` output or logs. The sealing key in the same memory opens every sealed
+    /// seed anyway; the cache adds the plaintext of recently used ones. Turn it off if
+    /// that matters more than about 2 µs per verification, or if your
+    /// [`SecretSealer`](crate::SecretSealer) can retire keys while the service runs (a
+    /// cached secret sealed under a retired key keeps working until evicted).
+    pub secret_cache: usize,
 }
 
 impl Default for Policy {
@@ -55,6 +75,7 @@ impl Default for Policy {
             delivery: DeliveryPolicy::default(),
             devices: DevicePolicy::default(),
             guess_budget: None,
+            secret_cache: 10_000,
         }
     }
 }

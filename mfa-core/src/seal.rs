@@ -19,6 +19,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -206,6 +207,153 @@ impl SecretSealer for AeadSealer {
     }
 }
 
+/// Shards of [`OpenedSecrets`], so concurrent verifications rarely share a lock.
+const CACHE_SHARDS: usize = 16;
+
+/// Secrets opened for verification and kept for the next one, so that verifying a factor
+/// does not decrypt its sealed secret every time (an XChaCha20-Poly1305 open costs several
+/// times a whole TOTP check).
+///
+/// An entry is used only for exactly the sealed value it was opened from: same user,
+/// factor, purpose, key id and ciphertext (nonce and tag included). A secret that was
+/// re-sealed or replaced in the store therefore misses and is opened afresh, and a sealed
+/// value that would not open (tampered, or copied to another user) is never answered from
+/// here. Bounded: when full, a "clock" sweep evicts an entry not used since the hand last
+/// passed. Evicted and dropped secrets are zeroized (by [`SecretBytes`]) once no
+/// verification still holds them. `Debug` shows the capacity only.
+pub(crate) struct OpenedSecrets {
+    shards: Box<[Mutex<CacheShard>]>,
+}
+
+struct CacheShard {
+    capacity: usize,
+    index: HashMap<FactorId, usize>,
+    slots: Vec<CacheSlot>,
+    hand: usize,
+}
+
+struct CacheSlot {
+    factor: FactorId,
+    user: UserId,
+    purpose: &'static str,
+    sealed: SealedSecret,
+    secret: Arc<SecretBytes>,
+    referenced: bool,
+}
+
+impl OpenedSecrets {
+    /// A cache of at most `capacity` secrets; `None` for zero (no cache).
+    pub(crate) fn new(capacity: usize) -> Option<Self> {
+        if capacity == 0 {
+            return None;
+        }
+        let n = capacity.min(CACHE_SHARDS);
+        let shards = (0..n)
+            .map(|i| {
+                Mutex::new(CacheShard {
+                    capacity: capacity / n + usize::from(i < capacity % n),
+                    index: HashMap::new(),
+                    slots: Vec::new(),
+                    hand: 0,
+                })
+            })
+            .collect();
+        Some(Self { shards })
+    }
+
+    fn shard(&self, factor: &FactorId) -> MutexGuard<'_, CacheShard> {
+        // Factor ids are random: their first byte spreads them evenly.
+        let i = usize::from(factor.as_bytes()[0]) % self.shards.len();
+        // Every mutation below is complete before anything that could panic, so a poisoned
+        // shard is still consistent.
+        self.shards[i].lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The secret `sealed` holds for `ctx`: from the cache if this exact sealed value was
+    /// opened for the same context before, else opened by `sealer` (outside the lock) and
+    /// kept.
+    ///
+    /// # Errors
+    ///
+    /// Whatever [`SecretSealer::open`] returns; nothing is cached then.
+    pub(crate) fn open(
+        &self,
+        sealer: &dyn SecretSealer,
+        ctx: &SealContext<'_>,
+        sealed: &SealedSecret,
+    ) -> Result<Arc<SecretBytes>, CryptoError> {
+        if let Some(secret) = self.shard(ctx.factor).get(ctx, sealed) {
+            return Ok(secret);
+        }
+        let secret = Arc::new(sealer.open(ctx, sealed)?);
+        self.shard(ctx.factor).put(ctx, sealed, secret.clone());
+        Ok(secret)
+    }
+
+    /// How many secrets are held (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).slots.len()).sum()
+    }
+}
+
+impl CacheShard {
+    fn get(&mut self, ctx: &SealContext<'_>, sealed: &SealedSecret) -> Option<Arc<SecretBytes>> {
+        let slot = self.slots.get_mut(*self.index.get(ctx.factor)?)?;
+        // Nothing compared here is secret: ids and the sealed bytes the store holds.
+        if slot.user == *ctx.user && slot.purpose == ctx.purpose && slot.sealed == *sealed {
+            slot.referenced = true;
+            Some(slot.secret.clone())
+        } else {
+            None
+        }
+    }
+
+    fn put(&mut self, ctx: &SealContext<'_>, sealed: &SealedSecret, secret: Arc<SecretBytes>) {
+        let slot = CacheSlot {
+            factor: *ctx.factor,
+            user: ctx.user.clone(),
+            purpose: ctx.purpose,
+            sealed: sealed.clone(),
+            secret,
+            referenced: false,
+        };
+        // One entry per factor: a newer sealed value replaces the old one.
+        if let Some(old) = self.index.get(ctx.factor).and_then(|&i| self.slots.get_mut(i)) {
+            *old = slot;
+            return;
+        }
+        if self.slots.len() < self.capacity {
+            self.index.insert(*ctx.factor, self.slots.len());
+            self.slots.push(slot);
+            return;
+        }
+        // Full: the clock hand clears "referenced" bits until it finds an entry not used
+        // since its last pass, and evicts that one. Two turns always find one.
+        let n = self.slots.len();
+        for _ in 0..2 * n {
+            let i = self.hand % n;
+            self.hand = (i + 1) % n;
+            let Some(victim) = self.slots.get_mut(i) else { return };
+            if std::mem::take(&mut victim.referenced) {
+                continue;
+            }
+            self.index.remove(&victim.factor);
+            self.index.insert(*ctx.factor, i);
+            *victim = slot;
+            return;
+        }
+    }
+}
+
+impl fmt::Debug for OpenedSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let capacity: usize =
+            self.shards.iter().map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).capacity).sum();
+        f.debug_struct("OpenedSecrets").field("capacity", &capacity).finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +415,141 @@ mod tests {
         let mut sealed = sealer.seal(&ctx(&alice, &f), b"seed").unwrap();
         sealed.key_id = KeyId(1);
         assert_eq!(sealer.open(&ctx(&alice, &f), &sealed), Err(CryptoError::Open));
+    }
+
+    /// A sealer that counts how often it really opens something.
+    #[derive(Debug)]
+    struct Counting(AeadSealer, std::sync::atomic::AtomicUsize);
+
+    impl Counting {
+        fn new() -> Self {
+            Self(AeadSealer::new(KeyId(1), [1; 32]), std::sync::atomic::AtomicUsize::new(0))
+        }
+
+        fn opens(&self) -> usize {
+            self.1.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    impl SecretSealer for Counting {
+        fn seal(&self, ctx: &SealContext<'_>, plaintext: &[u8]) -> Result<SealedSecret, CryptoError> {
+            self.0.seal(ctx, plaintext)
+        }
+
+        fn open(&self, ctx: &SealContext<'_>, sealed: &SealedSecret) -> Result<SecretBytes, CryptoError> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.0.open(ctx, sealed)
+        }
+
+        fn current_key(&self) -> KeyId {
+            self.0.current_key()
+        }
+    }
+
+    #[test]
+    fn an_opened_secret_is_reused_while_its_sealed_value_is_unchanged() {
+        let sealer = Counting::new();
+        let cache = OpenedSecrets::new(8).unwrap();
+        let alice = UserId::new("alice").unwrap();
+        let f = FactorId::random().unwrap();
+        let sealed = sealer.seal(&ctx(&alice, &f), b"seed").unwrap();
+        for _ in 0..3 {
+            assert_eq!(cache.open(&sealer, &ctx(&alice, &f), &sealed).unwrap().expose(), b"seed");
+        }
+        assert_eq!(sealer.opens(), 1);
+    }
+
+    #[test]
+    fn a_resealed_or_replaced_secret_is_opened_afresh() {
+        let sealer = Counting::new();
+        let cache = OpenedSecrets::new(8).unwrap();
+        let alice = UserId::new("alice").unwrap();
+        let f = FactorId::random().unwrap();
+        let first = sealer.seal(&ctx(&alice, &f), b"seed").unwrap();
+        cache.open(&sealer, &ctx(&alice, &f), &first).unwrap();
+        let resealed = sealer.seal(&ctx(&alice, &f), b"seed").unwrap();
+        assert_eq!(cache.open(&sealer, &ctx(&alice, &f), &resealed).unwrap().expose(), b"seed");
+        let replaced = sealer.seal(&ctx(&alice, &f), b"new seed").unwrap();
+        assert_eq!(cache.open(&sealer, &ctx(&alice, &f), &replaced).unwrap().expose(), b"new seed");
+        assert_eq!(sealer.opens(), 3);
+        assert_eq!(cache.len(), 1, "one entry per factor");
+    }
+
+    #[test]
+    fn the_cache_never_opens_what_the_sealer_would_refuse() {
+        let sealer = Counting::new();
+        let cache = OpenedSecrets::new(8).unwrap();
+        let (alice, bob) = (UserId::new("alice").unwrap(), UserId::new("bob").unwrap());
+        let f = FactorId::random().unwrap();
+        let sealed = sealer.seal(&ctx(&alice, &f), b"seed").unwrap();
+        cache.open(&sealer, &ctx(&alice, &f), &sealed).unwrap();
+        // Alice's sealed value copied to Bob, or tampered with, does not open from the cache.
+        assert_eq!(cache.open(&sealer, &ctx(&bob, &f), &sealed).unwrap_err(), CryptoError::Open);
+        let mut tampered = sealed.clone();
+        let last = tampered.ciphertext.len() - 1;
+        tampered.ciphertext[last] ^= 1;
+        assert_eq!(cache.open(&sealer, &ctx(&alice, &f), &tampered).unwrap_err(), CryptoError::Open);
+        let mut swapped = sealed;
+        swapped.key_id = KeyId(7);
+        assert_eq!(cache.open(&sealer, &ctx(&alice, &f), &swapped).unwrap_err(), CryptoError::UnknownKey(7));
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_lets_go_of_evicted_secrets() {
+        let sealer = Counting::new();
+        let cache = OpenedSecrets::new(20).unwrap();
+        let alice = UserId::new("alice").unwrap();
+        let first = FactorId::random().unwrap();
+        let sealed = sealer.seal(&ctx(&alice, &first), b"first").unwrap();
+        let held = cache.open(&sealer, &ctx(&alice, &first), &sealed).unwrap();
+        assert_eq!(Arc::strong_count(&held), 2, "the cache holds it");
+        for _ in 0..500 {
+            let f = FactorId::random().unwrap();
+            let s = sealer.seal(&ctx(&alice, &f), b"other").unwrap();
+            cache.open(&sealer, &ctx(&alice, &f), &s).unwrap();
+        }
+        assert_eq!(cache.len(), 20);
+        assert_eq!(Arc::strong_count(&held), 1, "evicted: zeroized as soon as the last holder drops it");
+        assert!(OpenedSecrets::new(0).is_none());
+        assert_eq!(OpenedSecrets::new(3).unwrap().shards.len(), 3);
+    }
+
+    #[test]
+    fn a_full_cache_evicts_a_secret_not_used_since_the_last_sweep_first() {
+        let sealer = Counting::new();
+        // 16 shards of 2: take three factors that fall in the same shard.
+        let cache = OpenedSecrets::new(32).unwrap();
+        let alice = UserId::new("alice").unwrap();
+        let mut same_shard = Vec::new();
+        while same_shard.len() < 3 {
+            let f = FactorId::random().unwrap();
+            if f.as_bytes()[0].is_multiple_of(16) {
+                same_shard.push(f);
+            }
+        }
+        let sealed: Vec<_> = same_shard.iter().map(|f| sealer.seal(&ctx(&alice, f), b"seed").unwrap()).collect();
+        let open = |i: usize| cache.open(&sealer, &ctx(&alice, &same_shard[i]), &sealed[i]).unwrap();
+        open(0);
+        open(1);
+        open(0); // used again: survives the next sweep
+        open(2); // evicts 1, not 0
+        assert_eq!(sealer.opens(), 3);
+        open(0);
+        assert_eq!(sealer.opens(), 3, "still cached");
+        open(1);
+        assert_eq!(sealer.opens(), 4, "evicted, opened again");
+    }
+
+    #[test]
+    fn the_cache_debug_output_shows_no_secret() {
+        let sealer = Counting::new();
+        let cache = OpenedSecrets::new(4).unwrap();
+        let alice = UserId::new("alice").unwrap();
+        let f = FactorId::random().unwrap();
+        let sealed = sealer.seal(&ctx(&alice, &f), b"hunter2-seed").unwrap();
+        cache.open(&sealer, &ctx(&alice, &f), &sealed).unwrap();
+        let text = format!("{cache:?}");
+        assert_eq!(text, "OpenedSecrets { capacity: 4, .. }");
     }
 
     #[test]

@@ -6,8 +6,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::CryptoError;
 
-/// Secret bytes (a TOTP seed, a key). Zeroized on drop; `Debug` prints `[redacted]`.
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+/// Secret bytes (a TOTP seed, a key). Zeroized on drop; `Debug` prints `[redacted]`;
+/// `==` compares in constant time (the length is not secret).
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SecretBytes(Vec<u8>);
 
 impl SecretBytes {
@@ -49,6 +50,14 @@ impl From<Vec<u8>> for SecretBytes {
     }
 }
 
+impl PartialEq for SecretBytes {
+    fn eq(&self, other: &Self) -> bool {
+        constant_time_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SecretBytes {}
+
 impl fmt::Debug for SecretBytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretBytes([redacted])")
@@ -56,8 +65,8 @@ impl fmt::Debug for SecretBytes {
 }
 
 /// A secret string (a code, a recovery code, a provisioning URI). Zeroized on drop;
-/// `Debug` prints `[redacted]`.
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+/// `Debug` prints `[redacted]`; `==` compares in constant time (the length is not secret).
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SecretString(String);
 
 impl SecretString {
@@ -83,6 +92,14 @@ impl From<&str> for SecretString {
         Self(s.to_owned())
     }
 }
+
+impl PartialEq for SecretString {
+    fn eq(&self, other: &Self) -> bool {
+        constant_time_eq(self.0.as_bytes(), other.0.as_bytes())
+    }
+}
+
+impl Eq for SecretString {}
 
 impl fmt::Debug for SecretString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -124,6 +141,15 @@ mod tests {
         let b = SecretBytes::random(32).unwrap();
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn secrets_compare_by_content() {
+        assert_eq!(SecretBytes::new(b"seed".to_vec()), SecretBytes::new(b"seed".to_vec()));
+        assert_ne!(SecretBytes::new(b"seed".to_vec()), SecretBytes::new(b"seee".to_vec()));
+        assert_ne!(SecretBytes::new(b"seed".to_vec()), SecretBytes::new(b"seeds".to_vec()));
+        assert_eq!(SecretString::from("123456"), SecretString::from("123456"));
+        assert_ne!(SecretString::from("123456"), SecretString::from("123457"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::events::{Event, EventKind, EventSink, FailureReason, TracingEventSink};
 use crate::policy::{FreshAuth, Policy, is_fresh};
 use crate::recovery::{self, DummyHash, RecoveryCodeSet};
-use crate::seal::{SealContext, SealedSecret, SecretSealer};
+use crate::seal::{OpenedSecrets, SealContext, SealedSecret, SecretSealer};
 use crate::secret::SecretBytes;
 use crate::secret::SecretString;
 use crate::store::{
@@ -54,6 +54,8 @@ struct Inner {
     dummy_hash: DummyHash,
     /// Throttles derived from the guess budget, by guess probability.
     derived: std::sync::RwLock<HashMap<u64, ThrottlePolicy>>,
+    /// Secrets opened for verification ([`Policy::secret_cache`]); `None` when off.
+    opened: Option<OpenedSecrets>,
 }
 
 /// Builds an [`Mfa`] service.
@@ -148,6 +150,7 @@ impl MfaBuilder {
                 }
             }
         }
+        let opened = OpenedSecrets::new(policy.secret_cache);
         Ok(Mfa {
             inner: Arc::new(Inner {
                 store,
@@ -158,6 +161,7 @@ impl MfaBuilder {
                 adapters,
                 dummy_hash: DummyHash::default(),
                 derived: std::sync::RwLock::default(),
+                opened,
             }),
         })
     }
@@ -856,10 +860,10 @@ impl Mfa {
         let scope = ThrottleScope::Factor(record.id);
         let throttle = self.throttle_for(record);
         let attempt = self.throttle_begin(user, &scope, now, &throttle).await?;
-        let secret = self.open(record)?;
+        let secret = self.open_to_verify(adapter.as_ref(), record)?;
         let gate = Gate { mfa: self, factor: record.id, now };
         let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.map(|c| &c.id), &gate, &[]);
-        let input = VerifyInput { factor: record, secret: secret.as_ref(), ceremony, proof };
+        let input = VerifyInput { factor: record, secret: secret.as_deref(), ceremony, proof };
         let outcome = match adapter.verify(&ctx, input).await {
             Ok(outcome) => outcome,
             Err(Error::InvalidCode) => {
@@ -1158,6 +1162,20 @@ impl Mfa {
         Ok(Some(self.inner.sealer.open(&ctx, sealed)?))
     }
 
+    /// The secret a sign-in proof is verified against. Factors that verify without a
+    /// challenge (authenticator apps) go through the cache of opened secrets when the policy
+    /// keeps one, so their sealed secret is decrypted once, not at every verification;
+    /// everything else is opened as it comes.
+    fn open_to_verify(&self, adapter: &dyn FactorAdapter, record: &FactorRecord) -> Result<Option<Arc<SecretBytes>>> {
+        let Some(sealed) = &record.secret else { return Ok(None) };
+        let ctx = SealContext { user: &record.user, factor: &record.id, purpose: FACTOR_SECRET };
+        let sealer = self.inner.sealer.as_ref();
+        Ok(Some(match &self.inner.opened {
+            Some(cache) if !adapter.needs_challenge(&record.kind) => cache.open(sealer, &ctx, sealed)?,
+            _ => Arc::new(sealer.open(&ctx, sealed)?),
+        }))
+    }
+
     /// The throttle for a factor: derived from the guess budget when one is configured and
     /// the adapter reports the factor's guess probability, else the policy's.
     fn throttle_for(&self, record: &FactorRecord) -> ThrottlePolicy {
@@ -1177,6 +1195,10 @@ impl Mfa {
     }
 
     /// Counts an attempt before evaluating it, so parallel guesses cannot exceed the limit.
+    ///
+    /// The first compare-and-set assumes the usual state, no failures (a counter with none
+    /// never makes an attempt wait), which saves reading the counter first; if the counter
+    /// holds anything else the set fails and the loop reads it as before.
     async fn throttle_begin(
         &self,
         user: &UserId,
@@ -1185,6 +1207,13 @@ impl Mfa {
         throttle: &ThrottlePolicy,
     ) -> Result<ThrottleState> {
         let store = &self.inner.store;
+        let clear = ThrottleState::default();
+        if throttle.wait(&clear, now).is_none() {
+            let next = ThrottleState::new(1, Some(now));
+            if store.compare_and_set_throttle(user, scope, &clear, &next).await? {
+                return Ok(next);
+            }
+        }
         for _ in 0..MAX_CAS_RETRIES {
             let current = store.get_throttle(user, scope).await?;
             if let Some(retry_after) = throttle.wait(&current, now) {

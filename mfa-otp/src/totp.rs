@@ -517,6 +517,143 @@ mod tests {
         assert!(Params::decode(&[1, 1, 9, 0, 0, 0, 30]).is_err());
     }
 
+    /// Verification through the service: the cache of opened secrets.
+    mod through_the_service {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use mfa_core::store::FactorUpdate;
+        use mfa_core::{
+            AeadSealer, Clock, CryptoError, EnrolmentRequest, FactorId, FreshAuth, KeyId, ManualClock, Mfa, Policy,
+            SealContext, SealedSecret, SecretSealer, Store, Timestamp, UserId,
+        };
+        use mfa_store_memory::MemoryStore;
+
+        use super::super::*;
+
+        /// A sealer that counts how often it really opens a secret.
+        #[derive(Debug)]
+        struct Counting(AeadSealer, AtomicUsize);
+
+        impl SecretSealer for Counting {
+            fn seal(&self, ctx: &SealContext<'_>, plaintext: &[u8]) -> std::result::Result<SealedSecret, CryptoError> {
+                self.0.seal(ctx, plaintext)
+            }
+
+            fn open(
+                &self,
+                ctx: &SealContext<'_>,
+                sealed: &SealedSecret,
+            ) -> std::result::Result<SecretBytes, CryptoError> {
+                self.1.fetch_add(1, Ordering::SeqCst);
+                self.0.open(ctx, sealed)
+            }
+
+            fn current_key(&self) -> KeyId {
+                self.0.current_key()
+            }
+        }
+
+        struct World {
+            store: Arc<dyn Store>,
+            sealer: Arc<Counting>,
+            clock: ManualClock,
+            totp: TotpFactor,
+            mfa: Mfa,
+            alice: UserId,
+        }
+
+        impl World {
+            fn new(policy: Policy) -> Self {
+                let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+                let sealer = Arc::new(Counting(AeadSealer::new(KeyId(1), [3; 32]), AtomicUsize::new(0)));
+                let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+                let totp = TotpFactor::new("Example").unwrap();
+                let mfa = Mfa::builder()
+                    .shared_store(store.clone())
+                    .shared_sealer(sealer.clone())
+                    .clock(clock.clone())
+                    .policy(policy)
+                    .factor(totp.clone())
+                    .build()
+                    .unwrap();
+                Self { store, sealer, clock, totp, mfa, alice: UserId::new("alice").unwrap() }
+            }
+
+            fn opens(&self) -> usize {
+                self.sealer.1.load(Ordering::SeqCst)
+            }
+
+            /// The code of the next time step, moving the clock there.
+            fn next_code(&self, key: &[u8]) -> Proof {
+                self.clock.advance(std::time::Duration::from_secs(30));
+                let now = u64::try_from(self.clock.now().unix_secs()).unwrap();
+                Proof::code(&self.totp.code_at(key, now).unwrap()).unwrap()
+            }
+
+            async fn enrol(&self) -> (FactorId, Vec<u8>) {
+                let fresh = FreshAuth::primary(self.clock.now());
+                let start = self
+                    .mfa
+                    .start_enrolment(&self.alice, &fresh, EnrolmentRequest::new(FactorKind::TOTP))
+                    .await
+                    .unwrap();
+                let Prompt::SharedSecret(secret) = &start.prompt else { panic!("expected a shared secret") };
+                let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes()).unwrap();
+                self.mfa.finish_enrolment(&self.alice, &start.factor.id, &self.next_code(&key)).await.unwrap();
+                (start.factor.id, key)
+            }
+        }
+
+        #[tokio::test]
+        async fn with_the_secret_cache_a_seed_is_decrypted_once_not_at_every_verification() {
+            let w = World::new(Policy::default());
+            let (id, key) = w.enrol().await;
+            let after_enrolment = w.opens();
+            for _ in 0..5 {
+                w.mfa.verify(&w.alice, &id, &w.next_code(&key)).await.unwrap();
+            }
+            assert_eq!(w.opens(), after_enrolment + 1);
+            // Replay protection and failures work as without it.
+            let code = w.next_code(&key);
+            w.mfa.verify(&w.alice, &id, &code).await.unwrap();
+            assert!(matches!(w.mfa.verify(&w.alice, &id, &code).await, Err(Error::Replayed)));
+            assert!(matches!(
+                w.mfa.verify(&w.alice, &id, &Proof::code("000000").unwrap()).await,
+                Err(Error::InvalidCode)
+            ));
+            assert!(!format!("{:?}", w.mfa).contains(&format!("{:?}", key.as_slice())));
+        }
+
+        #[tokio::test]
+        async fn without_the_secret_cache_every_verification_decrypts_the_seed() {
+            let mut policy = Policy::default();
+            policy.secret_cache = 0;
+            let w = World::new(policy);
+            let (id, key) = w.enrol().await;
+            let after_enrolment = w.opens();
+            for _ in 0..5 {
+                w.mfa.verify(&w.alice, &id, &w.next_code(&key)).await.unwrap();
+            }
+            assert_eq!(w.opens(), after_enrolment + 5);
+        }
+
+        #[tokio::test]
+        async fn a_seed_replaced_in_the_store_takes_effect_at_once_despite_the_cache() {
+            let w = World::new(Policy::default());
+            let (id, old_key) = w.enrol().await;
+            w.mfa.verify(&w.alice, &id, &w.next_code(&old_key)).await.unwrap();
+            // Another instance replaces the seed (same factor id, new sealed value).
+            let new_key = [7u8; 20];
+            let ctx = SealContext { user: &w.alice, factor: &id, purpose: "factor-secret" };
+            let mut update = FactorUpdate::default();
+            update.secret = Some(w.sealer.seal(&ctx, &new_key).unwrap());
+            w.store.update_factor(&w.alice, &id, &update).await.unwrap();
+            assert!(matches!(w.mfa.verify(&w.alice, &id, &w.next_code(&old_key)).await, Err(Error::InvalidCode)));
+            w.mfa.verify(&w.alice, &id, &w.next_code(&new_key)).await.unwrap();
+        }
+    }
+
     #[test]
     fn svg_is_a_qr_drawing() {
         let svg = qr_svg("otpauth://totp/Test:alice?secret=ABC").unwrap();

@@ -20,9 +20,10 @@
 //! user id; every operation on one user's factors, recovery codes and failure counters
 //! happens under that one shard lock, which makes each [`Store`] method atomic. Ceremonies
 //! are sharded by their (random) id, and a third sharded index keeps factor ids unique
-//! across users. No operation holds two locks at once, and no hot path scans: lookups are
-//! hash-map hits, so latency stays flat from a thousand users to millions. Only
-//! [`Store::purge_expired`] walks everything, one shard at a time.
+//! across users. No operation holds two locks at once, and no hot path grows with the
+//! number of users: finding a user is a hash-map hit, and a user's few factors and failure
+//! counters sit in small vectors (one allocation each, no per-user hash tables), searched
+//! by id. Only [`Store::purge_expired`] walks everything, one shard at a time.
 
 use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{HashMap, HashSet};
@@ -71,10 +72,77 @@ impl Default for Inner {
 
 #[derive(Default)]
 struct UserData {
-    factors: HashMap<FactorId, FactorRecord>,
+    /// A user's factors: a handful, so a vector searched by id is smaller and faster than a
+    /// hash table (whose smallest allocation holds four records).
+    factors: Vec<FactorRecord>,
     recovery_codes: HashMap<String, RecoveryCodeRecord>,
-    throttles: HashMap<ThrottleScope, ThrottleState>,
+    /// Failure counters that are not at their default (no failures); a success removes one.
+    throttles: Vec<(ThrottleScope, ThrottleState)>,
     devices: HashMap<DeviceId, DeviceTokenRecord>,
+}
+
+impl UserData {
+    fn factor(&self, id: &FactorId) -> Option<&FactorRecord> {
+        self.factors.iter().find(|f| f.id == *id)
+    }
+
+    fn factor_mut(&mut self, id: &FactorId) -> Option<&mut FactorRecord> {
+        self.factors.iter_mut().find(|f| f.id == *id)
+    }
+
+    /// Adds a factor, or replaces the one with the same id.
+    fn put_factor(&mut self, record: FactorRecord) {
+        match self.factor_mut(&record.id) {
+            Some(f) => *f = record,
+            None => {
+                // Grow by one: users hold few factors, and records are large.
+                self.factors.reserve_exact(1);
+                self.factors.push(record);
+            }
+        }
+    }
+
+    /// Removes a factor and its failure counter.
+    fn remove_factor(&mut self, id: &FactorId) -> Option<FactorRecord> {
+        let i = self.factors.iter().position(|f| f.id == *id)?;
+        self.set_throttle(&ThrottleScope::Factor(*id), ThrottleState::default());
+        Some(self.factors.remove(i))
+    }
+
+    fn throttle(&self, scope: &ThrottleScope) -> ThrottleState {
+        self.throttles.iter().find(|(s, _)| s == scope).map(|(_, t)| *t).unwrap_or_default()
+    }
+
+    /// Stores a counter; the default (no failures) is stored as no entry.
+    fn set_throttle(&mut self, scope: &ThrottleScope, state: ThrottleState) {
+        let i = self.throttles.iter().position(|(s, _)| s == scope);
+        match (i, state == ThrottleState::default()) {
+            (Some(i), true) => {
+                self.throttles.swap_remove(i);
+            }
+            (Some(i), false) => {
+                if let Some(entry) = self.throttles.get_mut(i) {
+                    entry.1 = state;
+                }
+            }
+            (None, true) => {}
+            (None, false) => self.throttles.push((*scope, state)),
+        }
+    }
+
+    /// Sets the counter to `new` if it is `expected`.
+    fn compare_and_set_throttle(
+        &mut self,
+        scope: &ThrottleScope,
+        expected: &ThrottleState,
+        new: &ThrottleState,
+    ) -> bool {
+        if self.throttle(scope) != *expected {
+            return false;
+        }
+        self.set_throttle(scope, *new);
+        true
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -178,7 +246,7 @@ impl Store for MemoryStore {
             self.factor_ids(&record.id).remove(&record.id);
             return Err(StoreError::AlreadyExists);
         }
-        self.user_shard(&record.user).entry(record.user.clone()).or_default().factors.insert(record.id, record.clone());
+        self.user_shard(&record.user).entry(record.user.clone()).or_default().put_factor(record.clone());
         Ok(())
     }
 
@@ -191,11 +259,11 @@ impl Store for MemoryStore {
     }
 
     async fn get_factor(&self, user: &UserId, id: &FactorId) -> StoreResult<Option<FactorRecord>> {
-        Ok(self.with_user(user, |u| u.factors.get(id).cloned()).flatten())
+        Ok(self.with_user(user, |u| u.factor(id).cloned()).flatten())
     }
 
     async fn list_factors(&self, user: &UserId) -> StoreResult<Vec<FactorRecord>> {
-        Ok(self.with_user(user, |u| u.factors.values().cloned().collect()).unwrap_or_default())
+        Ok(self.with_user(user, |u| u.factors.clone()).unwrap_or_default())
     }
 
     async fn update_factor(&self, user: &UserId, id: &FactorId, update: &FactorUpdate) -> StoreResult<FactorRecord> {
@@ -208,7 +276,7 @@ impl Store for MemoryStore {
         let mut released = None;
         let result = self
             .with_user(user, |u| {
-                let f = u.factors.get_mut(id)?;
+                let f = u.factor_mut(id)?;
                 if let Some(key) = &update.lookup_key
                     && f.lookup_key.as_ref() != Some(key)
                 {
@@ -253,7 +321,7 @@ impl Store for MemoryStore {
     async fn activate_factor(&self, user: &UserId, id: &FactorId, now: Timestamp) -> StoreResult<FactorRecord> {
         let (record, removed) = self
             .with_user(user, |u| {
-                let f = u.factors.get(id)?;
+                let f = u.factor(id)?;
                 if f.status != FactorStatus::Pending || f.is_expired(now) {
                     return None;
                 }
@@ -261,14 +329,13 @@ impl Store for MemoryStore {
                 let mut removed = None;
                 let mut inherit = false;
                 if let Some(old) = replaces.filter(|old| old != id)
-                    && let Some(old_record) = u.factors.remove(&old)
+                    && let Some(old_record) = u.remove_factor(&old)
                 {
                     inherit = old_record.preferred;
-                    u.throttles.remove(&ThrottleScope::Factor(old));
                     removed = Some(old_record);
                 }
-                let has_preferred = u.factors.values().any(|f| f.preferred && f.status == FactorStatus::Active);
-                let f = u.factors.get_mut(id)?;
+                let has_preferred = u.factors.iter().any(|f| f.preferred && f.status == FactorStatus::Active);
+                let f = u.factor_mut(id)?;
                 f.status = FactorStatus::Active;
                 f.expires_at = None;
                 f.enrolment = None;
@@ -286,11 +353,11 @@ impl Store for MemoryStore {
 
     async fn set_preferred(&self, user: &UserId, id: &FactorId) -> StoreResult<()> {
         self.with_user(user, |u| {
-            if !u.factors.get(id).is_some_and(|f| f.status == FactorStatus::Active) {
+            if !u.factor(id).is_some_and(|f| f.status == FactorStatus::Active) {
                 return None;
             }
-            for (fid, f) in &mut u.factors {
-                f.preferred = fid == id;
+            for f in &mut u.factors {
+                f.preferred = f.id == *id;
             }
             Some(())
         })
@@ -299,14 +366,7 @@ impl Store for MemoryStore {
     }
 
     async fn delete_factor(&self, user: &UserId, id: &FactorId) -> StoreResult<FactorRecord> {
-        let record = self
-            .with_user(user, |u| {
-                let record = u.factors.remove(id)?;
-                u.throttles.remove(&ThrottleScope::Factor(*id));
-                Some(record)
-            })
-            .flatten()
-            .ok_or(StoreError::NotFound)?;
+        let record = self.with_user(user, |u| u.remove_factor(id)).flatten().ok_or(StoreError::NotFound)?;
         self.forget(&record);
         Ok(record)
     }
@@ -319,7 +379,7 @@ impl Store for MemoryStore {
         used_at: Timestamp,
     ) -> StoreResult<bool> {
         Ok(self
-            .with_user(user, |u| match u.factors.get_mut(id) {
+            .with_user(user, |u| match u.factor_mut(id) {
                 Some(f) if f.status == FactorStatus::Active && f.replay_marker.is_none_or(|m| marker > m) => {
                     f.replay_marker = Some(marker);
                     f.last_used_at = Some(used_at);
@@ -446,7 +506,7 @@ impl Store for MemoryStore {
     }
 
     async fn get_throttle(&self, user: &UserId, scope: &ThrottleScope) -> StoreResult<ThrottleState> {
-        Ok(self.with_user(user, |u| u.throttles.get(scope).copied()).flatten().unwrap_or_default())
+        Ok(self.with_user(user, |u| u.throttle(scope)).unwrap_or_default())
     }
 
     async fn compare_and_set_throttle(
@@ -457,17 +517,17 @@ impl Store for MemoryStore {
         new: &ThrottleState,
     ) -> StoreResult<bool> {
         let mut shard = self.user_shard(user);
-        let data = shard.entry(user.clone()).or_default();
-        let current = data.throttles.get(scope).copied().unwrap_or_default();
-        if current != *expected {
-            return Ok(false);
+        if let Some(data) = shard.get_mut(user) {
+            return Ok(data.compare_and_set_throttle(scope, expected, new));
         }
-        if *new == ThrottleState::default() {
-            data.throttles.remove(scope);
-        } else {
-            data.throttles.insert(*scope, *new);
+        // A user with no data has only default counters: nothing to store unless `new`
+        // is something else.
+        let mut data = UserData::default();
+        let done = data.compare_and_set_throttle(scope, expected, new);
+        if !data.throttles.is_empty() {
+            shard.insert(user.clone(), data);
         }
-        Ok(true)
+        Ok(done)
     }
 
     async fn get_counter(&self, key: &str, now: Timestamp) -> StoreResult<CounterState> {
@@ -516,7 +576,7 @@ impl Store for MemoryStore {
                     let before = data.devices.len();
                     data.devices.retain(|_, d| now < d.expires_at);
                     removed += (before - data.devices.len()) as u64;
-                    data.factors.retain(|_, f| {
+                    data.factors.retain(|f| {
                         let keep = !f.is_expired(now);
                         if !keep {
                             gone.push(f.clone());
