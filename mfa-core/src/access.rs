@@ -282,6 +282,13 @@ impl AccessPolicy {
         if step_up.is_some() {
             return Decision::new(Outcome::EnrolmentRequired, Vec::new(), Enrolment::Required, reasons);
         }
+        // A user who turned MFA on keeps it on: if none of their factors counts here (a
+        // kind this policy denies, or too weak), they must add one that does rather than
+        // sign in with no second factor at all. Required MFA says the same below.
+        if self.requirement < Requirement::Required && factors.iter().any(|f| f.status == FactorStatus::Active) {
+            reasons.push(Reason::FactorsDoNotCount);
+            return Decision::new(Outcome::EnrolmentRequired, Vec::new(), Enrolment::Required, reasons);
+        }
         match self.requirement {
             Requirement::Optional => {
                 Decision::new(Outcome::Satisfied(SatisfiedBy::NotRequired), Vec::new(), Enrolment::NotNeeded, reasons)
@@ -510,6 +517,9 @@ pub enum Reason {
     VerifyOneOf(usize),
     /// No enrolled factor would satisfy it.
     NoSuitableFactor,
+    /// The user has active factors, but none counts under this policy: MFA stays on, so
+    /// they must add one that does.
+    FactorsDoNotCount,
     /// Enrolment is required from this moment.
     Grace {
         /// The deadline.
@@ -540,6 +550,9 @@ impl fmt::Display for Reason {
             Reason::Proven(SatisfiedBy::NotRequired) => f.write_str("no verification needed"),
             Reason::VerifyOneOf(n) => write!(f, "verify one of {n} enrolled factor(s)"),
             Reason::NoSuitableFactor => f.write_str("no enrolled factor would satisfy the policy"),
+            Reason::FactorsDoNotCount => f.write_str(
+                "the user has turned MFA on, but none of their factors counts here: they must add one that does",
+            ),
             Reason::Grace { until } => {
                 write!(f, "enrolment becomes mandatory at {} (Unix seconds)", until.unix_secs())
             }

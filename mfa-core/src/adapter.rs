@@ -186,7 +186,8 @@ impl EnrolmentRequest {
         self
     }
 
-    /// Sets the account name shown in the user's app.
+    /// Sets the account name shown in the user's app (default: the user id). Authenticator
+    /// apps take at most 256 bytes, with no control characters.
     pub fn account_name(mut self, name: impl Into<String>) -> Self {
         self.account_name = Some(name.into());
         self
@@ -414,6 +415,16 @@ pub struct VerifyInput<'a> {
     pub proof: &'a Proof,
 }
 
+/// Which step a proof completes, for [`FactorAdapter::check_proof`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProofStep {
+    /// It completes an enrolment ([`Mfa::finish_enrolment`](crate::Mfa::finish_enrolment)).
+    Enrolment,
+    /// It signs in: a challenge, a direct verification or a usernameless sign-in.
+    SignIn,
+}
+
 /// A kind (or a few kinds) of factor. Dyn-compatible: the service holds
 /// `Arc<dyn FactorAdapter>`.
 ///
@@ -435,13 +446,15 @@ pub trait FactorAdapter: fmt::Debug + Send + Sync + 'static {
     /// with [`Mfa::verify`](crate::Mfa::verify).
     fn needs_challenge(&self, kind: &FactorKind) -> bool;
 
-    /// Rejects proofs that are malformed for this kind before anything is counted. Wrong
-    /// but well-formed proofs pass here and fail in verification.
+    /// Rejects proofs that are malformed for this kind and `step` before anything is
+    /// counted: a proof of the wrong shape for the step (a sign-in response given to an
+    /// enrolment, say) is malformed too. Wrong but well-formed proofs pass here and fail
+    /// in verification.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`].
-    fn check_proof(&self, kind: &FactorKind, proof: &Proof) -> Result<()>;
+    fn check_proof(&self, kind: &FactorKind, step: ProofStep, proof: &Proof) -> Result<()>;
 
     /// Begins an enrolment: create the secret, send a code, or build creation options.
     ///

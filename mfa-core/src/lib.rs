@@ -111,7 +111,7 @@ pub mod testing;
 
 pub use adapter::{
     CeremonyPlan, ChallengePlan, DeliveryGate, EnrolmentPlan, EnrolmentRequest, FactorAdapter, FactorContext, Prompt,
-    Proof, ProofOutcome, SharedSecretPrompt, UsernamelessContext, VerifyInput,
+    Proof, ProofOutcome, ProofStep, SharedSecretPrompt, UsernamelessContext, VerifyInput,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CryptoError, Error, Result};

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use crate::access::{ActionDigest, RememberedDevice};
 
 use crate::adapter::{
-    DeliveryGate, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof, UsernamelessContext, VerifyInput,
+    DeliveryGate, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof, ProofStep, UsernamelessContext,
+    VerifyInput,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
@@ -365,7 +366,7 @@ impl Mfa {
             return Err(Error::Expired);
         }
         let adapter = self.adapter(&record.kind)?;
-        adapter.check_proof(&record.kind, proof)?;
+        adapter.check_proof(&record.kind, ProofStep::Enrolment, proof)?;
         let scope = ThrottleScope::Factor(record.id);
         let throttle = self.throttle_for(&record);
         let attempt = self.throttle_begin(user, &scope, now, &throttle).await?;
@@ -734,7 +735,10 @@ impl Mfa {
         let now = self.now();
         // Malformed input is refused before anything is counted.
         let peek = inner.store.get_ceremony(Some(user), challenge, now).await?.ok_or(Error::Expired)?;
-        self.adapter(&peek.kind)?.check_proof(&peek.kind, proof)?;
+        if peek.purpose != CeremonyPurpose::Challenge {
+            return Err(Error::Expired);
+        }
+        self.adapter(&peek.kind)?.check_proof(&peek.kind, ProofStep::SignIn, proof)?;
         let ceremony = inner.store.attempt_ceremony(Some(user), challenge, now).await?.ok_or(Error::Expired)?;
         if ceremony.purpose != CeremonyPurpose::Challenge {
             return Err(Error::Expired);
@@ -808,7 +812,7 @@ impl Mfa {
         // Malformed input is refused before anything is counted.
         let peek = inner.store.get_ceremony(None, challenge, now).await?.ok_or(Error::Expired)?;
         let adapter = self.adapter(&peek.kind)?;
-        adapter.check_proof(&peek.kind, proof)?;
+        adapter.check_proof(&peek.kind, ProofStep::SignIn, proof)?;
         let key = adapter
             .identify(&peek.kind, proof)?
             .ok_or(Error::InvalidInput { field: "credential", reason: "names no credential" })?;
@@ -856,7 +860,7 @@ impl Mfa {
     ) -> Result<Verified> {
         let inner = &self.inner;
         let adapter = self.adapter(&record.kind)?;
-        adapter.check_proof(&record.kind, proof)?;
+        adapter.check_proof(&record.kind, ProofStep::SignIn, proof)?;
         let scope = ThrottleScope::Factor(record.id);
         let throttle = self.throttle_for(record);
         let attempt = self.throttle_begin(user, &scope, now, &throttle).await?;

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use hmac::{Hmac, KeyInit, Mac};
 use mfa_core::adapter::{
     CeremonyPlan, ChallengePlan, EnrolmentPlan, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof,
-    ProofOutcome, VerifyInput, expect_code,
+    ProofOutcome, ProofStep, VerifyInput, expect_code,
 };
 use mfa_core::secret::{constant_time_eq, fill_random};
 use mfa_core::store::FactorRecord;
@@ -419,7 +419,7 @@ impl<C: Channel> FactorAdapter for OobFactor<C> {
         true
     }
 
-    fn check_proof(&self, _kind: &FactorKind, proof: &Proof) -> Result<()> {
+    fn check_proof(&self, _kind: &FactorKind, _step: ProofStep, proof: &Proof) -> Result<()> {
         let code = expect_code(proof)?.expose();
         if code.len() > 16 || !code.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
             return Err(Error::InvalidInput { field: "code", reason: "must be digits" });

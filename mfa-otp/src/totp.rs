@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use hmac::{Hmac, KeyInit, Mac};
 use mfa_core::adapter::{
     ChallengePlan, EnrolmentPlan, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof, ProofOutcome,
-    SharedSecretPrompt, VerifyInput, expect_code,
+    ProofStep, SharedSecretPrompt, VerifyInput, expect_code,
 };
 use mfa_core::store::FactorRecord;
 use mfa_core::{Assurance, Error, FactorKind, Result, SecretBytes, SecretString};
@@ -216,6 +216,13 @@ impl TotpFactor {
     }
 
     fn provisioning(&self, secret: &SecretBytes, account: &str) -> Result<SharedSecretPrompt> {
+        // Bounded so that the URI always fits a QR code, whatever the user typed.
+        if account.len() > MAX_ACCOUNT_NAME {
+            return Err(Error::InvalidInput { field: "account name", reason: "longer than 256 bytes" });
+        }
+        if account.trim().is_empty() || account.chars().any(char::is_control) {
+            return Err(Error::InvalidInput { field: "account name", reason: "empty or has control characters" });
+        }
         let totp = totp_rs::Builder::new()
             .with_algorithm(self.params.algorithm.totp_rs())
             .with_digits(self.params.digits)
@@ -233,6 +240,10 @@ impl TotpFactor {
         Ok(prompt)
     }
 }
+
+/// The longest account name shown in authenticator apps, in bytes (as long as the longest
+/// user id, which is the default name); even fully percent-encoded it fits a QR code.
+const MAX_ACCOUNT_NAME: usize = 256;
 
 /// An HMAC keyed once, cloned per step.
 enum Keyed {
@@ -335,7 +346,7 @@ impl FactorAdapter for TotpFactor {
         false
     }
 
-    fn check_proof(&self, _kind: &FactorKind, proof: &Proof) -> Result<()> {
+    fn check_proof(&self, _kind: &FactorKind, _step: ProofStep, proof: &Proof) -> Result<()> {
         let code = expect_code(proof)?.expose();
         if code.len() > 10 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::InvalidInput { field: "code", reason: "must be 6 or 8 digits" });

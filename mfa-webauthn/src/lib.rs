@@ -82,7 +82,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mfa_core::adapter::{
     CeremonyPlan, ChallengePlan, EnrolmentPlan, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof,
-    ProofOutcome, UsernamelessContext, VerifyInput,
+    ProofOutcome, ProofStep, UsernamelessContext, VerifyInput,
 };
 use mfa_core::store::FactorRecord;
 use mfa_core::{Assurance, Error, FactorKind, Result, SecretBytes, UserId};
@@ -376,14 +376,19 @@ impl FactorAdapter for WebauthnFactor {
         true
     }
 
-    fn check_proof(&self, _kind: &FactorKind, proof: &Proof) -> Result<()> {
-        // A registration or an assertion response, as the browser's `toJSON()` makes them.
+    fn check_proof(&self, _kind: &FactorKind, step: ProofStep, proof: &Proof) -> Result<()> {
+        // A registration response completes an enrolment and an assertion response signs
+        // in, as the browser's `toJSON()` makes them; the other shape is refused here,
+        // before the ceremony's attempt or the failure counter is touched.
         let json = credential_json(proof)?;
-        let assertion = serde_json::from_str::<PublicKeyCredential>(json).is_ok();
-        if assertion || serde_json::from_str::<RegisterPublicKeyCredential>(json).is_ok() {
+        let fits = match step {
+            ProofStep::Enrolment => serde_json::from_str::<RegisterPublicKeyCredential>(json).is_ok(),
+            _ => serde_json::from_str::<PublicKeyCredential>(json).is_ok(),
+        };
+        if fits {
             Ok(())
         } else {
-            Err(Error::InvalidInput { field: "credential", reason: "not a WebAuthn response" })
+            Err(Error::InvalidInput { field: "credential", reason: "not a WebAuthn response for this step" })
         }
     }
 
@@ -572,10 +577,10 @@ mod tests {
     fn proofs_must_be_json_objects() {
         let f = WebauthnFactor::builder("localhost", "X", "http://localhost").build().unwrap();
         let kind = FactorKind::PASSKEY;
-        assert!(f.check_proof(&kind, &Proof::credential("{}").unwrap()).is_err());
-        assert!(f.check_proof(&kind, &Proof::credential("[1]").unwrap()).is_err());
-        assert!(f.check_proof(&kind, &Proof::credential("{").unwrap()).is_err());
-        assert!(f.check_proof(&kind, &Proof::code("123456").unwrap()).is_err());
+        assert!(f.check_proof(&kind, ProofStep::SignIn, &Proof::credential("{}").unwrap()).is_err());
+        assert!(f.check_proof(&kind, ProofStep::SignIn, &Proof::credential("[1]").unwrap()).is_err());
+        assert!(f.check_proof(&kind, ProofStep::SignIn, &Proof::credential("{").unwrap()).is_err());
+        assert!(f.check_proof(&kind, ProofStep::SignIn, &Proof::code("123456").unwrap()).is_err());
         assert!(f.identify(&kind, &Proof::credential("{}").unwrap()).is_err());
     }
 }

@@ -313,6 +313,25 @@ fn cases() -> Vec<Case> {
             Want::Enrol,
         ),
         case(
+            "MFA stays on: a user whose only factor stops counting must add one that does",
+            &AccessPolicy::strictest([
+                &AccessPolicy::default(),
+                &AccessPolicy::new(Requirement::Optional).deny_kind(K::SMS),
+            ]),
+            vec![K::SMS],
+            Ev::Nothing,
+            None,
+            Want::Enrol,
+        ),
+        case(
+            "MFA stays on under Prompted too, when the factor is too weak",
+            &AccessPolicy::new(Requirement::Prompted).min_assurance(Assurance::PhishingResistant),
+            vec![K::TOTP],
+            v(K::TOTP, 60),
+            None,
+            Want::Enrol,
+        ),
+        case(
             "phishing-resistant only",
             &required.clone().min_assurance(Assurance::PhishingResistant),
             vec![K::TOTP, K::PASSKEY],

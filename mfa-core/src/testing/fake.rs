@@ -2,7 +2,7 @@ use async_trait::async_trait;
 
 use crate::adapter::{
     CeremonyPlan, ChallengePlan, EnrolmentPlan, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof,
-    ProofOutcome, SharedSecretPrompt, VerifyInput, expect_code,
+    ProofOutcome, ProofStep, SharedSecretPrompt, VerifyInput, expect_code,
 };
 use crate::error::{Error, Result};
 use crate::secret::{SecretBytes, SecretString, constant_time_eq};
@@ -97,7 +97,7 @@ impl FactorAdapter for FakeFactor {
         self.challenges
     }
 
-    fn check_proof(&self, _kind: &FactorKind, proof: &Proof) -> Result<()> {
+    fn check_proof(&self, _kind: &FactorKind, _step: ProofStep, proof: &Proof) -> Result<()> {
         expect_code(proof).map(|_| ())
     }
 

@@ -3,6 +3,7 @@
 
 pub(crate) mod sql;
 pub(crate) mod u2f;
+pub(crate) mod world;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,0 +1,337 @@
+//! A service with every factor kind (TOTP, SMS, email, passkeys, security keys, recovery
+//! codes, remembered devices) on one store, clock and outbox, and a user who holds one of
+//! everything: for the isolation, bad-input and logging tests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mfa_core::recovery::RecoveryCodePolicy;
+use mfa_core::store::{CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, ThrottleScope, ThrottleState};
+use mfa_core::{
+    AeadSealer, ChallengeId, Clock, DeliveryPolicy, DeviceId, EnrolmentRequest, EventSink, FactorId, FactorKind,
+    FreshAuth, KeyId, ManualClock, Mfa, Policy, Prompt, Proof, SharedSecretPrompt, Store, Timestamp, UserId,
+};
+use mfa_otp::{EmailFactor, MemorySender, OobKey, SmsFactor, TotpFactor};
+use mfa_store_memory::MemoryStore;
+use mfa_webauthn::WebauthnFactor;
+use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+use webauthn_authenticator_rs::softtoken::SoftToken;
+use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
+use webauthn_rs_proto::ResidentKeyRequirement;
+
+/// Inside a TOTP step, 10 s after its start.
+pub(crate) const T0: i64 = 1_700_000_010;
+pub(crate) const ORIGIN: &str = "http://localhost:8080";
+/// The sealing key: distinctive, so the logging tests can look for it.
+pub(crate) const SEAL_KEY: [u8; 32] = *b"seal-key:do-not-log-0123456789ab";
+/// The key of the SMS/email code hashes.
+pub(crate) const OOB_KEY: [u8; 32] = *b"oob-key:do-not-log-0123456789abc";
+
+/// The test policy: fast recovery-code hashing, generous delivery limits (so set-ups never
+/// wait), everything else default unless the caller changes it.
+pub(crate) fn policy() -> Policy {
+    let mut policy = Policy::default();
+    policy.recovery_codes = RecoveryCodePolicy::fast_insecure_for_tests();
+    policy.delivery = DeliveryPolicy::new(Duration::ZERO, Duration::from_secs(15 * 60), 1000);
+    policy
+}
+
+pub(crate) struct World {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: ManualClock,
+    pub(crate) outbox: MemorySender,
+    pub(crate) totp: TotpFactor,
+    pub(crate) mfa: Mfa,
+}
+
+impl World {
+    /// A memory store, the test policy and the default (tracing) event sink.
+    pub(crate) fn new() -> Self {
+        Self::with(Arc::new(MemoryStore::new()), policy(), None)
+    }
+
+    pub(crate) fn with(store: Arc<dyn Store>, policy: Policy, events: Option<Arc<dyn EventSink>>) -> Self {
+        let clock = ManualClock::new(Timestamp::from_unix_secs(T0));
+        let outbox = MemorySender::new();
+        let totp = TotpFactor::new("Example Corp").unwrap();
+        let key = OobKey::new(&OOB_KEY).unwrap();
+        let mut builder = Mfa::builder()
+            .shared_store(store.clone())
+            .clock(clock.clone())
+            .sealer(AeadSealer::new(KeyId(1), SEAL_KEY))
+            .policy(policy)
+            .factor(totp.clone())
+            .factor(SmsFactor::builder(outbox.clone(), key.clone()).app_name("Example").build().unwrap())
+            .factor(EmailFactor::builder(outbox.clone(), key).app_name("Example").build().unwrap())
+            .factor(WebauthnFactor::builder("localhost", "Example", ORIGIN).build().unwrap());
+        if let Some(events) = events {
+            builder = builder.events(SharedSink(events));
+        }
+        Self { store, clock, outbox, totp, mfa: builder.build().unwrap() }
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub(crate) fn fresh(&self) -> FreshAuth {
+        FreshAuth::primary(self.now()).with_mfa(self.now())
+    }
+
+    pub(crate) fn advance(&self, secs: u64) {
+        self.clock.advance(Duration::from_secs(secs));
+    }
+
+    /// The TOTP code for `key` now.
+    pub(crate) fn totp_code(&self, key: &[u8]) -> String {
+        self.totp.code_at(key, self.now().unix_secs() as u64).unwrap()
+    }
+
+    /// A well-formed TOTP code that is wrong for `key` now (none of the window's codes).
+    pub(crate) fn wrong_totp_code(&self, key: &[u8]) -> String {
+        let t = self.now().unix_secs() as u64;
+        let valid: Vec<String> = [t - 30, t, t + 30].iter().map(|s| self.totp.code_at(key, *s).unwrap()).collect();
+        (0..).map(|n: u32| format!("{:06}", (n * 7_919 + 123_457) % 1_000_000)).find(|c| !valid.contains(c)).unwrap()
+    }
+
+    /// The code in the last message sent to `to`.
+    pub(crate) fn sent_code(&self, to: &str) -> String {
+        self.outbox.last_code_to(to).expect("a code was sent")
+    }
+
+    pub(crate) async fn enrol_totp(&self, user: &UserId) -> (FactorId, Vec<u8>, SharedSecretPrompt) {
+        let (id, key, prompt) = self.start_totp(user).await;
+        self.mfa.finish_enrolment(user, &id, &code(&self.totp_code(&key))).await.unwrap();
+        (id, key, prompt)
+    }
+
+    /// A pending TOTP enrolment.
+    pub(crate) async fn start_totp(&self, user: &UserId) -> (FactorId, Vec<u8>, SharedSecretPrompt) {
+        let req = EnrolmentRequest::new(FactorKind::TOTP).account_name(format!("{user}@example.com"));
+        let start = self.mfa.start_enrolment(user, &self.fresh(), req).await.unwrap();
+        let Prompt::SharedSecret(secret) = start.prompt else { panic!("expected a shared secret") };
+        let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes()).unwrap();
+        (start.factor.id, key, secret)
+    }
+
+    /// An active SMS or email factor sending to `to` (already normalised).
+    pub(crate) async fn enrol_oob(&self, user: &UserId, kind: FactorKind, to: &str) -> FactorId {
+        let req = EnrolmentRequest::new(kind).destination(to);
+        let start = self.mfa.start_enrolment(user, &self.fresh(), req).await.unwrap();
+        self.mfa.finish_enrolment(user, &start.factor.id, &code(&self.sent_code(to))).await.unwrap();
+        start.factor.id
+    }
+
+    /// An active WebAuthn factor of `kind` on the software authenticator `auth`.
+    pub(crate) async fn enrol_webauthn(
+        &self,
+        user: &UserId,
+        kind: FactorKind,
+        auth: &mut impl WebauthnAuthenticator,
+    ) -> FactorId {
+        let start = self.mfa.start_enrolment(user, &self.fresh(), EnrolmentRequest::new(kind)).await.unwrap();
+        let proof = create(auth, &start.prompt);
+        self.mfa.finish_enrolment(user, &start.factor.id, &proof).await.unwrap().id
+    }
+
+    /// Everything the store holds about `user` that an operation could change, plus the
+    /// state of the given ceremonies.
+    pub(crate) async fn snapshot(&self, user: &UserId, ceremonies: &[ChallengeId]) -> Snapshot {
+        let now = self.now();
+        let mut factors = self.store.list_factors(user).await.unwrap();
+        factors.sort_by_key(|f| f.id);
+        let mut throttles = Vec::new();
+        for scope in factors
+            .iter()
+            .map(|f| ThrottleScope::Factor(f.id))
+            .chain([ThrottleScope::RecoveryCodes, ThrottleScope::DeviceTokens])
+        {
+            throttles.push((scope, self.store.get_throttle(user, &scope).await.unwrap()));
+        }
+        let mut send_counters = Vec::new();
+        for f in &factors {
+            let key = format!("send:factor:{}", f.id);
+            send_counters.push((key.clone(), self.store.get_counter(&key, now).await.unwrap()));
+        }
+        let mut ids: Vec<ChallengeId> = ceremonies.to_vec();
+        ids.extend(factors.iter().filter_map(|f| f.enrolment));
+        let mut open = Vec::new();
+        for id in ids {
+            open.push((id, self.store.get_ceremony(Some(user), &id, now).await.unwrap()));
+        }
+        let mut devices = self.store.list_device_tokens(user).await.unwrap();
+        devices.sort_by_key(|d| d.id);
+        Snapshot {
+            factors,
+            throttles,
+            send_counters,
+            ceremonies: open,
+            recovery_codes: self.store.count_recovery_codes(user).await.unwrap(),
+            devices,
+            messages_sent: self.outbox.messages().len(),
+        }
+    }
+}
+
+/// What [`World::snapshot`] reads.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Snapshot {
+    pub(crate) factors: Vec<FactorRecord>,
+    pub(crate) throttles: Vec<(ThrottleScope, ThrottleState)>,
+    pub(crate) send_counters: Vec<(String, CounterState)>,
+    pub(crate) ceremonies: Vec<(ChallengeId, Option<CeremonyRecord>)>,
+    pub(crate) recovery_codes: usize,
+    pub(crate) devices: Vec<DeviceTokenRecord>,
+    pub(crate) messages_sent: usize,
+}
+
+/// One user holding one of everything.
+pub(crate) struct Account {
+    pub(crate) user: UserId,
+    pub(crate) phone: String,
+    pub(crate) email: String,
+    pub(crate) totp: FactorId,
+    pub(crate) totp_key: Vec<u8>,
+    pub(crate) totp_prompt: SharedSecretPrompt,
+    pub(crate) sms: FactorId,
+    pub(crate) email_factor: FactorId,
+    pub(crate) passkey: FactorId,
+    pub(crate) passkey_auth: SoftPasskey,
+    pub(crate) security_key: FactorId,
+    pub(crate) security_key_auth: SoftToken,
+    pub(crate) recovery_codes: Vec<String>,
+    pub(crate) device: DeviceId,
+    pub(crate) device_token: String,
+    pub(crate) pending: FactorId,
+    pub(crate) pending_key: Vec<u8>,
+    /// An open SMS challenge and the code sent for it.
+    pub(crate) sms_challenge: ChallengeId,
+    pub(crate) sms_code: String,
+    /// An open security-key challenge and its options.
+    pub(crate) key_challenge: ChallengeId,
+    pub(crate) key_prompt: Prompt,
+}
+
+impl Account {
+    /// Every factor id the user holds, pending included.
+    pub(crate) fn factors(&self) -> Vec<(&'static str, FactorId)> {
+        vec![
+            ("totp", self.totp),
+            ("sms", self.sms),
+            ("email", self.email_factor),
+            ("passkey", self.passkey),
+            ("security key", self.security_key),
+            ("pending totp", self.pending),
+        ]
+    }
+
+    pub(crate) fn challenges(&self) -> Vec<ChallengeId> {
+        vec![self.sms_challenge, self.key_challenge]
+    }
+}
+
+/// Enrols `name` with every factor kind, recovery codes, a remembered device, a pending
+/// enrolment and two open challenges. `n` picks distinct phone numbers and addresses.
+pub(crate) async fn full_account(w: &World, name: &str, n: u32) -> Account {
+    let user = UserId::new(name).unwrap();
+    let phone = format!("+1415555{:04}", 2600 + n);
+    let email = format!("{name}@example.com");
+    let (totp, totp_key, totp_prompt) = w.enrol_totp(&user).await;
+    let sms = w.enrol_oob(&user, FactorKind::SMS, &phone).await;
+    let email_factor = w.enrol_oob(&user, FactorKind::EMAIL, &email).await;
+    let mut passkey_auth = SoftPasskey::new(true);
+    let passkey = w.enrol_webauthn(&user, FactorKind::PASSKEY, &mut passkey_auth).await;
+    let (mut security_key_auth, _ca) = SoftToken::new(false).unwrap();
+    let security_key = w.enrol_webauthn(&user, FactorKind::SECURITY_KEY, &mut security_key_auth).await;
+    let set = w.mfa.generate_recovery_codes(&user, &w.fresh()).await.unwrap();
+    let recovery_codes = set.codes().iter().map(|c| c.expose().to_owned()).collect();
+    let c = w.mfa.start_challenge(&user, Some(&sms)).await.unwrap();
+    let verified = w.mfa.finish_challenge(&user, &c.id, &code(&w.sent_code(&phone))).await.unwrap();
+    let remembered = w.mfa.remember_device(&verified, "Laptop").await.unwrap();
+    let (pending, pending_key, _) = w.start_totp(&user).await;
+    let c = w.mfa.start_challenge(&user, Some(&sms)).await.unwrap();
+    let sms_code = w.sent_code(&phone);
+    let k = w.mfa.start_challenge(&user, Some(&security_key)).await.unwrap();
+    Account {
+        user,
+        phone,
+        email,
+        totp,
+        totp_key,
+        totp_prompt,
+        sms,
+        email_factor,
+        passkey,
+        passkey_auth,
+        security_key,
+        security_key_auth,
+        recovery_codes,
+        device: remembered.device.id,
+        device_token: remembered.token.expose().to_owned(),
+        pending,
+        pending_key,
+        sms_challenge: c.id,
+        sms_code,
+        key_challenge: k.id,
+        key_prompt: k.prompt,
+    }
+}
+
+pub(crate) fn code(s: &str) -> Proof {
+    Proof::code(s).unwrap()
+}
+
+fn origin() -> Url {
+    Url::parse(ORIGIN).unwrap()
+}
+
+pub(crate) fn options_json(prompt: &Prompt) -> &str {
+    match prompt {
+        Prompt::PublicKeyCredential { options_json } => options_json,
+        other => panic!("expected WebAuthn options, got {other:?}"),
+    }
+}
+
+/// `navigator.credentials.create()` on a software authenticator (which keeps no resident
+/// keys, so that requirement is lifted client-side).
+pub(crate) fn create(auth: &mut impl WebauthnAuthenticator, prompt: &Prompt) -> Proof {
+    Proof::credential(create_json(auth, prompt)).unwrap()
+}
+
+pub(crate) fn create_json(auth: &mut impl WebauthnAuthenticator, prompt: &Prompt) -> String {
+    let mut options: CreationChallengeResponse = serde_json::from_str(options_json(prompt)).unwrap();
+    if let Some(sel) = options.public_key.authenticator_selection.as_mut() {
+        sel.resident_key = Some(ResidentKeyRequirement::Discouraged);
+        sel.require_resident_key = false;
+    }
+    serde_json::to_string(&auth.do_registration(origin(), options).unwrap()).unwrap()
+}
+
+/// `navigator.credentials.get()`: the JSON the browser would post.
+pub(crate) fn get_json(auth: &mut impl WebauthnAuthenticator, prompt: &Prompt) -> String {
+    let options: RequestChallengeResponse = serde_json::from_str(options_json(prompt)).unwrap();
+    serde_json::to_string(&auth.do_authentication(origin(), options).unwrap()).unwrap()
+}
+
+pub(crate) fn get(auth: &mut impl WebauthnAuthenticator, prompt: &Prompt) -> Proof {
+    Proof::credential(get_json(auth, prompt)).unwrap()
+}
+
+/// An `Arc<dyn EventSink>` as a sink the builder takes.
+#[derive(Debug)]
+struct SharedSink(Arc<dyn EventSink>);
+
+impl EventSink for SharedSink {
+    fn record<'a, 'b, 'c>(
+        &'a self,
+        event: &'b mfa_core::Event,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'c>>
+    where
+        'a: 'c,
+        'b: 'c,
+        Self: 'c,
+    {
+        self.0.record(event)
+    }
+}
