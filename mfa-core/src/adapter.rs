@@ -200,19 +200,37 @@ impl EnrolmentRequest {
     }
 }
 
+/// How a message travels. The delivery gate applies the number-range cap and per-prefix
+/// costs to SMS only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DeliveryChannel {
+    /// A text message to a phone number (E.164).
+    Sms,
+    /// An email to an address.
+    Email,
+}
+
 /// Permission to send a message, granted by the service under its
 /// [`DeliveryPolicy`](crate::policy::DeliveryPolicy). Adapters that send codes call
 /// [`DeliveryGate::permit`] immediately before sending, and send nothing if it refuses.
 #[async_trait]
 pub trait DeliveryGate: Send + Sync {
-    /// Counts one message to `destination` (normalised, e.g. E.164) for this factor. A
+    /// Counts one message on `channel` to `destination` (normalised: E.164 such as
+    /// `+14155552671` for SMS, the checked address for email) for this factor and user. A
     /// send that then fails still counts: a provider may have billed it, and an attacker
     /// must not get free retries by provoking failures.
     ///
+    /// Every limit is checked before any is counted, so a refused send counts nothing. The
+    /// service records each refusal as an
+    /// [`EventKind::DeliveryLimited`](crate::EventKind::DeliveryLimited) event.
+    ///
     /// # Errors
     ///
-    /// [`Error::RateLimited`] when the factor or the destination is over its limits.
-    async fn permit(&self, destination: &str) -> Result<()>;
+    /// [`Error::RateLimited`] when the factor or the destination is over its cooldown or
+    /// cap per window; [`Error::DeliveryCapped`] when the number's range, the user or the
+    /// deployment's cost budget is.
+    async fn permit(&self, channel: DeliveryChannel, destination: &str) -> Result<()>;
 }
 
 impl fmt::Debug for dyn DeliveryGate + '_ {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::policy::DeliveryCap;
 use crate::store::StoreError;
 
 /// What went wrong. Match on the variants a caller acts on; treat the rest as opaque.
@@ -37,10 +38,23 @@ pub enum Error {
     #[error("this code was already used")]
     Replayed,
     /// Too many messages were sent to this factor or destination recently: nothing was
-    /// sent. Retry after `retry_after`.
+    /// sent. Retry after `retry_after`. The caps against SMS pumping refuse with
+    /// [`Error::DeliveryCapped`] instead.
     #[error("too many codes sent; retry in {} s", retry_after.as_secs().max(1))]
     RateLimited {
         /// How long until a message may be sent again.
+        retry_after: Duration,
+    },
+    /// A cap against abuse of sending was reached (SMS pumping, see
+    /// [`crate::manual::sms_pumping`]): too many messages to numbers of this range, from
+    /// this user, or over the deployment's cost budget. Nothing was sent and nothing was
+    /// counted. Retry after `retry_after`. The message never names the destination.
+    #[error("{cap} reached: no code was sent; retry in {} s", retry_after.as_secs().max(1))]
+    DeliveryCapped {
+        /// Which cap: [`DeliveryCap::Prefix`], [`DeliveryCap::User`] or
+        /// [`DeliveryCap::CostBudget`].
+        cap: DeliveryCap,
+        /// How long until the cap's window ends.
         retry_after: Duration,
     },
     /// A WebAuthn signature counter did not increase: the credential may have been cloned.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
+use crate::policy::DeliveryCap;
 use crate::types::{Assurance, DeviceId, FactorId, FactorKind, Timestamp, UserId};
 
 /// Something that happened to a user's factors. Never carries a code, secret or token.
@@ -100,10 +101,13 @@ pub enum EventKind {
         /// The factor.
         factor: FactorId,
     },
-    /// A message was not sent because a delivery limit was reached.
+    /// A message was not sent because a delivery limit was reached (any of them: see
+    /// [`DeliveryPolicy`](crate::DeliveryPolicy)). Carries no destination and no code.
     DeliveryLimited {
         /// The factor.
         factor: FactorId,
+        /// Which limit refused it.
+        limit: DeliveryCap,
         /// How long until sending is allowed again.
         retry_after: Duration,
     },
@@ -163,7 +167,8 @@ pub trait EventSink: fmt::Debug + Send + Sync + 'static {
 fn _assert_dyn_compatible(_: &dyn EventSink) {}
 
 /// The default sink: one `tracing` event per audit event at INFO (WARN for lockouts,
-/// replays and clone warnings), target `mfa::audit`. Events carry ids, never secrets.
+/// replays, clone warnings, and sends refused by the number-range cap or the cost budget),
+/// target `mfa::audit`. Events carry ids, never secrets.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TracingEventSink;
 
@@ -173,7 +178,10 @@ impl EventSink for TracingEventSink {
         let user = event.user.as_str();
         let at = event.at.unix_millis();
         match &event.kind {
-            EventKind::LockedOut { .. } | EventKind::ReplayRejected { .. } | EventKind::CloneWarning { .. } => {
+            EventKind::LockedOut { .. }
+            | EventKind::ReplayRejected { .. }
+            | EventKind::CloneWarning { .. }
+            | EventKind::DeliveryLimited { limit: DeliveryCap::Prefix | DeliveryCap::CostBudget, .. } => {
                 tracing::warn!(target: "mfa::audit", user, at, event = ?event.kind);
             }
             kind => tracing::info!(target: "mfa::audit", user, at, event = ?kind),

@@ -110,13 +110,13 @@ pub mod types;
 pub mod testing;
 
 pub use adapter::{
-    CeremonyPlan, ChallengePlan, DeliveryGate, EnrolmentPlan, EnrolmentRequest, FactorAdapter, FactorContext, Prompt,
-    Proof, ProofOutcome, ProofStep, SharedSecretPrompt, UsernamelessContext, VerifyInput,
+    CeremonyPlan, ChallengePlan, DeliveryChannel, DeliveryGate, EnrolmentPlan, EnrolmentRequest, FactorAdapter,
+    FactorContext, Prompt, Proof, ProofOutcome, ProofStep, SharedSecretPrompt, UsernamelessContext, VerifyInput,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CryptoError, Error, Result};
 pub use events::{Event, EventKind, EventSink, FailureReason, TracingEventSink};
-pub use policy::{DeliveryPolicy, DevicePolicy, FreshAuth, Policy};
+pub use policy::{CostBudget, DeliveryCap, DeliveryPolicy, DevicePolicy, FreshAuth, Policy, PrefixCap, WindowCap};
 pub use recovery::{HashParams, RecoveryCodePolicy, RecoveryCodeSet};
 pub use seal::{AeadSealer, KeyId, SealContext, SealedSecret, SecretSealer};
 pub use secret::{SecretBytes, SecretString};

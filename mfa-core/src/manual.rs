@@ -42,6 +42,10 @@ pub mod threat_model {}
 /// | recovery-code hash | argon2id, 19 MiB, t=2, p=1 | OWASP's recommendation; about 17 ms per verification on a small server |
 /// | recovery-code hash floor | 7 MiB, t=1 | stored hashes cheaper than this are refused, since argon2 reads its cost from the hash |
 /// | low recovery codes | 3 or fewer | time to prompt the user to regenerate |
+/// | `DeliveryPolicy` cooldown and cap | 30 s apart, 5 per 15 minutes, per factor and per destination | enough for a slow SMS and a couple of resends; a flood of one phone stops quickly |
+/// | `DeliveryPolicy::prefix` | 20 SMS per hour per 8-digit number range | an attacker cycling through a premium-rate range is stopped after 20 messages an hour; 8 digits keep genuine users of one city or operator in different ranges (see [`sms_pumping`]) |
+/// | `DeliveryPolicy::per_user` | 10 per hour, all factors and channels | two full rounds of sign-in plus resends; one account cannot be a messaging gateway |
+/// | `DeliveryPolicy::cost_budget` | off | what a message costs depends on the provider: set it once you know your prices |
 ///
 /// With the default throttle, an attacker gets 5 guesses, then one after 1, 2, 4, 8, 16
 /// and 32 minutes, then one an hour: 33 guesses in the first day
@@ -63,6 +67,51 @@ pub mod threat_model {}
 /// target of 10^-4 per user per day with up to 3 TOTPs allows 11 guesses per factor per
 /// day: 5 free attempts, then delays from 11 minutes 21 seconds, doubling (up to a day).
 pub mod defaults {}
+
+/// # SMS pumping (toll fraud)
+///
+/// **The attack.** A sign-up or sign-in form that sends SMS codes is a way to make the
+/// service pay for messages. An attacker who shares in the revenue of some number ranges
+/// (premium-rate or international ranges where operators pay for traffic) scripts the form
+/// to send codes to thousands of numbers of those ranges, from many fresh accounts. Nobody
+/// ever enters a code; the bill arrives at the end of the month. Limits per factor and per
+/// destination alone do not help: every number and every account is new.
+///
+/// **The controls** ([`DeliveryPolicy`](crate::DeliveryPolicy)), each counted in the store,
+/// so they hold across sessions and service instances:
+///
+/// - **Per destination** (on): one number or address, whoever enrols it, gets at most 5
+///   codes per 15 minutes, 30 s apart.
+/// - **Per number range** ([`PrefixCap`](crate::PrefixCap), on): SMS to numbers sharing
+///   their first 8 digits share one cap of 20 per hour. Cycling through a range stops at 20
+///   messages an hour per range. Email is not capped by domain: mail costs nothing per
+///   message, and a few large providers hold most genuine addresses.
+/// - **Per user** (on): 10 sends per hour over all of a user's factors, SMS and email.
+/// - **Cost budget** ([`CostBudget`](crate::CostBudget), off): a cost per SMS (by
+///   longest-prefix match, so dear ranges count for more) and per email (0 by default),
+///   and a budget per hour for the whole deployment. It bounds the damage of an attack the
+///   other caps do not see, spread over many ranges. Once the hour's budget is spent, SMS
+///   stop for everyone until the hour ends: set it well above your busiest genuine hour,
+///   and alert on it.
+///
+/// A refused send sends nothing and counts nothing. The per-factor and per-destination
+/// limits refuse with [`Error::RateLimited`](crate::Error::RateLimited), the others with
+/// [`Error::DeliveryCapped`](crate::Error::DeliveryCapped) naming the
+/// [`DeliveryCap`](crate::DeliveryCap); either way an
+/// [`EventKind::DeliveryLimited`](crate::EventKind::DeliveryLimited) event names the limit
+/// (the default [`TracingEventSink`](crate::TracingEventSink) logs range and budget
+/// refusals at WARN). No counter key, event, error or log holds a number or address:
+/// counter keys hold a SHA-256 of the value instead. The hash is not keyed, so a number
+/// range (8 digits) can be recovered from its key by trying every range; counters expire
+/// with their window.
+///
+/// **Tuning.** A large deployment has more genuine sign-ins per range: raise
+/// `PrefixCap::max` (watch the refusals in your events) rather than shortening
+/// `PrefixCap::digits`, which would make more genuine users share one cap. Also consider:
+/// refusing SMS to countries you do not serve (validate numbers in the host before
+/// enrolment), offering an authenticator app or security key first, and a CAPTCHA on
+/// sign-up. Your SMS provider may offer its own fraud controls; they complement these.
+pub mod sms_pumping {}
 
 /// # Wiring a service
 ///

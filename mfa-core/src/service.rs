@@ -2,26 +2,27 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::access::{ActionDigest, RememberedDevice};
 
 use crate::adapter::{
-    DeliveryGate, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof, ProofStep, UsernamelessContext,
-    VerifyInput,
+    DeliveryChannel, DeliveryGate, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof, ProofStep,
+    UsernamelessContext, VerifyInput,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind, EventSink, FailureReason, TracingEventSink};
-use crate::policy::{FreshAuth, Policy, is_fresh};
+use crate::policy::{DeliveryCap, DeliveryPolicy, FreshAuth, Policy, WindowCap, is_fresh};
 use crate::recovery::{self, DummyHash, RecoveryCodeSet};
 use crate::seal::{OpenedSecrets, SealContext, SealedSecret, SecretSealer};
 use crate::secret::SecretBytes;
 use crate::secret::SecretString;
 use crate::store::{
-    CeremonyPurpose, CeremonyRecord, DeviceTokenRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord, Store,
-    StoreError, ThrottleScope, ThrottleState,
+    CeremonyPurpose, CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord,
+    Store, StoreError, ThrottleScope, ThrottleState,
 };
 use crate::throttle::ThrottlePolicy;
 use crate::types::{
@@ -129,7 +130,8 @@ impl MfaBuilder {
     ///
     /// [`Error::Config`] without a store or sealer, when two adapters claim the same kind,
     /// or when the policy is unusable (zero attempts, zero lifetimes, fewer than one
-    /// recovery code).
+    /// recovery code, a delivery cap with a zero window, a number prefix of no digits or a
+    /// malformed cost prefix).
     pub fn build(self) -> Result<Mfa> {
         let store = self.store.ok_or(Error::Config("a store is required"))?;
         let sealer = self.sealer.ok_or(Error::Config("a secret sealer is required"))?;
@@ -143,6 +145,7 @@ impl MfaBuilder {
         if policy.recovery_codes.count == 0 || policy.recovery_codes.count > 100 {
             return Err(Error::Config("recovery code count must be 1-100"));
         }
+        policy.delivery.check().map_err(Error::Config)?;
         let mut adapters = HashMap::new();
         for adapter in self.adapters {
             for kind in adapter.kinds() {
@@ -309,7 +312,7 @@ impl Mfa {
 
         let id = FactorId::random()?;
         let cid = ChallengeId::random()?;
-        let gate = Gate { mfa: self, factor: id, now };
+        let gate = Gate { mfa: self, user, factor: id, now };
         let ctx = FactorContext::new(user, &id, &request.kind, now, Some(&cid), &gate, &factors);
         let plan = match adapter.start_enrolment(&ctx, &request).await {
             Ok(plan) => plan,
@@ -375,7 +378,7 @@ impl Mfa {
             None => None,
         };
         let secret = self.open(&record)?;
-        let gate = Gate { mfa: self, factor: record.id, now };
+        let gate = Gate { mfa: self, user, factor: record.id, now };
         let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.as_ref().map(|c| &c.id), &gate, &[]);
         let input = VerifyInput { factor: &record, secret: secret.as_ref(), ceremony: ceremony.as_ref(), proof };
         let outcome = match adapter.finish_enrolment(&ctx, input).await {
@@ -449,7 +452,7 @@ impl Mfa {
         let adapter = self.adapter(&record.kind)?;
         let secret = self.open(&record)?;
         let cid = ChallengeId::random()?;
-        let gate = Gate { mfa: self, factor: record.id, now };
+        let gate = Gate { mfa: self, user, factor: record.id, now };
         let ctx = FactorContext::new(user, &record.id, &record.kind, now, Some(&cid), &gate, &[]);
         let plan = match adapter.start_challenge(&ctx, &record, secret.as_ref()).await {
             Ok(plan) => plan,
@@ -684,7 +687,7 @@ impl Mfa {
         }
         let secret = self.open(chosen)?;
         let id = ChallengeId::random()?;
-        let gate = Gate { mfa: self, factor: chosen.id, now };
+        let gate = Gate { mfa: self, user, factor: chosen.id, now };
         let ctx = FactorContext::new(user, &chosen.id, &chosen.kind, now, Some(&id), &gate, factors);
         let plan = match adapter.start_challenge(&ctx, chosen, secret.as_ref()).await {
             Ok(plan) => plan,
@@ -865,7 +868,7 @@ impl Mfa {
         let throttle = self.throttle_for(record);
         let attempt = self.throttle_begin(user, &scope, now, &throttle).await?;
         let secret = self.open_to_verify(adapter.as_ref(), record)?;
-        let gate = Gate { mfa: self, factor: record.id, now };
+        let gate = Gate { mfa: self, user, factor: record.id, now };
         let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.map(|c| &c.id), &gate, &[]);
         let input = VerifyInput { factor: record, secret: secret.as_deref(), ceremony, proof };
         let outcome = match adapter.verify(&ctx, input).await {
@@ -1270,31 +1273,13 @@ impl Mfa {
         }
     }
 
-    /// Records delivery failures and refusals as events; passes the error through.
+    /// Records delivery failures as events; passes the error through. (Refusals by the
+    /// delivery limits are recorded by the `Gate` that refuses them.)
     async fn delivery_error(&self, user: &UserId, factor: FactorId, e: Error, now: Timestamp) -> Error {
-        match &e {
-            Error::Delivery(_) => self.emit(user, now, EventKind::DeliveryFailed { factor }).await,
-            Error::RateLimited { retry_after } => {
-                let retry_after = *retry_after;
-                self.emit(user, now, EventKind::DeliveryLimited { factor, retry_after }).await;
-            }
-            _ => {}
+        if let Error::Delivery(_) = &e {
+            self.emit(user, now, EventKind::DeliveryFailed { factor }).await;
         }
         e
-    }
-
-    /// Counts one send under `key`, atomically.
-    async fn count_send(&self, key: &str, now: Timestamp) -> Result<()> {
-        let store = &self.inner.store;
-        let policy = self.inner.policy.delivery;
-        for _ in 0..MAX_CAS_RETRIES {
-            let current = store.get_counter(key, now).await?;
-            let next = policy.count(&current, now).map_err(|retry_after| Error::RateLimited { retry_after })?;
-            if store.compare_and_set_counter(key, &current, &next, now).await? {
-                return Ok(());
-            }
-        }
-        Err(Error::Backend("delivery counter contention".into()))
     }
 
     async fn emit(&self, user: &UserId, at: Timestamp, kind: EventKind) {
@@ -1302,37 +1287,152 @@ impl Mfa {
     }
 }
 
-/// The service's answer to an adapter asking to send: delivery limits per factor and per
-/// destination, counted in the store.
+/// The service's answer to an adapter asking to send: every limit of the
+/// [`DeliveryPolicy`], counted in the store.
 struct Gate<'a> {
     mfa: &'a Mfa,
+    user: &'a UserId,
     factor: FactorId,
     now: Timestamp,
 }
 
-#[async_trait]
-impl DeliveryGate for Gate<'_> {
-    async fn permit(&self, destination: &str) -> Result<()> {
-        let keys = [format!("send:factor:{}", self.factor), destination_key(destination)];
-        let store = &self.mfa.inner.store;
-        let policy = self.mfa.inner.policy.delivery;
-        // Check every limit before counting any, so a refusal counts nothing.
-        for key in &keys {
-            let current = store.get_counter(key, self.now).await?;
-            policy.count(&current, self.now).map_err(|retry_after| Error::RateLimited { retry_after })?;
+/// One counter a send is counted under, and the limit on it.
+struct Limit {
+    cap: DeliveryCap,
+    key: String,
+    rule: Rule,
+}
+
+enum Rule {
+    /// The cooldown and cap per window of [`DeliveryPolicy`] (per factor, per destination).
+    CooldownAndWindow,
+    /// `amount` units under a fixed-window cap.
+    Cap(WindowCap, u32),
+}
+
+impl Limit {
+    fn next(&self, policy: &DeliveryPolicy, state: &CounterState, now: Timestamp) -> Result<CounterState, Duration> {
+        match &self.rule {
+            Rule::CooldownAndWindow => policy.count(state, now),
+            Rule::Cap(cap, amount) => cap.count(state, now, *amount),
         }
-        for key in &keys {
-            self.mfa.count_send(key, self.now).await?;
-        }
-        Ok(())
     }
 }
 
-/// Counter key for a destination: a hash, so counters hold no phone numbers or addresses.
-fn destination_key(destination: &str) -> String {
+impl Gate<'_> {
+    /// The counters a send on `channel` to `destination` is counted under, in the order
+    /// they are counted.
+    fn limits(&self, channel: DeliveryChannel, destination: &str) -> Vec<Limit> {
+        let policy = &self.mfa.inner.policy.delivery;
+        let mut limits = vec![
+            Limit {
+                cap: DeliveryCap::Factor,
+                key: format!("send:factor:{}", self.factor),
+                rule: Rule::CooldownAndWindow,
+            },
+            Limit {
+                cap: DeliveryCap::Destination,
+                key: hashed_key("send:dest", "destination", destination),
+                rule: Rule::CooldownAndWindow,
+            },
+        ];
+        if let Some(cap) = policy.per_user {
+            let key = hashed_key("send:user", "send-user", self.user.as_str());
+            limits.push(Limit { cap: DeliveryCap::User, key, rule: Rule::Cap(cap, 1) });
+        }
+        if let (Some(prefix), DeliveryChannel::Sms) = (&policy.prefix, channel) {
+            let key = hashed_key("send:prefix", "number-prefix", &prefix.prefix_of(destination));
+            limits.push(Limit { cap: DeliveryCap::Prefix, key, rule: Rule::Cap(prefix.cap(), 1) });
+        }
+        if let Some(budget) = &policy.cost_budget {
+            let cost = budget.cost_of(channel, destination);
+            // A free message cannot exceed the budget: it need not touch the shared counter.
+            if cost > 0 {
+                let key = "send:cost".to_owned();
+                limits.push(Limit { cap: DeliveryCap::CostBudget, key, rule: Rule::Cap(budget.cap(), cost) });
+            }
+        }
+        limits
+    }
+
+    /// Checks every limit, then counts every one; `Ok(Err(..))` is a refusal.
+    async fn check_and_count(
+        &self,
+        channel: DeliveryChannel,
+        destination: &str,
+    ) -> Result<Result<(), (DeliveryCap, Duration)>> {
+        let store = &self.mfa.inner.store;
+        let policy = &self.mfa.inner.policy.delivery;
+        let now = self.now;
+        let limits = self.limits(channel, destination);
+        // Check every limit before counting any, so a refusal counts nothing. When several
+        // refuse, report the one that lasts longest: nothing can be sent before it ends.
+        let mut read = Vec::with_capacity(limits.len());
+        let mut refusal: Option<(DeliveryCap, Duration)> = None;
+        for limit in &limits {
+            let current = store.get_counter(&limit.key, now).await?;
+            if let Err(wait) = limit.next(policy, &current, now)
+                && refusal.is_none_or(|(_, longest)| wait > longest)
+            {
+                refusal = Some((limit.cap, wait));
+            }
+            read.push(current);
+        }
+        if let Some(refusal) = refusal {
+            return Ok(Err(refusal));
+        }
+        // Count each with a compare-and-set that checks its limit again, starting from the
+        // state just read, so no limit is exceeded however many sends race.
+        for (limit, mut current) in limits.iter().zip(read) {
+            let mut counted = false;
+            for _ in 0..MAX_CAS_RETRIES {
+                let next = match limit.next(policy, &current, now) {
+                    Ok(next) => next,
+                    Err(wait) => return Ok(Err((limit.cap, wait))),
+                };
+                if store.compare_and_set_counter(&limit.key, &current, &next, now).await? {
+                    counted = true;
+                    break;
+                }
+                current = store.get_counter(&limit.key, now).await?;
+            }
+            if !counted {
+                return Err(Error::Backend("delivery counter contention".into()));
+            }
+        }
+        Ok(Ok(()))
+    }
+}
+
+#[async_trait]
+impl DeliveryGate for Gate<'_> {
+    async fn permit(&self, channel: DeliveryChannel, destination: &str) -> Result<()> {
+        let Err((limit, retry_after)) = self.check_and_count(channel, destination).await? else {
+            return Ok(());
+        };
+        let factor = self.factor;
+        self.mfa.emit(self.user, self.now, EventKind::DeliveryLimited { factor, limit, retry_after }).await;
+        Err(match limit {
+            DeliveryCap::Factor | DeliveryCap::Destination => Error::RateLimited { retry_after },
+            cap => Error::DeliveryCapped { cap, retry_after },
+        })
+    }
+}
+
+/// A counter key that holds a hash of `value` (a destination, a number's range, a user id),
+/// so counters hold no phone numbers or addresses: `{prefix}:{32 hex digits}`.
+///
+/// The hash is not keyed: it keeps values out of keys and logs, but a short value (a number
+/// range above all) can be found again by trying every candidate.
+fn hashed_key(prefix: &str, domain: &str, value: &str) -> String {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::new().chain_update(b"mfa-rs/destination/v1\0").chain_update(destination.as_bytes()).finalize();
-    format!("send:dest:{}", data_encoding::HEXLOWER.encode(&digest[..16]))
+    let digest = Sha256::new()
+        .chain_update(b"mfa-rs/")
+        .chain_update(domain.as_bytes())
+        .chain_update(b"/v1\0")
+        .chain_update(value.as_bytes())
+        .finalize();
+    format!("{prefix}:{}", data_encoding::HEXLOWER.encode(&digest[..16]))
 }
 
 /// A newly remembered device and its token, shown to the host once.

@@ -74,7 +74,8 @@
 //! mfa.finish_enrolment(&alice, &start.factor.id, &Proof::code(&code)?).await?;
 //!
 //! // Sign-in: a new code is sent for each challenge. Sends to one factor or number are at
-//! // least 30 s apart and at most 5 per 15 minutes (`Policy::delivery`).
+//! // least 30 s apart and at most 5 per 15 minutes, and further capped against SMS
+//! // pumping (`Policy::delivery`, see "SMS pumping" below).
 //! clock.advance(Duration::from_secs(30));
 //! let challenge = mfa.start_challenge(&alice, None).await?;
 //! let code = outbox.last_code_to("+14155552671").unwrap();
@@ -85,6 +86,18 @@
 //! # #[cfg(not(all(feature = "sms", feature = "testing")))]
 //! # fn main() {}
 //! ```
+//!
+//! # SMS pumping
+//!
+//! A form that sends SMS codes can be abused to make you pay for messages to numbers that
+//! share in the revenue (toll fraud). Every send asks the service first, and
+//! [`DeliveryPolicy`](mfa_core::DeliveryPolicy) caps sends per destination, per number
+//! range (numbers sharing their first 8 digits, across all users), per user across all
+//! factors, and optionally against a cost budget for the whole deployment with per-prefix
+//! prices. A refused send sends nothing, returns
+//! [`Error::RateLimited`](mfa_core::Error::RateLimited) or
+//! [`Error::DeliveryCapped`](mfa_core::Error::DeliveryCapped), and records an event. See
+//! [`mfa_core::manual::sms_pumping`].
 //!
 //! # Features
 //!

@@ -221,8 +221,10 @@ impl Channel for Email {
 ///   time. Each code works once.
 /// - The destination is validated and normalised, stored sealed (the service seals the
 ///   factor's secret), and shown masked.
-/// - Every send first asks the service's delivery gate: a cooldown and a cap per window,
-///   per factor and per destination ([`mfa_core::DeliveryPolicy`]).
+/// - Every send first asks the service's delivery gate ([`mfa_core::DeliveryPolicy`]): a
+///   cooldown and a cap per window per factor and per destination, and the caps against
+///   SMS pumping: per number range (SMS only), per user across all factors, and an
+///   optional cost budget for the whole deployment. A refused send sends nothing.
 /// - Enrolment sends a code; the factor is active only once it is entered. To change a
 ///   number or address, enrol a new factor that
 ///   [`replaces`](mfa_core::EnrolmentRequest::replaces) the old one: the old keeps working
@@ -380,7 +382,7 @@ impl<C: Channel> OobFactor<C> {
         let subject = (C::CHANNEL == sender::Channel::Email)
             .then(|| MessageTemplate::render(&t.subject, &self.app_name, "", minutes));
         let body = SecretString::new(MessageTemplate::render(&t.body, &self.app_name, code.expose(), minutes));
-        ctx.delivery.permit(destination).await?;
+        ctx.delivery.permit(C::CHANNEL, destination).await?;
         let message = Message::new(C::CHANNEL, destination.to_owned(), subject, body);
         self.sender.send(&message).await.map_err(|e| Error::Delivery(Box::new(e)))?;
         let tag = self.key.tag(ctx, challenge.as_bytes(), code.expose());

@@ -9,15 +9,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use mfa_core::SecretString;
 
-/// How a message travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Channel {
-    /// A text message to a phone number (E.164).
-    Sms,
-    /// An email to an address.
-    Email,
-}
+/// How a message travels: the core's [`DeliveryChannel`](mfa_core::DeliveryChannel), which
+/// the delivery gate also sees.
+pub use mfa_core::DeliveryChannel as Channel;
 
 /// A message to deliver. The body holds a one-time code: it is secret, and `Debug` never
 /// prints it.

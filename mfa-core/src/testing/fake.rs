@@ -1,8 +1,8 @@
 use async_trait::async_trait;
 
 use crate::adapter::{
-    CeremonyPlan, ChallengePlan, EnrolmentPlan, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof,
-    ProofOutcome, ProofStep, SharedSecretPrompt, VerifyInput, expect_code,
+    CeremonyPlan, ChallengePlan, DeliveryChannel, EnrolmentPlan, EnrolmentRequest, FactorAdapter, FactorContext,
+    Prompt, Proof, ProofOutcome, ProofStep, SharedSecretPrompt, VerifyInput, expect_code,
 };
 use crate::error::{Error, Result};
 use crate::secret::{SecretBytes, SecretString, constant_time_eq};
@@ -128,7 +128,11 @@ impl FactorAdapter for FakeFactor {
         if !self.challenges {
             return Ok(ChallengePlan::new(Prompt::EnterCode));
         }
-        ctx.delivery.permit(&String::from_utf8_lossy(&factor.data)).await?;
+        // The fake "sends" to a phone number when its destination looks like one, else
+        // by email.
+        let destination = String::from_utf8_lossy(&factor.data);
+        let channel = if destination.starts_with('+') { DeliveryChannel::Sms } else { DeliveryChannel::Email };
+        ctx.delivery.permit(channel, &destination).await?;
         let nonce = data_encoding::HEXLOWER.encode(SecretBytes::random(4)?.expose());
         let prompt = Prompt::PublicKeyCredential { options_json: format!("{{\"challenge\":\"{nonce}\"}}") };
         Ok(ChallengePlan { prompt, ceremony: Some(CeremonyPlan::new(nonce.into_bytes())) })
