@@ -6,8 +6,8 @@ use std::time::Duration;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use mfa_core::access::RememberedDevice;
 use mfa_core::{
-    Challenge, EnrolmentStart, Error, FactorId, FactorKind, FactorStatus, FactorSummary, Prompt, RecoveryCodeSet,
-    Timestamp,
+    Challenge, DeliveryCap, EnrolmentStart, Error, FactorId, FactorKind, FactorStatus, FactorSummary, Prompt,
+    RecoveryCodeSet, Timestamp,
 };
 
 use crate::web::Session;
@@ -51,6 +51,12 @@ pub(crate) fn describe(e: &Error) -> String {
         Error::Replayed => "That code was already used. Wait for your app to show a new one.".into(),
         Error::RateLimited { retry_after } => {
             format!("Too many codes were sent. You can ask for another in {}.", human(*retry_after))
+        }
+        Error::DeliveryCapped { cap: DeliveryCap::CostBudget, .. } => {
+            "We can't send codes right now. Please use another way to sign in, or try again later.".into()
+        }
+        Error::DeliveryCapped { retry_after, .. } => {
+            format!("Too many codes were sent recently. You can ask for another in {}.", human(*retry_after))
         }
         Error::AlreadyExists => "That is already registered.".into(),
         Error::NotFound => "We couldn't find that. It may have been removed.".into(),
