@@ -4,7 +4,8 @@
 #   - an SMTP server (aiosmtpd from PyPI, in a private virtualenv) delivering to a Maildir;
 #   - a PostgreSQL server from the installed binaries (installed from Debian if missing);
 #   - the My Account example, driven through its browser journeys in headless Chromium
-#     (Debian's chromium and the npm packages of examples/e2e are installed if missing).
+#     (Debian's chromium and the npm packages of examples/e2e are installed if missing);
+#   - the fuzz targets of tests/fuzz (libFuzzer, built on the stable toolchain).
 # Extra arguments go to `cargo test` (before `--`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,4 +51,11 @@ bash mfa-store-sql/scripts/with-postgres.sh cargo test --workspace --locked "$@"
 # a whole run, not when cargo test is given a filter.
 if [ $# -eq 0 ]; then
   bash examples/e2e/run.sh
+fi
+
+# --- fuzzing -----------------------------------------------------------------------------
+# Every fuzz target replays its committed corpus and regressions, then fuzzes for
+# FUZZ_SECONDS (default 30) each; only for a whole run.
+if [ $# -eq 0 ]; then
+  bash tests/fuzz/run.sh
 fi

@@ -149,11 +149,23 @@ impl Channel for Sms {
         if input.len() > 64 || input.trim().is_empty() {
             return Err(bad());
         }
-        let number = phonenumber::parse(self.default_region, input.trim()).map_err(|_| bad())?;
+        let input = input.trim();
+        // A number written with its country code (`+…`) means the same whatever the default
+        // region: parsing it with one can drop a digit that the region takes for its national
+        // prefix (a US region turned `+95 1…` into `+95 …`).
+        let region = if input.starts_with('+') { None } else { self.default_region };
+        let number = phonenumber::parse(region, input).map_err(|_| bad())?;
         if !number.is_valid() {
             return Err(bad());
         }
-        Ok(number.format().mode(phonenumber::Mode::E164).to_string())
+        let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+        // The stored form must read back as itself, so a number never drifts to another
+        // phone between enrolment and a later normalisation.
+        let again = phonenumber::parse(None, &e164).map_err(|_| bad())?;
+        if again.format().mode(phonenumber::Mode::E164).to_string() != e164 {
+            return Err(bad());
+        }
+        Ok(e164)
     }
 
     fn mask(&self, normalised: &str) -> String {
@@ -488,6 +500,23 @@ mod tests {
         assert_eq!(sms.mask("+14155552671"), "+1 ••• ••• 2671");
         let us = Sms { default_region: Some("US".parse().unwrap()) };
         assert_eq!(us.normalise("(415) 555-2671").unwrap(), "+14155552671");
+    }
+
+    #[cfg(feature = "sms")]
+    #[test]
+    fn a_number_with_its_country_code_does_not_depend_on_the_default_region() {
+        // Found by fuzzing: a US default region once dropped the digit after `+95`, so the
+        // stored number normalised again to another phone.
+        let plain = Sms::default();
+        let us = Sms { default_region: Some("US".parse().unwrap()) };
+        for input in ["+9 -511126 b191", "+9 -51/-267105", "+95 1 234 567"] {
+            let (a, b) = (plain.normalise(input).ok(), us.normalise(input).ok());
+            assert_eq!(a, b, "{input}");
+            if let Some(n) = a {
+                assert_eq!(us.normalise(&n).unwrap(), n, "{input} is stable");
+                assert_eq!(plain.normalise(&n).unwrap(), n, "{input} is stable");
+            }
+        }
     }
 
     #[cfg(feature = "email")]
