@@ -34,6 +34,12 @@ pub enum Error {
         /// How long until the next attempt will be evaluated.
         retry_after: Duration,
     },
+    /// Too many consecutive failures under a policy with a hard stop
+    /// ([`ThrottlePolicy::max_failures`](crate::ThrottlePolicy::max_failures)): this factor
+    /// (or the recovery codes) no longer verifies at all. The user signs in another way and
+    /// replaces it, or the host removes it.
+    #[error("too many failed attempts; this method is disabled")]
+    Disabled,
     /// This proof was accepted before (or a later one was): it cannot be used again.
     #[error("this code was already used")]
     Replayed,

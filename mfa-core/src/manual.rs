@@ -38,6 +38,7 @@ pub mod threat_model {}
 /// | `ThrottlePolicy::free_attempts` | 5 | enough for typos; then delays start |
 /// | `ThrottlePolicy::base_delay` | 60 s, doubling | after the free attempts: 1, 2, 4, ... minutes |
 /// | `ThrottlePolicy::max_delay` | 1 hour | caps the lockout a griefer can cause while keeping guesses to 33 a day |
+/// | `ThrottlePolicy::max_failures` | none | a hard stop (NIST: at most 100) disables the factor for good; off by default because it lets whoever knows the password disable the owner's factor |
 /// | recovery codes | 10 codes, 100 bits each | NIST look-up secrets need 64 bits or more when rate limited; 80 of the 100 bits are hashed |
 /// | recovery-code hash | argon2id, 19 MiB, t=2, p=1 | OWASP's recommendation; about 17 ms per verification on a small server |
 /// | recovery-code hash floor | 7 MiB, t=1 | stored hashes cheaper than this are refused, since argon2 reads its cost from the hash |

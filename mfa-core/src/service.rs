@@ -136,7 +136,10 @@ impl MfaBuilder {
         let store = self.store.ok_or(Error::Config("a store is required"))?;
         let sealer = self.sealer.ok_or(Error::Config("a secret sealer is required"))?;
         let policy = self.policy.unwrap_or_default();
-        if policy.challenge_attempts == 0 || policy.throttle.free_attempts == 0 {
+        if policy.challenge_attempts == 0
+            || policy.throttle.free_attempts == 0
+            || policy.throttle.max_failures == Some(0)
+        {
             return Err(Error::Config("attempt limits must be at least 1"));
         }
         if policy.enrolment_ttl.is_zero() || policy.challenge_ttl.is_zero() {
@@ -682,7 +685,11 @@ impl Mfa {
         let inner = &self.inner;
         let adapter = self.adapter(&chosen.kind)?;
         let state = inner.store.get_throttle(user, &ThrottleScope::Factor(chosen.id)).await?;
-        if let Some(retry_after) = self.throttle_for(chosen).wait(&state, now) {
+        let throttle = self.throttle_for(chosen);
+        if throttle.exhausted(&state) {
+            return Err(Error::Disabled);
+        }
+        if let Some(retry_after) = throttle.wait(&state, now) {
             return Err(Error::Locked { retry_after });
         }
         let secret = self.open(chosen)?;
@@ -1196,7 +1203,8 @@ impl Mfa {
         if let Some(t) = inner.derived.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
             return *t;
         }
-        let derived = budget.throttle_for(p);
+        // The hard stop, if any, is the policy's whatever the budget derives.
+        let derived = ThrottlePolicy { max_failures: inner.policy.throttle.max_failures, ..budget.throttle_for(p) };
         inner.derived.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, derived);
         derived
     }
@@ -1223,6 +1231,9 @@ impl Mfa {
         }
         for _ in 0..MAX_CAS_RETRIES {
             let current = store.get_throttle(user, scope).await?;
+            if throttle.exhausted(&current) {
+                return Err(Error::Disabled);
+            }
             if let Some(retry_after) = throttle.wait(&current, now) {
                 return Err(Error::Locked { retry_after });
             }

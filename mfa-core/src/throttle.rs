@@ -34,18 +34,52 @@ pub struct ThrottlePolicy {
     pub base_delay: Duration,
     /// The longest delay (default 1 hour).
     pub max_delay: Duration,
+    /// Consecutive failures after which the counter stops evaluating attempts at all:
+    /// every later attempt is refused with [`Error::Disabled`](crate::Error::Disabled)
+    /// until the factor is replaced or removed (NIST SP 800-63B allows at most 100).
+    /// Default `None`: delays grow to `max_delay` and stay there, so an attacker who knows
+    /// the password cannot disable the owner's factor.
+    pub max_failures: Option<u32>,
 }
 
 impl Default for ThrottlePolicy {
     fn default() -> Self {
-        Self { free_attempts: 5, base_delay: Duration::from_secs(60), max_delay: Duration::from_secs(3600) }
+        Self {
+            free_attempts: 5,
+            base_delay: Duration::from_secs(60),
+            max_delay: Duration::from_secs(3600),
+            max_failures: None,
+        }
     }
 }
 
 impl ThrottlePolicy {
     /// A policy from its parts.
     pub fn new(free_attempts: u32, base_delay: Duration, max_delay: Duration) -> Self {
-        Self { free_attempts, base_delay, max_delay }
+        Self { free_attempts, base_delay, max_delay, max_failures: None }
+    }
+
+    /// This schedule with a hard stop after `failures` consecutive failures (see
+    /// [`ThrottlePolicy::max_failures`]).
+    ///
+    /// ```
+    /// use mfa_core::ThrottlePolicy;
+    /// use mfa_core::store::ThrottleState;
+    /// let p = ThrottlePolicy::default().max_failures(100);
+    /// assert!(!p.exhausted(&ThrottleState::new(99, None)));
+    /// assert!(p.exhausted(&ThrottleState::new(100, None)));
+    /// assert!(!ThrottlePolicy::default().exhausted(&ThrottleState::new(u32::MAX, None)));
+    /// ```
+    #[must_use]
+    pub fn max_failures(mut self, failures: u32) -> Self {
+        self.max_failures = Some(failures);
+        self
+    }
+
+    /// True once the counter has reached [`ThrottlePolicy::max_failures`]: no attempt is
+    /// evaluated any more.
+    pub fn exhausted(&self, state: &ThrottleState) -> bool {
+        self.max_failures.is_some_and(|max| state.failures >= max)
     }
 
     /// The wait required after `failures` consecutive failures, or `None` if the next

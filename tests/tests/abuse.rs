@@ -217,6 +217,54 @@ async fn totp_brute_force_stays_within_the_guess_budget() {
     assert!(tally.evaluated as f64 * p <= 1e-5 * days.ceil().max(1.0), "the budget holds over the whole attack");
 }
 
+#[tokio::test]
+async fn totp_brute_force_against_a_hard_stop_ends_at_one_hundred_failures() {
+    let mut policy = policy_with(None);
+    policy.throttle = ThrottlePolicy::default().max_failures(100);
+    let w = World::with(Arc::new(MemoryStore::new()), policy, None);
+    let alice = UserId::new("alice").unwrap();
+    let (id, key, _) = w.enrol_totp(&alice).await;
+    let per_guess = 3.0 / 1e6;
+    let mut tally = Tally { start: Some(w.now()), ..Tally::default() };
+    let mut n = 0u64;
+    for _ in 0..GUESSES {
+        let t = w.now().unix_secs() as u64;
+        let valid: Vec<String> = [t - 30, t, t + 30].iter().map(|s| w.totp.code_at(&key, *s).unwrap()).collect();
+        let guess = loop {
+            n += 1;
+            let c = candidate(n);
+            if !valid.contains(&c) {
+                break c;
+            }
+        };
+        tally.guesses += 1;
+        tally.end = Some(w.now());
+        let wait = match w.mfa.verify(&alice, &id, &code(&guess)).await {
+            Err(Error::InvalidCode) => {
+                tally.evaluated += 1;
+                tally.evaluated_at.push(w.now());
+                Duration::ZERO
+            }
+            Err(Error::Locked { retry_after }) => {
+                tally.refused += 1;
+                retry_after
+            }
+            // Disabled for good: the attacker keeps trying once an hour.
+            Err(Error::Disabled) => {
+                tally.refused += 1;
+                Duration::from_secs(3600)
+            }
+            other => panic!("guess {guess}: {other:?}"),
+        };
+        w.clock.advance(wait);
+    }
+    report("totp hard stop at 100, earliest", &tally, per_guess, "100 consecutive failures (NIST)");
+    assert_eq!(tally.evaluated, 100, "no guess after the hundredth failure is evaluated");
+    assert_eq!(tally.evaluated + tally.refused, GUESSES);
+    // The owner's right code is refused too: the factor must be replaced.
+    assert!(matches!(w.mfa.verify(&alice, &id, &code(&w.totp_code(&key))).await, Err(Error::Disabled)));
+}
+
 // ----- SMS --------------------------------------------------------------------------------
 
 async fn brute_force_sms(budget: Option<GuessBudget>, pace: Pace) -> (Tally, ThrottlePolicy, f64, u64) {

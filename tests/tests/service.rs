@@ -14,7 +14,7 @@ use mfa_core::testing::{FAKE, FakeFactor, RecordingEventSink};
 use mfa_core::{
     AeadSealer, Assurance, Challenge, Clock, EnrolmentRequest, Error, EventKind, FactorId, FactorKind, FactorStatus,
     FailureReason, FreshAuth, KeyId, ManualClock, Mfa, Policy, Prompt, Proof, RecoveryCodePolicy, SharedSecretPrompt,
-    Store, Timestamp, UserId,
+    Store, ThrottlePolicy, Timestamp, UserId,
 };
 use mfa_store_memory::MemoryStore;
 
@@ -505,6 +505,52 @@ async fn lockout_delays_grow_with_consecutive_failures() {
         w.advance(expected);
         assert!(matches!(mfa.verify(&alice, &factor, &code("wrong")).await, Err(Error::InvalidCode)));
     }
+}
+
+#[tokio::test]
+async fn a_hard_stop_disables_a_factor_after_its_consecutive_failures_until_it_is_replaced() {
+    let w = World::new();
+    let mut policy = World::policy();
+    policy.throttle = ThrottlePolicy::default().max_failures(7);
+    let mfa = w.mfa_with(AeadSealer::new(KeyId(1), KEY), policy);
+    let alice = user("alice");
+    let (factor, secret) = enrol(&w, &mfa, &alice, FAKE).await;
+    let (other, _) = enrol(&w, &mfa, &alice, STRONG).await;
+    // 5 free failures, then one after each delay: the 7th is the last one evaluated.
+    for _ in 0..5 {
+        assert!(matches!(mfa.verify(&alice, &factor, &code("wrong")).await, Err(Error::InvalidCode)));
+    }
+    for delay in [60, 120] {
+        w.advance(delay);
+        assert!(matches!(mfa.verify(&alice, &factor, &code("wrong")).await, Err(Error::InvalidCode)));
+    }
+    // From now on nothing is evaluated, however long the wait: not even the right code.
+    let right = code(&FakeFactor::code_for(&secret, None));
+    for _ in 0..3 {
+        w.advance(30 * 24 * 3600);
+        assert!(matches!(mfa.verify(&alice, &factor, &right).await, Err(Error::Disabled)));
+        assert!(matches!(mfa.start_challenge(&alice, Some(&factor)).await, Err(Error::Disabled)));
+    }
+    let failures = w.store.get_throttle(&alice, &ThrottleScope::Factor(factor)).await.unwrap().failures;
+    assert_eq!(failures, 7, "refused attempts are not counted");
+    // Other factors and other users are unaffected; a replacement starts afresh.
+    assert!(matches!(mfa.verify(&alice, &other, &code("wrong")).await, Err(Error::InvalidCode)));
+    let request = EnrolmentRequest::new(FAKE).replaces(factor);
+    let start = mfa.start_enrolment(&alice, &w.fresh(), request).await.unwrap();
+    let new_secret = secret_of(&start.prompt);
+    mfa.finish_enrolment(&alice, &start.factor.id, &code(&FakeFactor::code_for(&new_secret, None))).await.unwrap();
+    let proof = code(&FakeFactor::code_for(&new_secret, None));
+    assert!(mfa.verify(&alice, &start.factor.id, &proof).await.is_ok());
+    // A hard stop of zero would disable every factor at once: refused.
+    let mut zero = World::policy();
+    zero.throttle = ThrottlePolicy::default().max_failures(0);
+    let built = Mfa::builder()
+        .shared_store(w.store.clone())
+        .sealer(AeadSealer::new(KeyId(1), KEY))
+        .policy(zero)
+        .factor(FakeFactor::new())
+        .build();
+    assert!(matches!(built, Err(Error::Config(_))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
