@@ -43,6 +43,8 @@ export MFA_TEST_SMTP="127.0.0.1:$smtp_port" MFA_TEST_MAILDIR="$maildir"
 echo "SMTP test server on $MFA_TEST_SMTP, delivering to $maildir"
 
 # --- the suite ---------------------------------------------------------------------------
+# The brute-force tests append their figures to target/abuse-report.txt: start it afresh.
+rm -f "${CARGO_TARGET_DIR:-target}/abuse-report.txt"
 # PostgreSQL: a throw-away server from the installed binaries, stopped afterwards.
 bash mfa-store-sql/scripts/with-postgres.sh cargo test --workspace --locked "$@" -- --include-ignored
 
