@@ -137,18 +137,15 @@ fn assert_within_schedule(tally: &Tally, throttle: &ThrottlePolicy, pace: Pace) 
 
 // ----- TOTP -------------------------------------------------------------------------------
 
-async fn brute_force_totp(budget: Option<GuessBudget>, pace: Pace) -> (Tally, ThrottlePolicy, f64) {
-    let w = World::with(Arc::new(MemoryStore::new()), policy_with(budget), None);
-    let alice = UserId::new("alice").unwrap();
-    let (id, key, _) = w.enrol_totp(&alice).await;
-    let per_guess = 3.0 / 1e6;
-    let throttle = budget.map_or(ThrottlePolicy::default(), |b| b.throttle_for(per_guess));
+/// Makes `GUESSES` wrong guesses against a TOTP factor at `pace`; a factor disabled for good
+/// is tried again once an hour.
+async fn guess_totp(w: &World, alice: &UserId, id: mfa_core::FactorId, key: &[u8], pace: Pace) -> Tally {
     let mut tally = Tally { start: Some(w.now()), ..Tally::default() };
     let mut n = 0u64;
     for _ in 0..GUESSES {
         // A wrong code: skip any of the three the service would accept right now.
         let t = w.now().unix_secs() as u64;
-        let valid: Vec<String> = [t - 30, t, t + 30].iter().map(|s| w.totp.code_at(&key, *s).unwrap()).collect();
+        let valid: Vec<String> = [t - 30, t, t + 30].iter().map(|s| w.totp.code_at(key, *s).unwrap()).collect();
         let guess = loop {
             n += 1;
             let c = candidate(n);
@@ -158,7 +155,7 @@ async fn brute_force_totp(budget: Option<GuessBudget>, pace: Pace) -> (Tally, Th
         };
         tally.guesses += 1;
         tally.end = Some(w.now());
-        let wait = match w.mfa.verify(&alice, &id, &code(&guess)).await {
+        let wait = match w.mfa.verify(alice, &id, &code(&guess)).await {
             Err(Error::InvalidCode) => {
                 tally.evaluated += 1;
                 tally.evaluated_at.push(w.now());
@@ -168,6 +165,10 @@ async fn brute_force_totp(budget: Option<GuessBudget>, pace: Pace) -> (Tally, Th
                 tally.refused += 1;
                 retry_after
             }
+            Err(Error::Disabled) => {
+                tally.refused += 1;
+                Duration::from_secs(3600)
+            }
             other => panic!("guess {guess}: {other:?}"),
         };
         w.clock.advance(match pace {
@@ -175,6 +176,16 @@ async fn brute_force_totp(budget: Option<GuessBudget>, pace: Pace) -> (Tally, Th
             Pace::Earliest => wait,
         });
     }
+    tally
+}
+
+async fn brute_force_totp(budget: Option<GuessBudget>, pace: Pace) -> (Tally, ThrottlePolicy, f64) {
+    let w = World::with(Arc::new(MemoryStore::new()), policy_with(budget), None);
+    let alice = UserId::new("alice").unwrap();
+    let (id, key, _) = w.enrol_totp(&alice).await;
+    let per_guess = 3.0 / 1e6;
+    let throttle = budget.map_or(ThrottlePolicy::default(), |b| b.throttle_for(per_guess));
+    let tally = guess_totp(&w, &alice, id, &key, pace).await;
 
     // The attacker stops. While the lock lasts even the right code is refused; once it
     // has passed, the user signs in.
@@ -225,39 +236,7 @@ async fn totp_brute_force_against_a_hard_stop_ends_at_one_hundred_failures() {
     let alice = UserId::new("alice").unwrap();
     let (id, key, _) = w.enrol_totp(&alice).await;
     let per_guess = 3.0 / 1e6;
-    let mut tally = Tally { start: Some(w.now()), ..Tally::default() };
-    let mut n = 0u64;
-    for _ in 0..GUESSES {
-        let t = w.now().unix_secs() as u64;
-        let valid: Vec<String> = [t - 30, t, t + 30].iter().map(|s| w.totp.code_at(&key, *s).unwrap()).collect();
-        let guess = loop {
-            n += 1;
-            let c = candidate(n);
-            if !valid.contains(&c) {
-                break c;
-            }
-        };
-        tally.guesses += 1;
-        tally.end = Some(w.now());
-        let wait = match w.mfa.verify(&alice, &id, &code(&guess)).await {
-            Err(Error::InvalidCode) => {
-                tally.evaluated += 1;
-                tally.evaluated_at.push(w.now());
-                Duration::ZERO
-            }
-            Err(Error::Locked { retry_after }) => {
-                tally.refused += 1;
-                retry_after
-            }
-            // Disabled for good: the attacker keeps trying once an hour.
-            Err(Error::Disabled) => {
-                tally.refused += 1;
-                Duration::from_secs(3600)
-            }
-            other => panic!("guess {guess}: {other:?}"),
-        };
-        w.clock.advance(wait);
-    }
+    let tally = guess_totp(&w, &alice, id, &key, Pace::Earliest).await;
     report("totp hard stop at 100, earliest", &tally, per_guess, "100 consecutive failures (NIST)");
     assert_eq!(tally.evaluated, 100, "no guess after the hundredth failure is evaluated");
     assert_eq!(tally.evaluated + tally.refused, GUESSES);
