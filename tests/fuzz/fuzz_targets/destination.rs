@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use mfa_core::{EnrolmentRequest, FactorKind, FreshAuth, Mfa, Store, UserId};
-use mfa_fuzz::{NullSender, T0, block_on, clock, expect_error, expect_invalid_input, policy, sealer, text};
+use mfa_fuzz::{NullSender, T0, block_on, expect_error, expect_invalid_input, text};
 use mfa_otp::{EmailFactor, OobKey, SmsFactor};
 use mfa_store_memory::MemoryStore;
 
@@ -36,15 +36,7 @@ fn world() -> &'static World {
         let sms_us = SmsFactor::builder(NullSender, key()).default_region("US").unwrap().build().unwrap();
         let email = EmailFactor::builder(NullSender, key()).build().unwrap();
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let mfa = Mfa::builder()
-            .shared_store(store.clone())
-            .clock(clock())
-            .sealer(sealer())
-            .policy(policy())
-            .factor(sms_us.clone())
-            .factor(email.clone())
-            .build()
-            .unwrap();
+        let mfa = mfa_fuzz::builder(store.clone()).factor(sms_us.clone()).factor(email.clone()).build().unwrap();
         World { sms, sms_us, email, mfa, store, user: UserId::new("alice").unwrap() }
     })
 }

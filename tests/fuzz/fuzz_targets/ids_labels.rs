@@ -12,11 +12,8 @@
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use mfa_core::store::FactorRecord;
-use mfa_core::{
-    Assurance, ChallengeId, DeviceId, FactorId, FactorKind, FactorStatus, Mfa, Store, UserId, Verified, validate_label,
-};
-use mfa_fuzz::{T0, block_on, clock, expect_error, expect_invalid_input, policy, sealer, text};
+use mfa_core::{Assurance, ChallengeId, DeviceId, FactorId, FactorKind, Mfa, Store, UserId, Verified, validate_label};
+use mfa_fuzz::{T0, block_on, expect_error, expect_invalid_input, text};
 use mfa_otp::TotpFactor;
 use mfa_store_memory::MemoryStore;
 
@@ -32,27 +29,10 @@ fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let mfa = Mfa::builder()
-            .shared_store(store.clone())
-            .clock(clock())
-            .sealer(sealer())
-            .policy(policy())
-            .factor(TotpFactor::new("Fuzz").unwrap())
-            .build()
-            .unwrap();
+        let mfa = mfa_fuzz::builder(store.clone()).factor(TotpFactor::new("Fuzz").unwrap()).build().unwrap();
         let user = UserId::new("alice").unwrap();
         let factor = FactorId::random().unwrap();
-        let mut record = FactorRecord::pending(
-            factor,
-            user.clone(),
-            FactorKind::TOTP,
-            "Phone".into(),
-            Assurance::ReplayResistantOtp,
-            T0,
-            T0,
-        );
-        record.status = FactorStatus::Active;
-        record.expires_at = None;
+        let record = mfa_fuzz::active_totp(factor, &user, "Phone");
         let token = block_on(async {
             store.insert_factor(&record).await.unwrap();
             let verified =

@@ -16,10 +16,9 @@ use std::sync::{Arc, OnceLock};
 use libfuzzer_sys::fuzz_target;
 use mfa_core::store::{CeremonyPurpose, CeremonyRecord, DeviceTokenRecord, FactorRecord, RecoveryCodeRecord};
 use mfa_core::{
-    Assurance, ChallengeId, DeviceId, FactorId, FactorKind, FactorStatus, Mfa, Proof, SealContext, SecretSealer, Store,
-    StoreError, UserId,
+    ChallengeId, DeviceId, FactorId, FactorKind, Mfa, Proof, SealContext, SecretSealer, Store, StoreError, UserId,
 };
-use mfa_fuzz::{T0, block_on, clock, expect_error, policy, sealer, totp_code};
+use mfa_fuzz::{T0, block_on, expect_error, sealer, totp_code};
 use mfa_otp::TotpFactor;
 use mfa_store_sql::SqliteStore;
 
@@ -92,27 +91,11 @@ fn world() -> &'static World {
         block_on(async {
             let store = SqliteStore::in_memory().await.unwrap();
             store.migrate().await.unwrap();
-            let mfa = Mfa::builder()
-                .shared_store(Arc::new(store.clone()))
-                .clock(clock())
-                .sealer(sealer())
-                .policy(policy())
-                .factor(TotpFactor::new("Fuzz").unwrap())
-                .build()
-                .unwrap();
+            let mfa =
+                mfa_fuzz::builder(Arc::new(store.clone())).factor(TotpFactor::new("Fuzz").unwrap()).build().unwrap();
             let user = UserId::new("alice").unwrap();
             let id = FactorId::random().unwrap();
-            let mut factor = FactorRecord::pending(
-                id,
-                user.clone(),
-                FactorKind::TOTP,
-                "App".into(),
-                Assurance::ReplayResistantOtp,
-                T0,
-                T0,
-            );
-            factor.status = FactorStatus::Active;
-            factor.expires_at = None;
+            let mut factor = mfa_fuzz::active_totp(id, &user, "App");
             factor.data = vec![1, 1, 6, 0, 0, 0, 30];
             factor.secret = Some(
                 sealer().seal(&SealContext { user: &user, factor: &id, purpose: "factor-secret" }, SECRET).unwrap(),

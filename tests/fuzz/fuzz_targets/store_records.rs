@@ -21,8 +21,8 @@ use std::sync::{Arc, OnceLock};
 use libfuzzer_sys::fuzz_target;
 use mfa_core::store::{CeremonyPurpose, CeremonyRecord, DeviceTokenRecord, FactorRecord, RecoveryCodeRecord};
 use mfa_core::{
-    Assurance, ChallengeId, DeviceId, FactorId, FactorKind, FactorStatus, KeyId, Mfa, Proof, SealContext, SealedSecret,
-    SecretSealer, Store, UserId,
+    Assurance, ChallengeId, DeviceId, FactorId, FactorKind, KeyId, Mfa, Proof, SealContext, SealedSecret, SecretSealer,
+    Store, UserId,
 };
 use mfa_fuzz::{T0, block_on, clock, expect_error, fixtures, policy, sealer, totp_code};
 use mfa_otp::TotpFactor;
@@ -72,10 +72,7 @@ fn seal(user: &UserId, factor: &FactorId, secret: &[u8]) -> SealedSecret {
 }
 
 fn totp_record(user: &UserId, data: Vec<u8>, secret: SealedSecret, id: FactorId) -> FactorRecord {
-    let mut r =
-        FactorRecord::pending(id, user.clone(), FactorKind::TOTP, "App".into(), Assurance::ReplayResistantOtp, T0, T0);
-    r.status = FactorStatus::Active;
-    r.expires_at = None;
+    let mut r = mfa_fuzz::active_totp(id, user, "App");
     r.data = data;
     r.secret = Some(secret);
     r

@@ -20,7 +20,7 @@ use mfa_core::store::FactorRecord;
 use mfa_core::{
     ChallengeId, EnrolmentRequest, Error, FactorId, FactorKind, FactorStatus, FreshAuth, Mfa, Proof, Store, UserId,
 };
-use mfa_fuzz::{T0, block_on, clock, expect_error, expect_invalid_input, fixtures, policy, sealer, text};
+use mfa_fuzz::{T0, block_on, expect_error, expect_invalid_input, fixtures, text};
 use mfa_store_memory::MemoryStore;
 use mfa_webauthn::WebauthnFactor;
 
@@ -40,14 +40,7 @@ fn world() -> &'static World {
     WORLD.get_or_init(|| {
         let factor = WebauthnFactor::builder("localhost", "Example", ORIGIN).build().unwrap();
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let mfa = Mfa::builder()
-            .shared_store(store.clone())
-            .clock(clock())
-            .sealer(sealer())
-            .policy(policy())
-            .factor(factor.clone())
-            .build()
-            .unwrap();
+        let mfa = mfa_fuzz::builder(store.clone()).factor(factor.clone()).build().unwrap();
         let passkey = fixtures::record(fixtures::PASSKEY, FactorId::random().unwrap());
         let security_key = fixtures::record(fixtures::SECURITY_KEY, FactorId::random().unwrap());
         block_on(async {

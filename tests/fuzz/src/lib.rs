@@ -6,11 +6,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a panic is how a fuzz target reports
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use mfa_core::store::FactorRecord;
 use mfa_core::throttle::ThrottlePolicy;
-use mfa_core::{AeadSealer, DeliveryPolicy, Error, KeyId, ManualClock, Policy, RecoveryCodePolicy, Timestamp};
+use mfa_core::{
+    AeadSealer, Assurance, DeliveryPolicy, Error, FactorId, FactorKind, FactorStatus, KeyId, ManualClock, Mfa,
+    MfaBuilder, Policy, RecoveryCodePolicy, Store, Timestamp, UserId,
+};
 use mfa_otp::{Message, SendError, Sender};
 
 /// Fixtures captured from software authenticators by `examples/seeds.rs`.
@@ -47,6 +52,21 @@ pub fn sealer() -> AeadSealer {
 /// A clock standing at [`T0`].
 pub fn clock() -> ManualClock {
     ManualClock::new(T0)
+}
+
+/// A service builder on `store` with the targets' clock, sealer and policy; add the factors
+/// and build.
+pub fn builder(store: Arc<dyn Store>) -> MfaBuilder {
+    Mfa::builder().shared_store(store).clock(clock()).sealer(sealer()).policy(policy())
+}
+
+/// An active TOTP factor record (no parameters or secret yet), as if enrolled at [`T0`].
+pub fn active_totp(id: FactorId, user: &UserId, label: &str) -> FactorRecord {
+    let mut record =
+        FactorRecord::pending(id, user.clone(), FactorKind::TOTP, label.into(), Assurance::ReplayResistantOtp, T0, T0);
+    record.status = FactorStatus::Active;
+    record.expires_at = None;
+    record
 }
 
 /// A sender that accepts every message and keeps none.
