@@ -83,7 +83,7 @@ async fn enrol(
     let request = EnrolmentRequest::new(kind).destination(to);
     let start = mfa.start_enrolment(&user, &fresh(clock), request).await.unwrap();
     let code = sender.take_code().unwrap();
-    mfa.finish_enrolment(&user, &start.factor.id, &Proof::code(&code).unwrap()).await.unwrap();
+    mfa.finish_enrolment(&user, &fresh(clock), &start.factor.id, &Proof::code(&code).unwrap()).await.unwrap();
     Channel { name, user, factor: start.factor.id, pending: RefCell::default() }
 }
 

@@ -75,7 +75,7 @@ async fn enrol_three(w: &World, i: usize) {
     let request = EnrolmentRequest::new(FactorKind::SMS).destination(phone);
     let start = w.mfa.start_enrolment(&user, &fresh(&w.clock), request).await.unwrap();
     let code = w.sender.take_code().unwrap();
-    w.mfa.finish_enrolment(&user, &start.factor.id, &Proof::code(&code).unwrap()).await.unwrap();
+    w.mfa.finish_enrolment(&user, &fresh(&w.clock), &start.factor.id, &Proof::code(&code).unwrap()).await.unwrap();
 
     let start =
         w.mfa.start_enrolment(&user, &fresh(&w.clock), EnrolmentRequest::new(FactorKind::PASSKEY)).await.unwrap();
@@ -87,7 +87,7 @@ async fn enrol_three(w: &World, i: usize) {
     let options: CreationChallengeResponse = serde_json::from_value(options).unwrap();
     let created = SoftPasskey::new(true).do_registration(Url::parse(ORIGIN).unwrap(), options).unwrap();
     let proof = Proof::credential(serde_json::to_string(&created).unwrap()).unwrap();
-    w.mfa.finish_enrolment(&user, &start.factor.id, &proof).await.unwrap();
+    w.mfa.finish_enrolment(&user, &fresh(&w.clock), &start.factor.id, &proof).await.unwrap();
 }
 
 fn three_factors(rt: &tokio::runtime::Runtime) {

@@ -14,6 +14,7 @@ use criterion::{Criterion, SamplingMode};
 use mfa_benches::{Comparison, fresh, print_summary, record, without_lockout};
 use mfa_core::store::RecoveryCodeRecord;
 use mfa_core::{Error, ManualClock, Mfa, Policy, Store, UserId};
+use mfa_otp::TotpFactor;
 use mfa_store_memory::MemoryStore;
 
 const GROUP: &str = "recovery_verify";
@@ -41,6 +42,9 @@ struct World {
 
 async fn generate(mfa: &Mfa, store: &Arc<dyn Store>, clock: &ManualClock, name: &str) -> Held {
     let user = UserId::new(name).unwrap();
+    // Recovery codes exist only alongside a factor.
+    let totp = TotpFactor::new("Bench").unwrap();
+    mfa_benches::enrol_totp(mfa, &totp, clock, &user).await.unwrap();
     let set = mfa.generate_recovery_codes(&user, &fresh(clock)).await.unwrap();
     let codes: Vec<String> = set.codes().iter().map(|c| c.expose().to_owned()).collect();
     let mut stored = Vec::new();
@@ -60,6 +64,7 @@ fn world(rt: &tokio::runtime::Runtime) -> World {
             .shared_sealer(mfa_benches::sealer())
             .clock(clock.clone())
             .policy(policy)
+            .factor(TotpFactor::new("Bench").unwrap())
             .build()
             .unwrap()
     };

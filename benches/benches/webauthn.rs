@@ -107,7 +107,7 @@ fn world(rt: &tokio::runtime::Runtime) -> World {
         let options: CreationChallengeResponse = serde_json::from_value(options).unwrap();
         let created = passkey.do_registration(Url::parse(ORIGIN).unwrap(), options).unwrap();
         let proof = Proof::credential(serde_json::to_string(&created).unwrap()).unwrap();
-        mfa.finish_enrolment(&user, &start.factor.id, &proof).await.unwrap().id
+        mfa.finish_enrolment(&user, &fresh(&clock), &start.factor.id, &proof).await.unwrap().id
     });
     World { clock, store, mfa, raw, user, factor, passkey: RefCell::new(passkey), pending: RefCell::default() }
 }

@@ -137,7 +137,7 @@ pub async fn enrol_totp(mfa: &Mfa, totp: &TotpFactor, clock: &ManualClock, user:
     let Prompt::SharedSecret(secret) = &start.prompt else { return Err("expected a shared secret".into()) };
     let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
     let code = totp.code_at(&key, unix_secs(clock))?;
-    mfa.finish_enrolment(user, &start.factor.id, &Proof::code(&code)?).await?;
+    mfa.finish_enrolment(user, &fresh(clock), &start.factor.id, &Proof::code(&code)?).await?;
     Ok(TotpUser { user: user.clone(), factor: start.factor.id, key })
 }
 

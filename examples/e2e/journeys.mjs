@@ -1,6 +1,7 @@
 // Browser journeys through the My Account example in headless Chromium (Debian's, driven
-// by playwright-core), with DevTools virtual authenticators for the passkey and the older
-// U2F key. Usage: node journeys.mjs BASE_URL SCREENSHOT_DIR
+// by playwright-core), with DevTools virtual authenticators for the passkey, the USB
+// security keys (a CTAP2 key and a U2F key) and the older U2F key.
+// Usage: node journeys.mjs BASE_URL SCREENSHOT_DIR
 import fs from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
@@ -20,19 +21,30 @@ const page = context.pages()[0] || (await context.newPage());
 page.setDefaultTimeout(15000);
 page.on("pageerror", (e) => console.log("page error:", e.message));
 
-// Two virtual authenticators: a platform passkey (CTAP2, internal, resident keys, user
-// verification) and a U2F-era USB key. Only the one a step is about answers.
+// Four virtual authenticators: a platform passkey (CTAP2, internal, resident keys, user
+// verification); two USB security keys added with "Add a USB security key", a modern CTAP2
+// key without a PIN (no user verification) and a U2F key; and a U2F-era USB key added with
+// "Try with an older device". Only the one a step is about answers.
 const cdp = await context.newCDPSession(page);
 await cdp.send("WebAuthn.enable", { enableUI: false });
-const { authenticatorId: passkey } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-  options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true,
-    isUserVerified: true, automaticPresenceSimulation: true },
-});
-const { authenticatorId: u2f } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-  options: { protocol: "u2f", transport: "usb", automaticPresenceSimulation: true },
-});
+async function addAuthenticator(options) {
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: { ...options, automaticPresenceSimulation: true },
+  });
+  return authenticatorId;
+}
+const authenticators = {
+  passkey: await addAuthenticator({ protocol: "ctap2", transport: "internal", hasResidentKey: true,
+    hasUserVerification: true, isUserVerified: true }),
+  "usb-ctap2": await addAuthenticator({ protocol: "ctap2", ctap2Version: "ctap2_1", transport: "usb",
+    hasResidentKey: true, hasUserVerification: false }),
+  "usb-u2f": await addAuthenticator({ protocol: "u2f", transport: "usb", hasResidentKey: false,
+    hasUserVerification: false }),
+  u2f: await addAuthenticator({ protocol: "u2f", transport: "usb" }),
+};
 async function use(which) {
-  for (const [id, name] of [[passkey, "passkey"], [u2f, "u2f"]]) {
+  check(which in authenticators, `no authenticator ${which}`);
+  for (const [name, id] of Object.entries(authenticators)) {
     await cdp.send("WebAuthn.setAutomaticPresenceSimulation", { authenticatorId: id, enabled: name === which });
   }
 }
@@ -42,6 +54,10 @@ async function journey(name, steps) {
   const started = Date.now();
   try {
     await steps();
+  } catch (e) {
+    console.log(`not ok ${passed + 1} ${name}: ${e.message.split("\n")[0]}`);
+    console.log(`${passed} passed, 1 failed`);
+    throw e;
   } finally {
     await page.screenshot({ path: path.join(shots, `${String(passed + 1).padStart(2, "0")}-${name}.png`), fullPage: true });
   }
@@ -96,9 +112,10 @@ async function signInWithPassword() {
   await page.click("#sign-in");
   await page.waitForURL(/\/mfa$/);
 }
-async function tryAnotherWay(kind) {
+async function tryAnotherWay(kind, label) {
   await page.click("#try-another-way summary");
-  await page.click(`a.alternative[data-kind="${kind}"]`);
+  const link = page.locator(`a.alternative[data-kind="${kind}"]`);
+  await (label ? link.filter({ hasText: label }) : link).click();
   await page.waitForURL(/\/mfa\?factor=/);
 }
 async function useKey(which) {
@@ -158,6 +175,32 @@ await journey("add-older-u2f-key", async () => {
   await expectFlash("Old key was added");
 });
 
+// "Add a USB security key": registers as a security key (not an "Older security key"), or
+// fails at once with the browser's error shown on the page.
+async function addUsbSecurityKey(which, label) {
+  await use(which);
+  await page.fill("#key-label", label);
+  await page.click("#add-security-key");
+  const listed = row("security-key").filter({ hasText: label });
+  await page.locator(`li.factor[data-kind="security-key"]:has-text("${label}"), #js-error:not([hidden])`).first()
+    .waitFor();
+  if (!(await listed.count())) throw new Error(`the key was refused: "${await page.textContent("#js-error")}"`);
+  await expectFlash(`${label} was added`);
+  const kindShown = (await listed.locator(".muted").first().textContent()).trim();
+  check(kindShown.startsWith("Security key"), `listed as a security key, got "${kindShown}"`);
+  check((await row("older-device").filter({ hasText: label }).count()) === 0, "not an older security key");
+}
+
+await journey("add-usb-security-key-ctap2", async () => {
+  await addUsbSecurityKey("usb-ctap2", "YubiKey 5");
+});
+
+await journey("add-usb-security-key-u2f", async () => {
+  await addUsbSecurityKey("usb-u2f", "Blue U2F key");
+  check((await row("security-key").count()) === 2, "both USB keys are listed");
+  check((await row("older-device").count()) === 1, "the older key is still listed");
+});
+
 await journey("rename", async () => {
   await row("older-device").locator(".new-label").fill("Desk drawer key");
   await row("older-device").locator(".rename").click();
@@ -214,6 +257,28 @@ await journey("sign-in-with-older-u2f-key", async () => {
   await signInWithPassword();
   await tryAnotherWay("older-device");
   await useKey("u2f");
+});
+
+// The second step with one USB security key; the key that answered shows as used.
+const keyUse = async (label) =>
+  (await row("security-key").filter({ hasText: label }).locator(".muted").first().textContent()).trim();
+async function signInWithUsbSecurityKey(which, label) {
+  check((await keyUse(label)).includes("never used"), `${label} was not used yet`);
+  await signOut();
+  await signInWithPassword();
+  await tryAnotherWay("security-key", label);
+  check((await page.textContent("main")).includes("Use your security key"), "a security key is asked for");
+  await useKey(which);
+  const used = await keyUse(label);
+  check(used.includes("last used"), `${label} shows as used, got "${used}"`);
+}
+
+await journey("sign-in-with-usb-security-key-ctap2", async () => {
+  await signInWithUsbSecurityKey("usb-ctap2", "YubiKey 5");
+});
+
+await journey("sign-in-with-usb-security-key-u2f", async () => {
+  await signInWithUsbSecurityKey("usb-u2f", "Blue U2F key");
 });
 
 await journey("sign-in-with-recovery-code", async () => {

@@ -2,7 +2,7 @@
 # Runs the browser journeys (journeys.mjs) against the My Account example in Debian's
 # headless Chromium. Installs what is missing: the chromium package (as root, from
 # Debian) and the npm packages in package-lock.json. Screenshots go to
-# target/e2e-screenshots.
+# target/e2e-screenshots. The example is built into $CARGO_TARGET_DIR when that is set.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -22,7 +22,7 @@ fi
 cd "$root"
 cargo build -q -p mfa-examples --locked --bin myaccount
 log=$(mktemp)
-target/debug/myaccount --port 0 --dev-outbox >"$log" 2>&1 &
+"${CARGO_TARGET_DIR:-target}/debug/myaccount" --port 0 --dev-outbox >"$log" 2>&1 &
 app=$!
 trap 'kill "$app" 2>/dev/null || true; rm -f "$log"' EXIT
 url=""

@@ -221,6 +221,10 @@ pub trait DeliveryGate: Send + Sync {
     /// send that then fails still counts: a provider may have billed it, and an attacker
     /// must not get free retries by provoking failures.
     ///
+    /// The per-destination limit is counted under the destination's canonical form
+    /// ([`canonical_destination`](crate::destination::canonical_destination)), so every
+    /// spelling of one mailbox or number shares it.
+    ///
     /// Every limit is checked before any is counted, so a refused send counts nothing. The
     /// service records each refusal as an
     /// [`EventKind::DeliveryLimited`](crate::EventKind::DeliveryLimited) event.

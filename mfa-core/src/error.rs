@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::limits::StateLimit;
 use crate::policy::DeliveryCap;
 use crate::store::StoreError;
 
@@ -67,6 +68,20 @@ pub enum Error {
     /// The assertion is refused and a clone-warning event is recorded.
     #[error("the security key's signature counter went backwards; it may have been cloned")]
     PossibleClone,
+    /// A bound on stored state was reached ([`StateLimits`](crate::limits::StateLimits)):
+    /// too many unfinished enrolments, sign-in challenges or usernameless sign-ins. Nothing
+    /// was stored. Retry after `retry_after` (or finish or remove a pending enrolment).
+    #[error("{limit}; retry in {} s", retry_after.as_secs().max(1))]
+    LimitReached {
+        /// Which bound.
+        limit: StateLimit,
+        /// How long until the bound frees up.
+        retry_after: Duration,
+    },
+    /// The operation needs an active factor first: recovery codes exist only alongside
+    /// one (SECURITY.md S22).
+    #[error("an active factor is required first")]
+    FactorRequired,
     /// The operation needs a fresh primary authentication (the user re-enters the password).
     #[error("recent re-authentication required")]
     ReauthRequired,

@@ -6,7 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
+use crate::limits::StateLimit;
 use crate::policy::DeliveryCap;
+use crate::store::ThrottleScope;
 use crate::types::{Assurance, DeviceId, FactorId, FactorKind, Timestamp, UserId};
 
 /// Something that happened to a user's factors. Never carries a code, secret or token.
@@ -15,8 +17,9 @@ use crate::types::{Assurance, DeviceId, FactorId, FactorKind, Timestamp, UserId}
 pub struct Event {
     /// When.
     pub at: Timestamp,
-    /// To whom.
-    pub user: UserId,
+    /// To whom; `None` for what concerns no one user (usernameless sign-ins refused by
+    /// the deployment-wide bound).
+    pub user: Option<UserId>,
     /// What.
     pub kind: EventKind,
 }
@@ -30,8 +33,10 @@ pub enum FailureReason {
     InvalidCode,
     /// The proof was a replay.
     Replayed,
-    /// The attempt was refused because of earlier failures.
+    /// The attempt was refused because of earlier failures, for a while.
     Locked,
+    /// The attempt was refused because of earlier failures, for good (a hard stop).
+    Disabled,
 }
 
 /// What happened.
@@ -90,6 +95,49 @@ pub enum EventKind {
         factor: Option<FactorId>,
         /// How long until the next attempt is evaluated.
         retry_after: Duration,
+    },
+    /// Attempts were refused without being evaluated, because of earlier failures
+    /// (SECURITY.md S25). Aggregated: the first refusal is reported at once, later ones in
+    /// reports that each carry how many were refused since the previous report (at the
+    /// 2nd, 4th, 8th, ... refusal, once a minute, when attempts are evaluated again, and at
+    /// [`Mfa::flush_audit`](crate::Mfa::flush_audit)), so summing `count` gives every
+    /// refusal without an event per attempt.
+    AttemptsRefused {
+        /// The counter that refused them: a factor, the recovery codes or the
+        /// remembered-device tokens.
+        scope: ThrottleScope,
+        /// [`FailureReason::Locked`] or [`FailureReason::Disabled`].
+        reason: FailureReason,
+        /// Refusals since the previous report.
+        count: u64,
+    },
+    /// A usernameless sign-in named this factor's credential and failed. Nobody was
+    /// authenticated, so nothing was counted against the factor (SECURITY.md S23).
+    /// Aggregated like [`EventKind::AttemptsRefused`].
+    PasswordlessFailed {
+        /// The factor the credential belongs to.
+        factor: FactorId,
+        /// Failures since the previous report.
+        count: u64,
+    },
+    /// An operation was refused by a bound on stored state
+    /// ([`StateLimits`](crate::limits::StateLimits)); `user` is `None` for the
+    /// deployment-wide bound on usernameless sign-ins. Aggregated like
+    /// [`EventKind::AttemptsRefused`].
+    LimitReached {
+        /// Which bound.
+        limit: StateLimit,
+        /// How long until it frees up.
+        retry_after: Duration,
+        /// Refusals since the previous report.
+        count: u64,
+    },
+    /// Recovery codes were discarded because they could no longer count: the user's last
+    /// active factor was removed, or codes were found when the first factor became active
+    /// (SECURITY.md S22).
+    RecoveryCodesDiscarded {
+        /// How many.
+        count: usize,
     },
     /// A code that was already used (or an older one) was presented again.
     ReplayRejected {
@@ -175,10 +223,13 @@ pub struct TracingEventSink;
 #[async_trait]
 impl EventSink for TracingEventSink {
     async fn record(&self, event: &Event) {
-        let user = event.user.as_str();
+        let user = event.user.as_ref().map_or("", UserId::as_str);
         let at = event.at.unix_millis();
         match &event.kind {
             EventKind::LockedOut { .. }
+            | EventKind::AttemptsRefused { .. }
+            | EventKind::PasswordlessFailed { .. }
+            | EventKind::LimitReached { .. }
             | EventKind::ReplayRejected { .. }
             | EventKind::CloneWarning { .. }
             | EventKind::DeliveryLimited { limit: DeliveryCap::Prefix | DeliveryCap::CostBudget, .. } => {

@@ -27,15 +27,11 @@
 //! // sensitive changes need.
 //! let fresh = FreshAuth::primary(mfa.now());
 //!
-//! // Recovery codes: shown once, stored as argon2id hashes, each usable once.
-//! let codes = mfa.generate_recovery_codes(&alice, &fresh).await?;
-//! assert_eq!(codes.len(), 10);
-//! let first = codes.codes()[0].expose().to_owned();
-//!
-//! let verified = mfa.verify_recovery_code(&alice, &first).await?;
-//! assert_eq!(verified.user, alice);
-//! assert!(matches!(mfa.verify_recovery_code(&alice, &first).await, Err(Error::InvalidCode)));
-//! assert_eq!(mfa.recovery_codes_remaining(&alice).await?, 9);
+//! // Before her first factor a password is all there is, and nothing it produces may
+//! // count as a second factor later: recovery codes exist only alongside a factor.
+//! assert!(matches!(mfa.generate_recovery_codes(&alice, &fresh).await, Err(Error::FactorRequired)));
+//! assert_eq!(mfa.recovery_codes_remaining(&alice).await?, 0);
+//! assert!(mfa.list_factors(&alice).await?.is_empty());
 //! # Ok(())
 //! # }
 //! ```
@@ -54,7 +50,7 @@
 //!     if let Prompt::SharedSecret(secret) = &start.prompt {
 //!         // put secret.qr_svg / secret.secret_base32 in the page
 //!     }
-//!     mfa.finish_enrolment(user, &start.factor.id, &Proof::code(code_typed)?).await?;
+//!     mfa.finish_enrolment(user, &fresh, &start.factor.id, &Proof::code(code_typed)?).await?;
 //!     Ok(())
 //! }
 //!
@@ -76,6 +72,12 @@
 //!   ([`ThrottlePolicy`]); errors carry `retry_after`.
 //! - A TOTP code is accepted once; single-use state (challenges, recovery codes) is
 //!   consumed atomically in the store.
+//! - Nothing a password alone produced counts as a second factor later: recovery codes
+//!   exist only while a factor is active, and an enrolment is finished only with the
+//!   authorisation starting it would need at that moment.
+//! - Callers nobody authenticated (usernameless sign-in) never count against, lock or
+//!   disable a user's factor; every kind of stored state is bounded ([`StateLimits`]).
+//! - Every attempt refused by a throttle or a bound reaches the [`EventSink`], aggregated.
 //! - Reusable secrets are sealed with AEAD bound to user and factor ([`AeadSealer`]).
 //! - Secrets never appear in `Debug`, errors, events or logs.
 //!
@@ -94,11 +96,14 @@
 pub mod access;
 pub mod adapter;
 pub mod clock;
+pub mod destination;
 pub mod error;
 pub mod events;
+pub mod limits;
 pub mod manual;
 pub mod policy;
 pub mod recovery;
+mod refusals;
 pub mod seal;
 pub mod secret;
 mod service;
@@ -116,6 +121,7 @@ pub use adapter::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CryptoError, Error, Result};
 pub use events::{Event, EventKind, EventSink, FailureReason, TracingEventSink};
+pub use limits::{StateLimit, StateLimits};
 pub use policy::{CostBudget, DeliveryCap, DeliveryPolicy, DevicePolicy, FreshAuth, Policy, PrefixCap, WindowCap};
 pub use recovery::{HashParams, RecoveryCodePolicy, RecoveryCodeSet};
 pub use seal::{AeadSealer, KeyId, SealContext, SealedSecret, SecretSealer};

@@ -20,6 +20,19 @@
 /// | row swapper with write access | copy Alice's sealed seed onto Mallory's factor | associated data binds user and factor: the copy does not open |
 /// | log reader | find codes or secrets in logs or error messages | secrets live in zeroize-on-drop types with redacted `Debug`; errors and events carry ids only |
 /// | timing observer | learn whether a recovery code's lookup part exists | a miss runs one argon2 verification against a dummy hash, the same cost as a hit |
+/// | password holder before the first factor | mint recovery codes or start an enrolment now, so they count once the user turns MFA on | codes exist only while a factor is active ([`Error::FactorRequired`](crate::Error::FactorRequired)), are discarded with the last factor and when the first one activates, and never sign in without one; `finish_enrolment` judges the [`FreshAuth`](crate::FreshAuth) again at finish time |
+/// | caller with no session | lock or disable a user's passkey with forged usernameless sign-ins naming its (public) credential id; fill the store with ceremonies | usernameless failures never count against the factor ([`EventKind::PasswordlessFailed`](crate::EventKind::PasswordlessFailed) reports them); ceremonies bounded deployment-wide ([`StateLimits`](crate::StateLimits)) |
+/// | state grower | 10^5 pending enrolments, challenges or remembered devices for one user | per-user bounds in [`StateLimits`](crate::StateLimits), exact under racing; [`Store::purge_expired`](crate::Store::purge_expired) removes what expired |
+/// | cap dodger | send codes to `Victim@`, `VICTIM@`, `"victim"@`, `victim+1@` from many accounts | send limits keyed by [`canonical_destination`](crate::destination::canonical_destination) |
+/// | flooder hiding in noise | make 10^5 refused attempts that no audit sees, or that drown it | refusals reported aggregated ([`EventKind::AttemptsRefused`](crate::EventKind::AttemptsRefused)): every one counted, about log2(n) events plus one a minute |
+///
+/// **The bootstrap period.** Before a user's first factor the host has only a password,
+/// and so does whoever stole it. That holder can enrol the first factor (a host that cannot
+/// accept that confirms the account another way first), but nothing it produced counts once
+/// the user turns MFA on: no recovery code minted then, no enrolment started then and
+/// finished after. Recovery codes are generated after the first factor is active, with the
+/// MFA its enrolment just proved (stamp [`FreshAuth::with_mfa`](crate::FreshAuth::with_mfa)
+/// with the time [`Mfa::finish_enrolment`](crate::Mfa::finish_enrolment) succeeded).
 ///
 /// **Out of scope.** Compromise of the host process or its memory, of the sealing key, or
 /// of the user's device; phishing of TOTP/SMS/email codes (only WebAuthn resists that, and
@@ -47,6 +60,10 @@ pub mod threat_model {}
 /// | `DeliveryPolicy::prefix` | 20 SMS per hour per 8-digit number range | an attacker cycling through a premium-rate range is stopped after 20 messages an hour; 8 digits keep genuine users of one city or operator in different ranges (see [`sms_pumping`]) |
 /// | `DeliveryPolicy::per_user` | 10 per hour, all factors and channels | two full rounds of sign-in plus resends; one account cannot be a messaging gateway |
 /// | `DeliveryPolicy::cost_budget` | off | what a message costs depends on the provider: set it once you know your prices |
+/// | `StateLimits::pending_enrolments` | 5 per user | a few abandoned attempts, not a store filler |
+/// | `StateLimits::challenges` | 30 per user per 5 minutes | several devices and resends at once; not 10^5 stored ceremonies |
+/// | `StateLimits::passwordless` | 10,000 per 5 minutes, deployment-wide | far above a real sign-in rate; bounds what unauthenticated callers can store to 20,000 unexpired ceremonies (rate-limit the endpoint per client address too) |
+/// | `StateLimits::devices` | 20 per user | every browser a user keeps; the oldest is forgotten past it |
 ///
 /// With the default throttle, an attacker gets 5 guesses, then one after 1, 2, 4, 8, 16
 /// and 32 minutes, then one an hour: 33 guesses in the first day

@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::adapter::DeliveryChannel;
+use crate::limits::StateLimits;
+pub use crate::limits::WindowCap;
 use crate::recovery::RecoveryCodePolicy;
 use crate::store::CounterState;
 use crate::throttle::GuessBudget;
@@ -42,6 +44,9 @@ pub struct Policy {
     pub delivery: DeliveryPolicy,
     /// "Remember this device" tokens.
     pub devices: DevicePolicy,
+    /// Bounds on the state callers can make the service store (pending enrolments,
+    /// challenges, usernameless sign-ins, remembered devices).
+    pub limits: StateLimits,
     /// When set, each factor's throttle is derived from this budget and the factor's guess
     /// space (for adapters that report one) instead of [`Policy::throttle`].
     pub guess_budget: Option<GuessBudget>,
@@ -78,6 +83,7 @@ impl Default for Policy {
             recovery_codes: RecoveryCodePolicy::default(),
             delivery: DeliveryPolicy::default(),
             devices: DevicePolicy::default(),
+            limits: StateLimits::default(),
             guess_budget: None,
             secret_cache: 10_000,
         }
@@ -266,60 +272,6 @@ impl DeliveryPolicy {
             }
         }
         Ok(())
-    }
-}
-
-/// At most `max` units (messages, or cost units for a [`CostBudget`]) per fixed window.
-/// The window starts with the first unit counted after the previous one ended.
-///
-/// ```
-/// use std::time::Duration;
-/// use mfa_core::policy::WindowCap;
-/// use mfa_core::store::CounterState;
-/// use mfa_core::Timestamp;
-///
-/// let cap = WindowCap::new(Duration::from_secs(3600), 10);
-/// let t0 = Timestamp::from_unix_secs(1_700_000_000);
-/// let state = cap.count(&CounterState::default(), t0, 7).unwrap();
-/// // 7 + 4 > 10: refused until the hour is over.
-/// assert_eq!(cap.count(&state, t0, 4), Err(Duration::from_secs(3600)));
-/// assert!(cap.count(&state, t0, 3).is_ok());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct WindowCap {
-    /// How long a window lasts.
-    pub window: Duration,
-    /// Units allowed per window.
-    pub max: u32,
-}
-
-impl WindowCap {
-    /// `max` units per `window`.
-    pub fn new(window: Duration, max: u32) -> Self {
-        Self { window, max }
-    }
-
-    /// Counts `amount` units against `state` at `now`: the new state, or how long until the
-    /// current window ends (a later window may still refuse an amount larger than `max`).
-    ///
-    /// # Errors
-    ///
-    /// How long until the window ends, if counting `amount` would exceed `max`.
-    pub fn count(&self, state: &CounterState, now: Timestamp, amount: u32) -> Result<CounterState, Duration> {
-        let open = state.window_start.filter(|start| now < start.saturating_add(self.window));
-        let (start, used) = match open {
-            Some(start) => (start, state.count),
-            None => (now, 0),
-        };
-        let end = start.saturating_add(self.window);
-        let total = u64::from(used) + u64::from(amount);
-        if total > u64::from(self.max) {
-            return Err(end.duration_since(now));
-        }
-        // total <= max, so it fits in a u32.
-        let total = u32::try_from(total).unwrap_or(u32::MAX);
-        Ok(CounterState::new(total, Some(start), Some(now), Some(end)))
     }
 }
 

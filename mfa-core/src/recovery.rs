@@ -150,7 +150,8 @@ pub(crate) fn parse_code(input: &str) -> Result<ParsedCode> {
         return Err(invalid("recovery code", "too long"));
     }
     let mut buf = zeroize::Zeroizing::new(String::with_capacity(CODE_CHARS));
-    for c in input.chars() {
+    // Pasted codes often bring a line break or spaces around them.
+    for c in input.trim().chars() {
         let c = match c.to_ascii_uppercase() {
             ' ' | '-' | '\t' => continue,
             '0' => 'O',
@@ -267,9 +268,8 @@ mod tests {
             assert_eq!(&parsed.lookup, lookup);
             assert_eq!(parsed.secret.expose().len(), 16);
         }
-        let mut lookups: Vec<_> = codes.iter().map(|(l, _)| l.clone()).collect();
-        lookups.dedup();
-        assert_eq!(lookups.len(), 10);
+        let lookups: std::collections::HashSet<_> = codes.iter().map(|(l, _)| l.clone()).collect();
+        assert_eq!(lookups.len(), 10, "every lookup part is distinct");
     }
 
     #[test]
@@ -283,6 +283,13 @@ mod tests {
         assert!(parse_code("ABCD-EFGH-IJKL-MNOP-QRS9").is_err());
         assert!(parse_code("ÄBCD-EFGH-IJKL-MNOP-QRST").is_err());
         assert!(parse_code(&"A".repeat(10_000)).is_err());
+        let pasted = parse_code("\n  ABCD-EFGH-IJKL-MNOP-QRST\r\n").unwrap();
+        assert_eq!(
+            (pasted.lookup.as_str(), pasted.secret.expose()),
+            ("ABCD", "EFGHIJKLMNOPQRST"),
+            "line breaks around"
+        );
+        assert!(parse_code("ABCD-EFGH\nIJKL-MNOP-QRST").is_err(), "a line break inside is not a separator");
     }
 
     #[test]

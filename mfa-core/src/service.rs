@@ -13,10 +13,13 @@ use crate::adapter::{
     UsernamelessContext, VerifyInput,
 };
 use crate::clock::{Clock, SystemClock};
+use crate::destination::canonical_destination;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind, EventSink, FailureReason, TracingEventSink};
+use crate::limits::StateLimit;
 use crate::policy::{DeliveryCap, DeliveryPolicy, FreshAuth, Policy, WindowCap, is_fresh};
 use crate::recovery::{self, DummyHash, RecoveryCodeSet};
+use crate::refusals::{RefusalKey, Refusals};
 use crate::seal::{OpenedSecrets, SealContext, SealedSecret, SecretSealer};
 use crate::secret::SecretBytes;
 use crate::secret::SecretString;
@@ -34,6 +37,27 @@ const FACTOR_SECRET: &str = "factor-secret";
 /// Compare-and-set retries before a throttle update gives up (only reachable under
 /// pathological contention).
 const MAX_CAS_RETRIES: usize = 10_000;
+/// The counter of usernameless sign-ins started, across the deployment.
+const PASSWORDLESS_KEY: &str = "open:passwordless";
+
+/// When [`Mfa::discard_recovery_codes`] discards.
+#[derive(Debug, Clone, Copy)]
+enum Discard {
+    /// The user had no active factor before this one: whatever codes exist were not minted
+    /// with MFA.
+    Always,
+    /// Only if the user has no active factor left.
+    IfNoActiveFactor,
+}
+
+/// Whether a verification counts toward the factor's throttle.
+#[derive(Debug, Clone, Copy)]
+enum Counting {
+    /// A caller who holds the user's first factor: failures count, locks apply.
+    Throttled,
+    /// Nobody is authenticated (usernameless sign-in): nothing counts against the factor.
+    Unauthenticated,
+}
 
 /// The multi-factor authentication service: the one object a host holds.
 ///
@@ -58,6 +82,8 @@ struct Inner {
     derived: std::sync::RwLock<HashMap<u64, ThrottlePolicy>>,
     /// Secrets opened for verification ([`Policy::secret_cache`]); `None` when off.
     opened: Option<OpenedSecrets>,
+    /// Refused attempts counted for audit but not yet reported.
+    refusals: Refusals,
 }
 
 /// Builds an [`Mfa`] service.
@@ -149,6 +175,7 @@ impl MfaBuilder {
             return Err(Error::Config("recovery code count must be 1-100"));
         }
         policy.delivery.check().map_err(Error::Config)?;
+        policy.limits.check().map_err(Error::Config)?;
         let mut adapters = HashMap::new();
         for adapter in self.adapters {
             for kind in adapter.kinds() {
@@ -169,6 +196,7 @@ impl MfaBuilder {
                 dummy_hash: DummyHash::default(),
                 derived: std::sync::RwLock::default(),
                 opened,
+                refusals: Refusals::default(),
             }),
         })
     }
@@ -292,6 +320,8 @@ impl Mfa {
     /// the user has an active factor, recent MFA is needed too); [`Error::Unsupported`] for
     /// an unconfigured kind; [`Error::InvalidInput`] for a bad label or destination;
     /// [`Error::NotFound`] if `replaces` names no active factor of the same kind;
+    /// [`Error::LimitReached`] if the user already holds
+    /// [`StateLimits::pending_enrolments`](crate::StateLimits) unfinished enrolments;
     /// [`Error::Delivery`] if a code could not be sent.
     pub async fn start_enrolment(
         &self,
@@ -307,6 +337,12 @@ impl Mfa {
         self.check_fresh(fresh, now, &factors)?;
         if let Some(old) = request.replaces {
             factors.iter().find(|f| f.id == old && f.is_active() && f.kind == request.kind).ok_or(Error::NotFound)?;
+        }
+        let pending = self.pending_enrolments(&factors, now);
+        if pending.len() >= inner.policy.limits.pending_enrolments {
+            let retry_after =
+                pending.first().and_then(|f| f.expires_at).map_or(Duration::ZERO, |e| e.duration_since(now));
+            return Err(self.limit_reached(Some(user), StateLimit::PendingEnrolments, retry_after, now).await);
         }
         let label = match label {
             Some(label) => label,
@@ -348,29 +384,85 @@ impl Mfa {
             record.enrolment = Some(cid);
         }
         inner.store.insert_factor(&record).await?;
+        // Racing starts may all have passed the check above: each looks again once its
+        // enrolment is stored and removes every pending enrolment beyond the bound (the
+        // newest), its own included. A record beyond the bound in any racer's view is
+        // beyond it in the full picture too, so once the racers are done exactly the oldest
+        // `pending_enrolments` remain.
+        if !self.trim_pending_enrolments(user, &id, now).await? {
+            let retry_after = self
+                .pending_enrolments(&inner.store.list_factors(user).await?, now)
+                .first()
+                .and_then(|f| f.expires_at)
+                .map_or(Duration::ZERO, |e| e.duration_since(now));
+            return Err(self.limit_reached(Some(user), StateLimit::PendingEnrolments, retry_after, now).await);
+        }
         self.emit(user, now, EventKind::EnrolmentStarted { factor: id, kind: request.kind }).await;
         Ok(EnrolmentStart { factor: record.summary(), prompt: plan.prompt, expires_at })
     }
 
+    /// Removes the user's pending enrolments beyond the bound, newest first; `false` if
+    /// `ours` is no longer there afterwards.
+    async fn trim_pending_enrolments(&self, user: &UserId, ours: &FactorId, now: Timestamp) -> Result<bool> {
+        let store = &self.inner.store;
+        let factors = store.list_factors(user).await?;
+        let pending = self.pending_enrolments(&factors, now);
+        for extra in pending.iter().skip(self.inner.policy.limits.pending_enrolments) {
+            if let Some(cid) = &extra.enrolment {
+                store.take_ceremony(Some(user), cid, now).await?;
+            }
+            match store.delete_factor(user, &extra.id).await {
+                Ok(_) | Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(store.get_factor(user, ours).await?.is_some())
+    }
+
+    /// The user's unexpired pending enrolments, oldest first.
+    fn pending_enrolments<'f>(&self, factors: &'f [FactorRecord], now: Timestamp) -> Vec<&'f FactorRecord> {
+        let mut pending: Vec<&FactorRecord> = factors.iter().filter(|f| !f.is_active() && !f.is_expired(now)).collect();
+        pending.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        pending
+    }
+
     /// Completes an enrolment with its proof (a current code, the code that was sent, an
     /// attestation). On success the factor is active; the user's first active factor
-    /// becomes preferred; a factor it `replaces` is removed in the same step.
+    /// becomes preferred; a factor it `replaces` is removed in the same step, with the
+    /// remembered devices removing it would revoke.
+    ///
+    /// Finishing needs the same authorisation as starting, judged in the state at finish
+    /// time (SECURITY.md S22): an enrolment started with only a password, before the user
+    /// had a factor, cannot be finished by a password-only session once a factor is active.
+    /// When the first factor becomes active, recovery codes found then (which could only
+    /// have been minted without MFA) are discarded.
     ///
     /// Failures count toward the factor's throttle.
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] for an unknown factor (or another user's); [`Error::Expired`] if
-    /// the enrolment expired, was already finished, or its ceremony is used up;
-    /// [`Error::InvalidCode`] for a wrong proof; [`Error::Locked`] after too many failures;
-    /// [`Error::InvalidInput`] for a malformed proof (nothing counted).
-    pub async fn finish_enrolment(&self, user: &UserId, factor: &FactorId, proof: &Proof) -> Result<FactorSummary> {
+    /// [`Error::ReauthRequired`] / [`Error::MfaRequired`] without fresh authentication as
+    /// [`Mfa::start_enrolment`] needs it now; [`Error::NotFound`] for an unknown factor (or
+    /// another user's); [`Error::Expired`] if the enrolment expired, was already finished,
+    /// or its ceremony is used up; [`Error::InvalidCode`] for a wrong proof;
+    /// [`Error::Locked`] after too many failures; [`Error::InvalidInput`] for a malformed
+    /// proof (nothing counted).
+    pub async fn finish_enrolment(
+        &self,
+        user: &UserId,
+        fresh: &FreshAuth,
+        factor: &FactorId,
+        proof: &Proof,
+    ) -> Result<FactorSummary> {
         let inner = &self.inner;
         let now = self.now();
-        let record = inner.store.get_factor(user, factor).await?.ok_or(Error::NotFound)?;
+        let factors = inner.store.list_factors(user).await?;
+        let record = factors.iter().find(|f| f.id == *factor).cloned().ok_or(Error::NotFound)?;
         if record.is_active() || record.is_expired(now) {
             return Err(Error::Expired);
         }
+        self.check_fresh(fresh, now, &factors)?;
+        let had_active = factors.iter().any(FactorRecord::is_active);
         let adapter = self.adapter(&record.kind)?;
         adapter.check_proof(&record.kind, ProofStep::Enrolment, proof)?;
         let scope = ThrottleScope::Factor(record.id);
@@ -417,6 +509,11 @@ impl Mfa {
             Some(old) => inner.store.get_factor(user, &old).await?,
             None => None,
         };
+        // A replaced factor is removed: its remembered devices go as they would with
+        // `remove_factor`, and before it, so an interruption never leaves them behind.
+        if replaced.as_ref().is_some_and(FactorRecord::is_active) && inner.policy.devices.revoke_on_factor_removal {
+            self.revoke_all_devices(user).await?;
+        }
         // The commit point: everything before it leaves the previous state in place, and
         // nothing after it can fail the enrolment.
         let active = inner.store.activate_factor(user, &record.id, now).await.map_err(|e| match e {
@@ -424,6 +521,9 @@ impl Mfa {
             e => e.into(),
         })?;
         self.throttle_reset_after_commit(user, &scope, attempt).await;
+        if !had_active {
+            self.discard_recovery_codes(user, Discard::Always, now).await;
+        }
         self.emit(user, now, EventKind::FactorAdded { factor: active.id, kind: active.kind.clone() }).await;
         if let Some(old) = replaced {
             self.emit(user, now, EventKind::FactorRemoved { factor: old.id, kind: old.kind }).await;
@@ -541,7 +641,9 @@ impl Mfa {
     }
 
     /// Removes a factor (or cancels a pending enrolment). If it was preferred, the next
-    /// factor is promoted: strongest assurance first, then most recently used.
+    /// factor is promoted: strongest assurance first, then most recently used. Removing the
+    /// last active factor turns MFA off for the user and discards their recovery codes
+    /// (they exist only alongside a factor, SECURITY.md S22).
     ///
     /// # Errors
     ///
@@ -560,11 +662,36 @@ impl Mfa {
         let removed = self.inner.store.delete_factor(user, factor).await?;
         if removed.is_active() {
             self.emit(user, now, EventKind::FactorRemoved { factor: removed.id, kind: removed.kind.clone() }).await;
+            self.discard_recovery_codes(user, Discard::IfNoActiveFactor, now).await;
         }
         if removed.preferred {
             self.promote_preferred(user, now).await?;
         }
         Ok(())
+    }
+
+    /// Deletes the user's recovery codes, if any, with an event: they no longer count.
+    /// Called after a commit, so a store failure is logged, not returned (the codes then
+    /// stay, and still do not count: [`Mfa::verify_recovery_code`] needs an active factor).
+    async fn discard_recovery_codes(&self, user: &UserId, when: Discard, now: Timestamp) {
+        let store = &self.inner.store;
+        let discarded = async {
+            if let Discard::IfNoActiveFactor = when
+                && store.list_factors(user).await?.iter().any(FactorRecord::is_active)
+            {
+                return Ok(0);
+            }
+            let count = store.count_recovery_codes(user).await?;
+            if count > 0 {
+                store.replace_recovery_codes(user, &[]).await?;
+            }
+            Ok::<_, StoreError>(count)
+        };
+        match discarded.await {
+            Ok(0) => {}
+            Ok(count) => self.emit(user, now, EventKind::RecoveryCodesDiscarded { count }).await,
+            Err(e) => tracing::warn!(error = %e, "could not discard recovery codes that no longer count"),
+        }
     }
 
     /// Makes the best remaining active factor preferred if none is.
@@ -600,8 +727,10 @@ impl Mfa {
     /// # Errors
     ///
     /// [`Error::NotFound`] if the user has no such active factor (pending ones never
-    /// count); [`Error::Locked`] while the factor is throttled; [`Error::Delivery`] if a
-    /// code could not be sent.
+    /// count); [`Error::Locked`] while the factor is throttled ([`Error::Disabled`] after a
+    /// hard stop); [`Error::LimitReached`] past
+    /// [`StateLimits::challenges`](crate::StateLimits); [`Error::Delivery`] if a code could
+    /// not be sent.
     pub async fn start_challenge(&self, user: &UserId, factor: Option<&FactorId>) -> Result<Challenge> {
         self.start_challenge_for(user, factor, None).await
     }
@@ -684,13 +813,12 @@ impl Mfa {
     ) -> Result<Challenge> {
         let inner = &self.inner;
         let adapter = self.adapter(&chosen.kind)?;
-        let state = inner.store.get_throttle(user, &ThrottleScope::Factor(chosen.id)).await?;
-        let throttle = self.throttle_for(chosen);
-        if throttle.exhausted(&state) {
-            return Err(Error::Disabled);
-        }
-        if let Some(retry_after) = throttle.wait(&state, now) {
-            return Err(Error::Locked { retry_after });
+        let scope = ThrottleScope::Factor(chosen.id);
+        let state = inner.store.get_throttle(user, &scope).await?;
+        self.throttle_check(user, &scope, &self.throttle_for(chosen), &state, now).await?;
+        let challenges = hashed_key("open:challenges", "challenges-per-user", user.as_str());
+        if let Err(retry_after) = self.count_in_window(&challenges, inner.policy.limits.challenges, now).await? {
+            return Err(self.limit_reached(Some(user), StateLimit::Challenges, retry_after, now).await);
         }
         let secret = self.open(chosen)?;
         let id = ChallengeId::random()?;
@@ -768,23 +896,30 @@ impl Mfa {
         {
             record = other;
         }
-        self.verify_record(user, &record, Some(&ceremony), proof, now, None).await
+        self.verify_record(user, &record, Some(&ceremony), proof, now, None, Counting::Throttled).await
     }
 
     /// Starts a usernameless sign-in: the browser offers the user's passkeys for this site
     /// and the one chosen names the account. Nothing about any user is needed or revealed.
     ///
     /// The endpoint that calls this is reachable before sign-in: rate-limit it by client
-    /// address like any other unauthenticated endpoint (each call stores a ceremony until
-    /// it expires).
+    /// address like any other unauthenticated endpoint. Each call stores a ceremony until
+    /// it is used or expires; across the deployment at most
+    /// [`StateLimits::passwordless`](crate::StateLimits) are started per window, so
+    /// unauthenticated callers can make the store hold at most twice that many unexpired
+    /// ceremonies (and [`Store::purge_expired`] removes the expired ones).
     ///
     /// # Errors
     ///
-    /// [`Error::Unsupported`] if no adapter for `kind` supports usernameless sign-in.
+    /// [`Error::Unsupported`] if no adapter for `kind` supports usernameless sign-in;
+    /// [`Error::LimitReached`] past the deployment-wide bound.
     pub async fn start_passwordless(&self, kind: &FactorKind) -> Result<PasswordlessChallenge> {
         let inner = &self.inner;
         let now = self.now();
         let adapter = self.adapter(kind)?;
+        if let Err(retry_after) = self.count_in_window(PASSWORDLESS_KEY, inner.policy.limits.passwordless, now).await? {
+            return Err(self.limit_reached(None, StateLimit::Passwordless, retry_after, now).await);
+        }
         let id = ChallengeId::random()?;
         let plan = adapter.start_usernameless(&UsernamelessContext::new(kind, now, &id)).await?;
         let (payload, ttl, attempts) = match plan.ceremony {
@@ -811,11 +946,18 @@ impl Mfa {
     /// of the kind the ceremony was started for (a passkey, never an older device) that
     /// verifies the user signs in. The result names the user.
     ///
+    /// Nobody is authenticated here: the credential id a caller sends is not secret (it is
+    /// in every `allowCredentials` list), and a bad signature proves nothing about its
+    /// owner. So a failure costs the caller its ceremony and is reported to audit
+    /// ([`EventKind::PasswordlessFailed`]), but never counts against, locks or disables
+    /// the user's factor (SECURITY.md S23). A factor disabled by a hard stop stays
+    /// disabled here too.
+    ///
     /// # Errors
     ///
     /// [`Error::Expired`] for an unknown, expired or used ceremony; [`Error::InvalidCode`]
     /// for an unknown credential, one that may not sign in without a password, or a proof
-    /// that does not verify; [`Error::Locked`] while that credential is throttled.
+    /// that does not verify; [`Error::Disabled`] for a factor disabled by a hard stop.
     pub async fn finish_passwordless(&self, challenge: &ChallengeId, proof: &Proof) -> Result<Verified> {
         let inner = &self.inner;
         let now = self.now();
@@ -832,13 +974,20 @@ impl Mfa {
         }
         let record = inner.store.find_factor_by_lookup_key(&key).await?.ok_or(Error::InvalidCode)?;
         if !record.is_active() || record.kind != ceremony.kind {
-            let failed = EventKind::VerificationFailed { factor: Some(record.id), reason: FailureReason::InvalidCode };
-            self.emit(&record.user, now, failed).await;
+            self.passwordless_failed(&record, now).await;
             return Err(Error::InvalidCode);
         }
         let user = record.user.clone();
         let required = Some(Assurance::PhishingResistantMultiFactor);
-        self.verify_record(&user, &record, Some(&ceremony), proof, now, required).await
+        self.verify_record(&user, &record, Some(&ceremony), proof, now, required, Counting::Unauthenticated).await
+    }
+
+    /// Reports a failed usernameless sign-in against `record`'s owner, aggregated.
+    async fn passwordless_failed(&self, record: &FactorRecord, now: Timestamp) {
+        let key = RefusalKey::Passwordless { user: record.user.clone(), factor: record.id };
+        if let Some(count) = self.inner.refusals.refuse(key, now) {
+            self.emit(&record.user, now, EventKind::PasswordlessFailed { factor: record.id, count }).await;
+        }
     }
 
     /// Verifies a proof for a factor that needs no challenge state (an authenticator app):
@@ -856,9 +1005,10 @@ impl Mfa {
         if self.adapter(&record.kind)?.needs_challenge(&record.kind) {
             return Err(Error::Unsupported);
         }
-        self.verify_record(user, &record, None, proof, now, None).await
+        self.verify_record(user, &record, None, proof, now, None, Counting::Throttled).await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn verify_record(
         &self,
         user: &UserId,
@@ -867,34 +1017,51 @@ impl Mfa {
         proof: &Proof,
         now: Timestamp,
         required: Option<Assurance>,
+        counting: Counting,
     ) -> Result<Verified> {
         let inner = &self.inner;
         let adapter = self.adapter(&record.kind)?;
         adapter.check_proof(&record.kind, ProofStep::SignIn, proof)?;
         let scope = ThrottleScope::Factor(record.id);
         let throttle = self.throttle_for(record);
-        let attempt = self.throttle_begin(user, &scope, now, &throttle).await?;
+        let attempt = match counting {
+            Counting::Throttled => Some(self.throttle_begin(user, &scope, now, &throttle).await?),
+            Counting::Unauthenticated => {
+                // Read only: a hard stop holds, but nothing is counted or waited for.
+                let state = inner.store.get_throttle(user, &scope).await?;
+                if throttle.exhausted(&state) {
+                    self.refused(user, scope, true, now).await;
+                    return Err(Error::Disabled);
+                }
+                None
+            }
+        };
+        let failed = |error: Error| async move {
+            match attempt {
+                Some(attempt) => {
+                    self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now, &throttle)
+                        .await;
+                }
+                None => self.passwordless_failed(record, now).await,
+            }
+            Err(error)
+        };
         let secret = self.open_to_verify(adapter.as_ref(), record)?;
         let gate = Gate { mfa: self, user, factor: record.id, now };
         let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.map(|c| &c.id), &gate, &[]);
         let input = VerifyInput { factor: record, secret: secret.as_deref(), ceremony, proof };
         let outcome = match adapter.verify(&ctx, input).await {
             Ok(outcome) => outcome,
-            Err(Error::InvalidCode) => {
-                self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now, &throttle).await;
-                return Err(Error::InvalidCode);
-            }
+            Err(Error::InvalidCode) => return failed(Error::InvalidCode).await,
             Err(Error::PossibleClone) => {
                 self.emit(user, now, EventKind::CloneWarning { factor: record.id }).await;
-                self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now, &throttle).await;
-                return Err(Error::PossibleClone);
+                return failed(Error::PossibleClone).await;
             }
             Err(e) => return Err(e),
         };
         let assurance = outcome.assurance.unwrap_or(record.assurance);
         if required.is_some_and(|min| assurance < min) {
-            self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now, &throttle).await;
-            return Err(Error::InvalidCode);
+            return failed(Error::InvalidCode).await;
         }
         if let Some(c) = ceremony {
             // Single use: of concurrent correct proofs, only the one that takes it wins.
@@ -904,7 +1071,9 @@ impl Mfa {
             && !inner.store.advance_replay_marker(user, &record.id, marker, now).await?
         {
             self.emit(user, now, EventKind::ReplayRejected { factor: record.id }).await;
-            self.count_failure(user, Some(record.id), attempt, FailureReason::Replayed, now, &throttle).await;
+            if let Some(attempt) = attempt {
+                self.count_failure(user, Some(record.id), attempt, FailureReason::Replayed, now, &throttle).await;
+            }
             return Err(Error::Replayed);
         }
         let mut update = FactorUpdate {
@@ -921,7 +1090,9 @@ impl Mfa {
         if update != FactorUpdate::default() {
             inner.store.update_factor(user, &record.id, &update).await?;
         }
-        self.throttle_reset(user, &scope, attempt).await?;
+        if let Some(attempt) = attempt {
+            self.throttle_reset(user, &scope, attempt).await?;
+        }
         self.emit(user, now, EventKind::VerificationSucceeded { factor: Some(record.id), assurance }).await;
         let action = ceremony.and_then(|c| c.action.clone()).map(ActionDigest::from_stored);
         Ok(Verified::new(user.clone(), Some(record.id), Some(record.kind.clone()), assurance, now).with_action(action))
@@ -930,13 +1101,16 @@ impl Mfa {
     // ----- recovery codes ----------------------------------------------------------------
 
     /// Generates the user's first set of recovery codes. Show them once; only hashes are
-    /// kept.
+    /// kept. Recovery codes exist only alongside an active factor: generate them once the
+    /// first factor is active (its enrolment proved it: a host may stamp
+    /// [`FreshAuth::with_mfa`] with the time [`Mfa::finish_enrolment`] succeeded).
     ///
     /// # Errors
     ///
     /// [`Error::AlreadyExists`] if unused codes remain (use
     /// [`Mfa::regenerate_recovery_codes`]); [`Error::ReauthRequired`] /
-    /// [`Error::MfaRequired`] without fresh authentication.
+    /// [`Error::MfaRequired`] without fresh authentication; [`Error::FactorRequired`] if the
+    /// user has no active factor.
     pub async fn generate_recovery_codes(&self, user: &UserId, fresh: &FreshAuth) -> Result<RecoveryCodeSet> {
         if self.inner.store.count_recovery_codes(user).await? > 0 {
             return Err(Error::AlreadyExists);
@@ -949,13 +1123,20 @@ impl Mfa {
     ///
     /// # Errors
     ///
-    /// [`Error::ReauthRequired`] / [`Error::MfaRequired`] without fresh authentication (a
-    /// password alone cannot mint codes that bypass MFA).
+    /// [`Error::ReauthRequired`] / [`Error::MfaRequired`] without fresh authentication;
+    /// [`Error::FactorRequired`] if the user has no active factor. A password alone can
+    /// never mint codes that count: without a factor there are none, and with one, recent
+    /// MFA is needed. (Codes stored while the last factor is removed concurrently never
+    /// count either: [`Mfa::verify_recovery_code`] needs an active factor, and the next
+    /// first factor discards them.)
     pub async fn regenerate_recovery_codes(&self, user: &UserId, fresh: &FreshAuth) -> Result<RecoveryCodeSet> {
         let inner = &self.inner;
         let now = self.now();
         let factors = inner.store.list_factors(user).await?;
         self.check_fresh(fresh, now, &factors)?;
+        if !factors.iter().any(FactorRecord::is_active) {
+            return Err(Error::FactorRequired);
+        }
         let settings = inner.policy.recovery_codes;
         let codes = recovery::generate_codes(settings.count)?;
         let hashed = recovery::blocking(move || -> Result<(Vec<RecoveryCodeRecord>, RecoveryCodeSet)> {
@@ -984,6 +1165,8 @@ impl Mfa {
 
     /// Signs in with a recovery code, using it up. Costs one argon2 verification whatever
     /// the number of codes held (and the same for an unknown code). Failures are throttled.
+    /// Codes count only while the user has an active factor: without one, every code is
+    /// refused like a wrong one.
     ///
     /// # Errors
     ///
@@ -998,9 +1181,10 @@ impl Mfa {
         let throttle = inner.policy.throttle;
         let attempt = self.throttle_begin(user, &scope, now, &throttle).await?;
         let stored = inner.store.get_recovery_code(user, &parsed.lookup).await?;
+        let has_factor = stored.is_some() && inner.store.list_factors(user).await?.iter().any(FactorRecord::is_active);
         let settings = inner.policy.recovery_codes;
         let (hash, known) = match &stored {
-            Some(record) => (Arc::new(record.hash.clone()), true),
+            Some(record) => (Arc::new(record.hash.clone()), has_factor),
             None => (inner.dummy_hash.get(&settings.hash_params)?, false),
         };
         let secret = parsed.secret.clone();
@@ -1063,6 +1247,7 @@ impl Mfa {
             DeviceTokenRecord::new(id, user.clone(), label, device_hash(&id, secret.expose()), now, expires_at);
         self.inner.store.insert_device_token(&record).await?;
         self.emit(&user, now, EventKind::DeviceRemembered { device: id }).await;
+        self.forget_oldest_devices(&user, now).await?;
         Ok(DeviceToken { device: remembered(record), token })
     }
 
@@ -1098,6 +1283,27 @@ impl Mfa {
         let mut device = remembered(record);
         device.last_seen_at = Some(now);
         Ok(device)
+    }
+
+    /// Keeps the user's unexpired devices within [`StateLimits::devices`](crate::StateLimits)
+    /// by forgetting the oldest (and every expired one). Racing calls each trim what they
+    /// see, so the bound holds once they are done.
+    async fn forget_oldest_devices(&self, user: &UserId, now: Timestamp) -> Result<()> {
+        let store = &self.inner.store;
+        let mut devices = store.list_device_tokens(user).await?;
+        devices.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        let max = self.inner.policy.limits.devices;
+        let mut kept = 0;
+        for device in devices {
+            if device.expires_at > now && kept < max {
+                kept += 1;
+                continue;
+            }
+            if store.revoke_device_token(user, &device.id).await? {
+                self.emit(user, now, EventKind::DeviceRevoked { device: device.id }).await;
+            }
+        }
+        Ok(())
     }
 
     /// The user's remembered devices that have not expired, oldest first.
@@ -1231,18 +1437,110 @@ impl Mfa {
         }
         for _ in 0..MAX_CAS_RETRIES {
             let current = store.get_throttle(user, scope).await?;
-            if throttle.exhausted(&current) {
-                return Err(Error::Disabled);
-            }
-            if let Some(retry_after) = throttle.wait(&current, now) {
-                return Err(Error::Locked { retry_after });
-            }
+            self.throttle_check(user, scope, throttle, &current, now).await?;
             let next = ThrottleState::new(current.failures.saturating_add(1), Some(now));
             if store.compare_and_set_throttle(user, scope, &current, &next).await? {
+                self.settle_refusals(user, *scope, now).await;
                 return Ok(next);
             }
         }
         Err(Error::Backend("throttle counter contention".into()))
+    }
+
+    /// Refuses (and reports, aggregated) an attempt the counter's state does not allow.
+    async fn throttle_check(
+        &self,
+        user: &UserId,
+        scope: &ThrottleScope,
+        throttle: &ThrottlePolicy,
+        state: &ThrottleState,
+        now: Timestamp,
+    ) -> Result<()> {
+        if throttle.exhausted(state) {
+            self.refused(user, *scope, true, now).await;
+            return Err(Error::Disabled);
+        }
+        if let Some(retry_after) = throttle.wait(state, now) {
+            self.refused(user, *scope, false, now).await;
+            return Err(Error::Locked { retry_after });
+        }
+        Ok(())
+    }
+
+    /// Counts an attempt refused by a throttle for audit; reports it when a report is due.
+    async fn refused(&self, user: &UserId, scope: ThrottleScope, disabled: bool, now: Timestamp) {
+        let key = RefusalKey::Throttle { user: user.clone(), scope, disabled };
+        if let Some(count) = self.inner.refusals.refuse(key, now) {
+            let reason = if disabled { FailureReason::Disabled } else { FailureReason::Locked };
+            self.emit(user, now, EventKind::AttemptsRefused { scope, reason, count }).await;
+        }
+    }
+
+    /// Attempts are evaluated again on `scope`: reports the refusals of the lock just
+    /// over that were not reported yet.
+    async fn settle_refusals(&self, user: &UserId, scope: ThrottleScope, now: Timestamp) {
+        let key = RefusalKey::Throttle { user: user.clone(), scope, disabled: false };
+        if let Some(count) = self.inner.refusals.settle(&key) {
+            let reason = FailureReason::Locked;
+            self.emit(user, now, EventKind::AttemptsRefused { scope, reason, count }).await;
+        }
+    }
+
+    /// Reports a refusal by a bound on stored state (aggregated) and returns its error.
+    async fn limit_reached(
+        &self,
+        user: Option<&UserId>,
+        limit: StateLimit,
+        retry_after: Duration,
+        now: Timestamp,
+    ) -> Error {
+        let key = RefusalKey::Limit { user: user.cloned(), limit };
+        if let Some(count) = self.inner.refusals.refuse(key, now) {
+            self.emit_to(user.cloned(), now, EventKind::LimitReached { limit, retry_after, count }).await;
+        }
+        Error::LimitReached { limit, retry_after }
+    }
+
+    /// Counts one unit under `key` against `cap`; `Ok(Err(wait))` if the cap refuses.
+    async fn count_in_window(&self, key: &str, cap: WindowCap, now: Timestamp) -> Result<Result<(), Duration>> {
+        let store = &self.inner.store;
+        let mut current = store.get_counter(key, now).await?;
+        for _ in 0..MAX_CAS_RETRIES {
+            let next = match cap.count(&current, now, 1) {
+                Ok(next) => next,
+                Err(wait) => return Ok(Err(wait)),
+            };
+            if store.compare_and_set_counter(key, &current, &next, now).await? {
+                return Ok(Ok(()));
+            }
+            current = store.get_counter(key, now).await?;
+        }
+        Err(Error::Backend("counter contention".into()))
+    }
+
+    /// Reports every refusal counted for audit but not reported yet (SECURITY.md S25).
+    ///
+    /// Refused attempts are reported aggregated ([`EventKind::AttemptsRefused`],
+    /// [`EventKind::PasswordlessFailed`], [`EventKind::LimitReached`]): at once for the
+    /// first, then in reports that each carry a count. Call this before the service is
+    /// dropped (at shutdown) so the last counts reach the [`EventSink`] too.
+    pub async fn flush_audit(&self) {
+        let now = self.now();
+        for (key, count) in self.inner.refusals.drain() {
+            let (user, kind) = match key {
+                RefusalKey::Throttle { user, scope, disabled } => {
+                    let reason = if disabled { FailureReason::Disabled } else { FailureReason::Locked };
+                    (Some(user), EventKind::AttemptsRefused { scope, reason, count })
+                }
+                RefusalKey::Passwordless { user, factor } => {
+                    (Some(user), EventKind::PasswordlessFailed { factor, count })
+                }
+                RefusalKey::Limit { user, limit } => {
+                    (user, EventKind::LimitReached { limit, retry_after: Duration::ZERO, count })
+                }
+            };
+            self.emit_to(user, now, kind).await;
+        }
     }
 
     /// A success clears the counter.
@@ -1294,7 +1592,11 @@ impl Mfa {
     }
 
     async fn emit(&self, user: &UserId, at: Timestamp, kind: EventKind) {
-        self.inner.events.record(&Event { at, user: user.clone(), kind }).await;
+        self.emit_to(Some(user.clone()), at, kind).await;
+    }
+
+    async fn emit_to(&self, user: Option<UserId>, at: Timestamp, kind: EventKind) {
+        self.inner.events.record(&Event { at, user, kind }).await;
     }
 }
 
@@ -1343,7 +1645,7 @@ impl Gate<'_> {
             },
             Limit {
                 cap: DeliveryCap::Destination,
-                key: hashed_key("send:dest", "destination", destination),
+                key: hashed_key("send:dest", "destination", &canonical_destination(channel, destination)),
                 rule: Rule::CooldownAndWindow,
             },
         ];
@@ -1497,9 +1799,10 @@ fn rank(f: &FactorRecord) -> (Assurance, Option<Timestamp>, Timestamp, FactorId)
     (f.assurance, f.last_used_at, f.created_at, f.id)
 }
 
-/// `base`, or `base 2`, `base 3`, ... — the first not already used by the user.
+/// `base`, or `base 2`, `base 3`, ... — the first no active factor of the user has (an
+/// abandoned enrolment does not take a name).
 fn default_label(base: &str, factors: &[FactorRecord]) -> String {
-    let taken = |label: &str| factors.iter().any(|f| f.label == label);
+    let taken = |label: &str| factors.iter().any(|f| f.is_active() && f.label == label);
     if !taken(base) {
         return base.to_owned();
     }

@@ -364,7 +364,8 @@ impl fmt::Debug for DeviceTokenRecord {
 }
 
 /// What a failure counter counts: one factor, or the user's recovery codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ThrottleScope {
     /// Attempts against one factor.

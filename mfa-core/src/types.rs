@@ -449,7 +449,51 @@ pub fn validate_label(label: &str) -> Result<String> {
     if trimmed.chars().any(char::is_control) {
         return Err(invalid("label", "contains control characters"));
     }
+    if trimmed.chars().any(is_disguising) || misplaced_joiner(trimmed) {
+        return Err(invalid("label", "contains invisible or direction-changing characters"));
+    }
     Ok(trimmed.to_owned())
+}
+
+/// True for a character no label may hold because it can make one label look like another
+/// ([`validate_label`] refuses it): bidirectional marks, embeddings, overrides and isolates
+/// (a device named to read backwards), the zero-width space, the word joiner and invisible
+/// operators, the byte-order mark, the soft hyphen, invisible fillers and separators,
+/// interlinear annotation marks and tag characters.
+///
+/// The zero-width joiner and non-joiner are not among them: emoji sequences and some
+/// scripts (Persian, Indic) need them. [`validate_label`] allows them only between two
+/// characters outside ASCII.
+///
+/// ```
+/// use mfa_core::types::is_disguising;
+/// assert!(is_disguising('\u{202E}')); // right-to-left override
+/// assert!(is_disguising('\u{200B}')); // zero-width space
+/// assert!(!is_disguising('é'));
+/// ```
+pub fn is_disguising(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180E}'
+        | '\u{200B}' | '\u{200E}' | '\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}'
+        | '\u{3164}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E007F}')
+}
+
+/// A zero-width joiner or non-joiner at either end or next to an ASCII character, where no
+/// script or emoji sequence needs one (`Yubi\u{200D}Key`).
+fn misplaced_joiner(label: &str) -> bool {
+    let chars: Vec<char> = label.chars().collect();
+    chars.iter().enumerate().any(|(i, c)| {
+        matches!(c, '\u{200C}' | '\u{200D}') && {
+            let before = i.checked_sub(1).and_then(|j| chars.get(j));
+            let after = chars.get(i + 1);
+            !matches!((before, after), (Some(b), Some(a)) if !b.is_ascii() && !a.is_ascii())
+        }
+    })
 }
 
 pub(crate) fn invalid(field: &'static str, reason: &'static str) -> Error {
@@ -459,6 +503,37 @@ pub(crate) fn invalid(field: &'static str, reason: &'static str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_refuse_characters_that_disguise_them() {
+        for label in [
+            "Phone\u{202E}yek",
+            "\u{200B}YubiKey",
+            "Yubi\u{200D}Key",
+            "Key\u{2066}x\u{2069}",
+            "\u{FEFF}Phone",
+            "Phone\u{00AD}",
+            "Key\u{E0041}",
+        ] {
+            assert!(
+                matches!(validate_label(label), Err(Error::InvalidInput { field: "label", .. })),
+                "{label:?} refused"
+            );
+        }
+        for label in [
+            "Téléphone",
+            "手机",
+            "Ключ",
+            "Phone 👍",
+            "Work phone (old)",
+            "عمل",
+            "❤\u{FE0F} key",
+            "👨\u{200D}👩\u{200D}👧 tablet",
+            "می\u{200C}خواهم",
+        ] {
+            assert_eq!(validate_label(label).unwrap(), label, "{label:?} kept");
+        }
+    }
 
     #[test]
     fn ids_round_trip_through_text() {

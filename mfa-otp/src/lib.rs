@@ -32,7 +32,7 @@
 //! let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
 //! let now = mfa.now().unix_secs() as u64;
 //! let code = totp.code_at(&key, now)?;
-//! mfa.finish_enrolment(&alice, &start.factor.id, &Proof::code(&code)?).await?;
+//! mfa.finish_enrolment(&alice, &fresh, &start.factor.id, &Proof::code(&code)?).await?;
 //!
 //! // Sign-in: the same code is now used up (RFC 6238 §5.2); the next step's code works.
 //! assert!(mfa.verify(&alice, &start.factor.id, &Proof::code(&code)?).await.is_err());
@@ -71,7 +71,7 @@
 //! let start = mfa.start_enrolment(&alice, &fresh, request).await?;
 //! assert_eq!(start.factor.masked_destination.as_deref(), Some("+1 ••• ••• 2671"));
 //! let code = outbox.last_code_to("+14155552671").unwrap();
-//! mfa.finish_enrolment(&alice, &start.factor.id, &Proof::code(&code)?).await?;
+//! mfa.finish_enrolment(&alice, &fresh, &start.factor.id, &Proof::code(&code)?).await?;
 //!
 //! // Sign-in: a new code is sent for each challenge. Sends to one factor or number are at
 //! // least 30 s apart and at most 5 per 15 minutes, and further capped against SMS

@@ -371,8 +371,17 @@ impl FactorAdapter for TotpFactor {
             Some(imported) => imported.clone(),
             None => SecretBytes::random(self.params.algorithm.secret_len())?,
         };
-        let account = request.account_name.as_deref().unwrap_or(ctx.user.as_str());
-        let prompt = self.provisioning(&secret, account)?;
+        // The default account name is the user id, made fit for an otpauth label: a ':'
+        // separates the issuer there, so it becomes '_', and surrounding blanks go (an
+        // explicit name is checked as given).
+        let account = match request.account_name.as_deref() {
+            Some(name) => name.to_owned(),
+            None => match ctx.user.as_str().replace(':', "_").trim() {
+                "" => "account".to_owned(),
+                name => name.to_owned(),
+            },
+        };
+        let prompt = self.provisioning(&secret, &account)?;
         let mut plan = EnrolmentPlan::new(Prompt::SharedSecret(prompt), Assurance::ReplayResistantOtp);
         plan.secret = Some(secret);
         plan.data = self.params.encode();
@@ -611,7 +620,7 @@ mod tests {
                     .unwrap();
                 let Prompt::SharedSecret(secret) = &start.prompt else { panic!("expected a shared secret") };
                 let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes()).unwrap();
-                self.mfa.finish_enrolment(&self.alice, &start.factor.id, &self.next_code(&key)).await.unwrap();
+                self.mfa.finish_enrolment(&self.alice, &fresh, &start.factor.id, &self.next_code(&key)).await.unwrap();
                 (start.factor.id, key)
             }
         }

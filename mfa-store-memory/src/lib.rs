@@ -156,10 +156,56 @@ fn id_shard(bytes: &[u8; 16]) -> usize {
     usize::from(bytes[0]) % SHARDS
 }
 
+/// How many records of each family a [`MemoryStore`] holds, expired ones included (until
+/// [`Store::purge_expired`] removes them): for capacity dashboards and for tests that prove
+/// state stays bounded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordCounts {
+    /// Users with any record.
+    pub users: usize,
+    /// Factors, pending and active.
+    pub factors: usize,
+    /// Ceremonies (enrolment, challenge and usernameless sign-in state).
+    pub ceremonies: usize,
+    /// Unused recovery codes.
+    pub recovery_codes: usize,
+    /// Remembered devices.
+    pub devices: usize,
+    /// Failure counters not at their default.
+    pub throttles: usize,
+    /// Delivery and bound counters.
+    pub counters: usize,
+}
+
+impl RecordCounts {
+    /// Every record, of every family.
+    pub fn total(&self) -> usize {
+        self.factors + self.ceremonies + self.recovery_codes + self.devices + self.throttles + self.counters
+    }
+}
+
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How many records the store holds, by family. Walks every shard, one at a time.
+    pub fn record_counts(&self) -> RecordCounts {
+        let mut counts = RecordCounts::default();
+        for shard in self.inner.users.iter() {
+            for data in lock(shard).values() {
+                counts.users += 1;
+                counts.factors += data.factors.len();
+                counts.recovery_codes += data.recovery_codes.len();
+                counts.devices += data.devices.len();
+                counts.throttles += data.throttles.len();
+            }
+        }
+        counts.ceremonies = self.inner.ceremonies.iter().map(|s| lock(s).len()).sum();
+        counts.counters = self.inner.counters.iter().map(|s| lock(s).len()).sum();
+        counts
     }
 
     fn user_shard(&self, user: &UserId) -> MutexGuard<'_, HashMap<UserId, UserData>> {

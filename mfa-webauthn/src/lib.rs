@@ -8,8 +8,8 @@
 //! | kind | registration | sign-in | assurance |
 //! |---|---|---|---|
 //! | [`FactorKind::PASSKEY`] | discoverable credential, user verification **required** | second factor, or usernameless without a password | [`Assurance::PhishingResistantMultiFactor`] |
-//! | [`FactorKind::SECURITY_KEY`] | user verification preferred | second factor only | [`Assurance::PhishingResistant`] |
-//! | [`FactorKind::OLDER_DEVICE`] | U2F-era keys (`fido-u2f` attestation), no user verification | second factor only, never passwordless | [`Assurance::PhishingResistant`] |
+//! | [`FactorKind::SECURITY_KEY`] | CTAP2 and U2F keys; user verification preferred, no credProtect | second factor only | [`Assurance::PhishingResistant`] |
+//! | [`FactorKind::OLDER_DEVICE`] | U2F-era keys (`fido-u2f` attestation), user verification discouraged, no credProtect | second factor only, never passwordless | [`Assurance::PhishingResistant`] |
 //!
 //! ```no_run
 //! use mfa_core::{AeadSealer, EnrolmentRequest, FactorKind, FreshAuth, Mfa, Prompt, Proof, UserId};
@@ -27,7 +27,7 @@
 //! let start = mfa.start_enrolment(&alice, &fresh, request).await?;
 //! let Prompt::PublicKeyCredential { options_json } = &start.prompt else { unreachable!() };
 //! // ...and finish with what `navigator.credentials.create()` returned (as JSON).
-//! mfa.finish_enrolment(&alice, &start.factor.id, &Proof::credential(browser_answer)?).await?;
+//! mfa.finish_enrolment(&alice, &fresh, &start.factor.id, &Proof::credential(browser_answer)?).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -430,15 +430,31 @@ impl FactorAdapter for WebauthnFactor {
                 .webauthn
                 .start_securitykey_registration(handle, name, name, Some(exclude), None, None)
                 .map_err(|_| Error::Config("cannot start a security key registration"))?;
+            // A security key is a second factor (possession; the password is the other
+            // factor), so it must work without a PIN. webauthn-rs asks for credProtect
+            // `userVerificationRequired` (not enforced) with `userVerification: preferred`;
+            // current Chromium refuses that combination before any key is involved
+            // ("Requested protection policy is inconsistent or incongruent with other
+            // requested parameters"), for CTAP2 and U2F keys alike. We ask for no
+            // credProtect at all: the credential is not discoverable, so it is usable only
+            // with its credential id (all credProtect level 2 would add), and nothing here
+            // relies on the key enforcing user verification. `preferred` stays, matching
+            // what webauthn-rs asks at sign-in: a key with a PIN verifies the user both
+            // times (and webauthn-rs then requires it at every sign-in), one without still
+            // registers. Only the request sent to the browser changes: the challenge, origin,
+            // RP id, algorithm, flags and attestation statement are still verified by
+            // `finish_securitykey_registration` from the server-side state. Its attestation
+            // preference is "none" (no CA list): every format these keys produce (packed,
+            // fido-u2f, or none once the browser strips it) is accepted, and a statement
+            // that is present is still checked. The stored credential records credProtect
+            // as "ignored" (the state remembers webauthn-rs's request); nothing reads it.
+            if let Some(extensions) = options.public_key.extensions.as_mut() {
+                extensions.cred_protect = None;
+            }
             if *ctx.kind == FactorKind::OLDER_DEVICE {
-                // U2F-era keys cannot verify the user: do not ask them to, nor to protect
-                // the credential behind user verification (browsers refuse that request
-                // as inconsistent with a U2F authenticator).
+                // U2F-era keys cannot verify the user: do not ask them to.
                 if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
                     selection.user_verification = UserVerificationPolicy::Discouraged_DO_NOT_USE;
-                }
-                if let Some(extensions) = options.public_key.extensions.as_mut() {
-                    extensions.cred_protect = None;
                 }
             }
             (options_prompt(&options)?, State::SecurityKeyRegistration(state), Assurance::PhishingResistant)

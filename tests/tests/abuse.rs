@@ -21,6 +21,7 @@ use mfa_core::{
 };
 use mfa_otp::{OobKey, SmsFactor};
 use mfa_store_memory::MemoryStore;
+use mfa_webauthn::WebauthnFactor;
 use support::world::{self, World, code};
 
 const GUESSES: u64 = 100_000;
@@ -372,6 +373,7 @@ fn pair((a, b): (Arc<dyn Store>, Arc<dyn Store>)) -> Pair {
         .events(events.clone())
         .factor(one.totp.clone())
         .factor(SmsFactor::builder(one.outbox.clone(), OobKey::new(&world::OOB_KEY).unwrap()).build().unwrap())
+        .factor(WebauthnFactor::builder("localhost", "Example", world::ORIGIN).build().unwrap())
         .build()
         .unwrap();
     Pair { one, two, events }
@@ -394,6 +396,30 @@ fn evaluated_and_refused<T: std::fmt::Debug>(results: &[Result<T, Error>]) -> (u
         }
     }
     (evaluated, refused)
+}
+
+/// Once both instances have reported what they held back: the refusals reported for
+/// audit (summed over reports), and how many reports carried them.
+async fn refusals_reported(p: &Pair) -> (usize, usize) {
+    p.one.mfa.flush_audit().await;
+    p.two.flush_audit().await;
+    let counts: Vec<u64> = p
+        .events
+        .kinds()
+        .iter()
+        .filter_map(|k| match k {
+            EventKind::AttemptsRefused { count, .. } => Some(*count),
+            _ => None,
+        })
+        .collect();
+    (counts.iter().sum::<u64>() as usize, counts.len())
+}
+
+/// Every refused attempt reached audit, in far fewer events than attempts (S25).
+async fn assert_refusals_reported(p: &Pair, refused: usize) {
+    let (reported, reports) = refusals_reported(p).await;
+    assert_eq!(reported, refused, "every refused attempt is visible to audit");
+    assert!(reports <= 2 * 10, "aggregated: {reports} reports for {refused} refusals");
 }
 
 fn failures_recorded(events: &RecordingEventSink) -> usize {
@@ -420,6 +446,7 @@ async fn parallel_totp_guesses_are_evaluated_at_most_five_times(p: Pair) {
     assert_eq!(evaluated, 5, "only the free attempts were evaluated");
     assert_eq!(refused, 195);
     assert_eq!(failures_recorded(&p.events), evaluated);
+    assert_refusals_reported(&p, refused).await;
     // At the limit the right code is refused too, without being evaluated.
     let right = code(&w.totp_code(&key));
     assert!(matches!(p.two.verify(&alice, &id, &right).await, Err(Error::Locked { .. })));
@@ -450,6 +477,7 @@ async fn parallel_sms_guesses_over_many_challenges_are_evaluated_at_most_five_ti
     assert_eq!(evaluated, 5, "the factor's throttle holds across its challenges");
     assert_eq!(refused, 195);
     assert_eq!(failures_recorded(&p.events), evaluated);
+    assert_refusals_reported(&p, refused).await;
     let failures = w.store.get_throttle(&alice, &ThrottleScope::Factor(id)).await.unwrap().failures;
     assert_eq!(failures, 5, "refused guesses are not counted as evaluated failures");
 }
@@ -477,6 +505,7 @@ async fn parallel_sms_guesses_at_one_challenge_are_evaluated_at_most_five_times(
 async fn parallel_recovery_code_guesses_are_evaluated_at_most_five_times(p: Pair) {
     let w = &p.one;
     let alice = UserId::new("alice").unwrap();
+    w.enrol_totp(&alice).await; // recovery codes exist only alongside a factor
     let set = w.mfa.generate_recovery_codes(&alice, &w.fresh()).await.unwrap();
     let real: Vec<String> = set.codes().iter().map(|c| c.expose().to_owned()).collect();
     // Half the guesses name a real code's lookup part with a wrong secret, half an unknown
@@ -503,6 +532,7 @@ async fn parallel_recovery_code_guesses_are_evaluated_at_most_five_times(p: Pair
     assert_eq!(evaluated, 5);
     assert_eq!(refused, 195);
     assert_eq!(failures_recorded(&p.events), evaluated);
+    assert_refusals_reported(&p, refused).await;
     assert_eq!(w.mfa.recovery_codes_remaining(&alice).await.unwrap(), 10, "no code was used up");
     assert!(matches!(w.mfa.verify_recovery_code(&alice, &real[0]).await, Err(Error::Locked { .. })));
 }
@@ -510,6 +540,7 @@ async fn parallel_recovery_code_guesses_are_evaluated_at_most_five_times(p: Pair
 async fn parallel_device_token_guesses_are_evaluated_at_most_five_times(p: Pair) {
     let w = &p.one;
     let alice = UserId::new("alice").unwrap();
+    w.enrol_totp(&alice).await; // recovery codes exist only alongside a factor
     let set = w.mfa.generate_recovery_codes(&alice, &w.fresh()).await.unwrap();
     let verified = w.mfa.verify_recovery_code(&alice, set.codes()[0].expose()).await.unwrap();
     let device = w.mfa.remember_device(&verified, "Laptop").await.unwrap();
@@ -539,9 +570,55 @@ async fn parallel_device_token_guesses_are_evaluated_at_most_five_times(p: Pair)
     assert_eq!(evaluated, 5);
     assert_eq!(refused, 195);
     assert_eq!(failures_recorded(&p.events), evaluated);
+    assert_refusals_reported(&p, refused).await;
     assert!(matches!(w.mfa.check_device(&alice, &real).await, Err(Error::Locked { .. })));
     w.advance(60);
     assert_eq!(w.mfa.check_device(&alice, &real).await.unwrap().id, device.device.id);
+}
+
+/// Callers nobody authenticated (SECURITY.md S23): 200 parallel usernameless sign-ins,
+/// each on its own ceremony, naming Alice's passkey with a spoilt signature, through two
+/// instances. None is evaluated against her factor's throttle: it stays clear, and she
+/// signs in at once, without a username and as a second factor.
+async fn parallel_unauthenticated_passkey_failures_never_lock_the_factor(p: Pair) {
+    let w = &p.one;
+    let alice = UserId::new("alice").unwrap();
+    let mut passkey = webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true);
+    let key = w.enrol_passkey(&alice, &mut passkey).await;
+    let id = key.factor;
+    let mut forged = Vec::new();
+    for i in 0..200 {
+        let mfa = if i % 2 == 0 { &w.mfa } else { &p.two };
+        let c = mfa.start_passwordless(&FactorKind::PASSKEY).await.unwrap();
+        forged.push((c.id, key.forged(&mut passkey, &c.prompt)));
+    }
+    p.events.clear();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let results = support::race(200, &[w.mfa.clone(), p.two.clone()], |mfa| {
+        let (challenge, proof) = forged[next.fetch_add(1, std::sync::atomic::Ordering::SeqCst)].clone();
+        async move { mfa.finish_passwordless(&challenge, &proof).await }
+    })
+    .await;
+    assert!(results.iter().all(|r| matches!(r, Err(Error::InvalidCode))), "each one fails on its own");
+    let state = w.store.get_throttle(&alice, &ThrottleScope::Factor(id)).await.unwrap();
+    assert_eq!(state.failures, 0, "nothing counted against Alice's factor");
+    assert_eq!(failures_recorded(&p.events), 0);
+    w.mfa.flush_audit().await;
+    p.two.flush_audit().await;
+    let reported: u64 = p
+        .events
+        .kinds()
+        .iter()
+        .filter_map(|k| match k {
+            EventKind::PasswordlessFailed { factor, count } if *factor == id => Some(*count),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(reported, 200, "every failure is visible to audit");
+    let c = p.two.start_passwordless(&FactorKind::PASSKEY).await.unwrap();
+    assert_eq!(p.two.finish_passwordless(&c.id, &key.get(&mut passkey, &c.prompt)).await.unwrap().user, alice);
+    let c = w.mfa.start_challenge(&alice, Some(&id)).await.unwrap();
+    w.mfa.finish_challenge(&alice, &c.id, &world::get(&mut passkey, &c.prompt)).await.unwrap();
 }
 
 macro_rules! on_backend {
@@ -571,6 +648,12 @@ macro_rules! on_backend {
             $(#[$attr])*
             async fn parallel_recovery_code_guesses_are_evaluated_at_most_five_times() {
                 super::parallel_recovery_code_guesses_are_evaluated_at_most_five_times(pair($pair)).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            $(#[$attr])*
+            async fn parallel_unauthenticated_passkey_failures_never_lock_the_factor() {
+                super::parallel_unauthenticated_passkey_failures_never_lock_the_factor(pair($pair)).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -62,7 +62,7 @@ async fn hostile_codes_get_a_typed_error_and_change_nothing_for_any_factor() {
         let results = [
             ("totp verify", mfa.verify(&a.user, &a.totp, &proof).await.map(|_| ())),
             ("sms challenge", mfa.finish_challenge(&a.user, &a.sms_challenge, &proof).await.map(|_| ())),
-            ("pending totp", mfa.finish_enrolment(&a.user, &a.pending, &proof).await.map(|_| ())),
+            ("pending totp", mfa.finish_enrolment(&a.user, &w.fresh(), &a.pending, &proof).await.map(|_| ())),
             ("security key challenge", mfa.finish_challenge(&a.user, &a.key_challenge, &proof).await.map(|_| ())),
         ];
         for (path, r) in results {
@@ -75,7 +75,7 @@ async fn hostile_codes_get_a_typed_error_and_change_nothing_for_any_factor() {
     // The next legitimate operations work.
     w.mfa.verify(&a.user, &a.totp, &code(&w.totp_code(&a.totp_key))).await.unwrap();
     w.mfa.finish_challenge(&a.user, &a.sms_challenge, &code(&a.sms_code)).await.unwrap();
-    w.mfa.finish_enrolment(&a.user, &a.pending, &code(&w.totp_code(&a.pending_key))).await.unwrap();
+    w.mfa.finish_enrolment(&a.user, &w.fresh(), &a.pending, &code(&w.totp_code(&a.pending_key))).await.unwrap();
 }
 
 #[tokio::test]
@@ -239,7 +239,7 @@ async fn hostile_webauthn_responses_get_a_typed_error_and_change_nothing() {
         let mfa = &w.mfa;
         let results = [
             ("challenge", mfa.finish_challenge(&a.user, &a.key_challenge, &proof).await.map(|_| ())),
-            ("enrolment", mfa.finish_enrolment(&a.user, &pending.factor.id, &proof).await.map(|_| ())),
+            ("enrolment", mfa.finish_enrolment(&a.user, &w.fresh(), &pending.factor.id, &proof).await.map(|_| ())),
             ("usernameless", mfa.finish_passwordless(&usernameless.id, &proof).await.map(|_| ())),
             ("totp", mfa.verify(&a.user, &a.totp, &proof).await.map(|_| ())),
         ];
@@ -261,7 +261,7 @@ async fn an_assertion_given_to_an_enrolment_is_invalid_input_and_changes_nothing
     let pending =
         w.mfa.start_enrolment(&a.user, &w.fresh(), EnrolmentRequest::new(FactorKind::SECURITY_KEY)).await.unwrap();
     let before = w.snapshot(&a.user, &a.challenges()).await;
-    let e = w.mfa.finish_enrolment(&a.user, &pending.factor.id, &assertion).await.unwrap_err();
+    let e = w.mfa.finish_enrolment(&a.user, &w.fresh(), &pending.factor.id, &assertion).await.unwrap_err();
     assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
     assert_eq!(w.snapshot(&a.user, &a.challenges()).await, before);
 }

@@ -54,6 +54,8 @@ impl World {
         let key = OobKey::new(&[5; 32]).unwrap();
         let mut policy = Policy::default();
         policy.delivery = delivery;
+        // Users here start many enrolments; the bound on pending ones has tests of its own.
+        policy.limits.pending_enrolments = 1_000;
         Mfa::builder()
             .shared_store(store)
             .clock(self.clock.clone())
@@ -92,7 +94,7 @@ impl World {
     async fn add(&self, mfa: &Mfa, who: &UserId, kind: FactorKind, destination: &str) -> FactorId {
         let id = self.start(mfa, who, kind, destination).await.unwrap();
         let code = self.outbox.last_code_to(destination).expect("a code was sent");
-        mfa.finish_enrolment(who, &id, &mfa_core::Proof::code(&code).unwrap()).await.unwrap();
+        mfa.finish_enrolment(who, &self.fresh(), &id, &mfa_core::Proof::code(&code).unwrap()).await.unwrap();
         self.advance(30);
         id
     }
@@ -128,7 +130,7 @@ impl World {
             .rev()
             .find(|e| matches!(e.kind, EventKind::DeliveryLimited { .. }))
             .unwrap();
-        assert_eq!(event.user, *who);
+        assert_eq!(event.user.as_ref(), Some(who));
         let EventKind::DeliveryLimited { limit, retry_after: in_event, .. } = event.kind else { unreachable!() };
         assert_eq!((limit, in_event), (cap, retry_after), "the event names the limit");
         let text = format!("{err} {err:?} {:?}", self.events.events());

@@ -40,6 +40,8 @@ impl<S: Store> World<S> {
         let mut policy = Policy::default();
         policy.recovery_codes = RecoveryCodePolicy::fast_insecure_for_tests();
         policy.devices.revoke_on_recovery_regeneration = true;
+        // Every interrupted attempt below leaves a pending enrolment behind.
+        policy.limits.pending_enrolments = 1_000;
         let mfa = Mfa::builder()
             .shared_store(store.clone() as Arc<dyn Store>)
             .clock(clock.clone())
@@ -84,6 +86,8 @@ fn is_injected(e: &Error) -> bool {
 /// until a regeneration succeeds, and then only the new ones do.
 async fn interrupted_regeneration_keeps_the_old_codes<S: Store>(w: World<S>) {
     let alice = UserId::new("alice").unwrap();
+    let (totp, key) = w.start_totp(&alice, None).await;
+    w.mfa.finish_enrolment(&alice, &w.fresh(), &totp, &w.next_code(&key)).await.unwrap();
     let old = w.mfa.generate_recovery_codes(&alice, &w.fresh()).await.unwrap();
     let mut interrupted = 0;
     for n in 1..=MAX_CALLS {
@@ -120,13 +124,13 @@ async fn interrupted_regeneration_keeps_the_old_codes<S: Store>(w: World<S>) {
 async fn interrupted_enrolment_keeps_the_previous_factor<S: Store>(w: World<S>) {
     let alice = UserId::new("alice").unwrap();
     let (old, old_key) = w.start_totp(&alice, None).await;
-    w.mfa.finish_enrolment(&alice, &old, &w.next_code(&old_key)).await.unwrap();
+    w.mfa.finish_enrolment(&alice, &w.fresh(), &old, &w.next_code(&old_key)).await.unwrap();
     let mut interrupted = 0;
     for n in 1..=MAX_CALLS {
         let (new, new_key) = w.start_totp(&alice, Some(old)).await;
         let enrolment_code = w.next_code(&new_key);
         w.store.fail_call(n);
-        let result = w.mfa.finish_enrolment(&alice, &new, &enrolment_code).await;
+        let result = w.mfa.finish_enrolment(&alice, &w.fresh(), &new, &enrolment_code).await;
         w.store.reset();
         match result {
             Err(e) => {
@@ -159,7 +163,7 @@ async fn interrupted_first_enrolment_leaves_no_factor<S: Store>(w: World<S>) {
         let (id, key) = w.start_totp(&alice, None).await;
         let code = w.next_code(&key);
         w.store.fail_call(n);
-        let result = w.mfa.finish_enrolment(&alice, &id, &code).await;
+        let result = w.mfa.finish_enrolment(&alice, &w.fresh(), &id, &code).await;
         w.store.reset();
         let active = w.store.inner().list_factors(&alice).await.unwrap().into_iter().filter(|f| f.is_active()).count();
         match result {

@@ -64,6 +64,7 @@ const OPERATIONS: &[(&str, Coverage)] = &[
     ("list_devices", Coverage::NoForeignId("takes only the acting user")),
     ("revoke_device", Coverage::Matrix),
     ("revoke_all_devices", Coverage::NoForeignId("takes only the acting user")),
+    ("flush_audit", Coverage::NoForeignId("reports refusals already counted; takes nothing")),
 ];
 
 /// Calls operation `name` as `actor` on `target`; `Ok` outcomes are reported as such (and
@@ -83,7 +84,9 @@ async fn call(w: &World, actor: &UserId, name: &str, t: &Target) -> Result<Strin
             }
             mfa.start_enrolment(actor, &fresh, req).await.map_or_else(err, |_| ok("started"))
         }
-        "finish_enrolment" => mfa.finish_enrolment(actor, &t.factor, &t.proof).await.map_or_else(err, |_| ok("done")),
+        "finish_enrolment" => {
+            mfa.finish_enrolment(actor, &fresh, &t.factor, &t.proof).await.map_or_else(err, |_| ok("done"))
+        }
         "resend_enrolment" => mfa.resend_enrolment(actor, &t.factor).await.map_or_else(err, |_| ok("resent")),
         "get_factor" => mfa.get_factor(actor, &t.factor).await.map_or_else(err, |_| ok("found")),
         "rename_factor" => mfa.rename_factor(actor, &t.factor, "Mine now").await.map_or_else(err, |_| ok("renamed")),
@@ -244,7 +247,7 @@ async fn another_users_ids_behave_exactly_like_missing_ones_and_change_nothing()
         mfa.verify_recovery_code(&bob.user, c).await.unwrap();
     }
     mfa.check_device(&bob.user, &bob.device_token).await.unwrap();
-    mfa.finish_enrolment(&bob.user, &bob.pending, &code(&w.totp_code(&bob.pending_key))).await.unwrap();
+    mfa.finish_enrolment(&bob.user, &w.fresh(), &bob.pending, &code(&w.totp_code(&bob.pending_key))).await.unwrap();
     assert_eq!(mfa.get_factor(&bob.user, &bob.totp).await.unwrap().label, "Authenticator app");
     assert!(mfa.get_factor(&bob.user, &bob.totp).await.unwrap().preferred);
     // And Alice's own state is hers: she still has all of hers.

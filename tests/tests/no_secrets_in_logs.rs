@@ -138,7 +138,7 @@ async fn no_secret_appears_in_logs_errors_or_events() {
     let req = EnrolmentRequest::new(FactorKind::SMS).destination("+14155550123");
     let pending = w.mfa.start_enrolment(&a.user, &w.fresh(), req).await.unwrap();
     w.mfa.resend_enrolment(&a.user, &pending.factor.id).await.unwrap();
-    w.mfa.finish_enrolment(&a.user, &pending.factor.id, &code(&w.sent_code("+14155550123"))).await.unwrap();
+    w.mfa.finish_enrolment(&a.user, &w.fresh(), &pending.factor.id, &code(&w.sent_code("+14155550123"))).await.unwrap();
     for message in w.outbox.messages() {
         secrets.push(message.body.expose().to_owned());
         let digits: String = message.body.expose().chars().filter(char::is_ascii_digit).collect();

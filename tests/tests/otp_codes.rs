@@ -83,7 +83,7 @@ async fn add_phone(w: &World, mfa: &Mfa, who: &UserId, number: &str) -> FactorId
     let req = EnrolmentRequest::new(FactorKind::SMS).destination(number);
     let start = mfa.start_enrolment(who, &w.fresh(), req).await.unwrap();
     let normalised = w.sms().normalise(number).unwrap();
-    mfa.finish_enrolment(who, &start.factor.id, &w.code_to(&normalised)).await.unwrap();
+    mfa.finish_enrolment(who, &w.fresh(), &start.factor.id, &w.code_to(&normalised)).await.unwrap();
     w.advance(30); // past the send cooldown
     start.factor.id
 }
@@ -112,9 +112,10 @@ async fn adding_a_phone_sends_a_code_and_activates_only_when_confirmed() {
 
     assert!(matches!(mfa.start_challenge(&alice, None).await, Err(Error::NotFound)), "pending cannot sign in");
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let err = mfa.finish_enrolment(&alice, &start.factor.id, &Proof::code(wrong).unwrap()).await.unwrap_err();
+    let err =
+        mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &Proof::code(wrong).unwrap()).await.unwrap_err();
     assert!(matches!(err, Error::InvalidCode));
-    let active = mfa.finish_enrolment(&alice, &start.factor.id, &w.code_to(PHONE)).await.unwrap();
+    let active = mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &w.code_to(PHONE)).await.unwrap();
     assert_eq!(active.status, FactorStatus::Active);
     assert_eq!(active.assurance, Assurance::RestrictedOutOfBand);
 }
@@ -146,7 +147,7 @@ async fn email_codes_work_but_never_count_as_an_aal2_second_factor() {
     let message = w.outbox.last_to("Jane@example.com").unwrap();
     assert_eq!(message.subject.as_deref(), Some("Your Example verification code"));
     let code = Proof::code(&w.outbox.last_code_to("Jane@example.com").unwrap()).unwrap();
-    mfa.finish_enrolment(&alice, &start.factor.id, &code).await.unwrap();
+    mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &code).await.unwrap();
     w.advance(30);
     let challenge = mfa.start_challenge(&alice, None).await.unwrap();
     let code = Proof::code(&w.outbox.last_code_to("Jane@example.com").unwrap()).unwrap();
@@ -177,9 +178,10 @@ async fn a_code_allows_five_attempts_and_works_once() {
     add_phone(&w, &mfa, &alice, PHONE).await;
     let c = mfa.start_challenge(&alice, None).await.unwrap();
     let right = w.code_to(PHONE);
-    for _ in 0..4 {
-        let wrong = Proof::code("999999").unwrap();
-        let _ = mfa.finish_challenge(&alice, &c.id, &wrong).await;
+    let wrong = wrong_code(&w, PHONE);
+    for attempt in 1..=4 {
+        let result = mfa.finish_challenge(&alice, &c.id, &wrong).await;
+        assert!(matches!(result, Err(Error::InvalidCode)), "wrong attempt {attempt}: {result:?}");
     }
     mfa.finish_challenge(&alice, &c.id, &right).await.unwrap();
     assert!(matches!(mfa.finish_challenge(&alice, &c.id, &right).await, Err(Error::Expired)), "used once");
@@ -187,10 +189,19 @@ async fn a_code_allows_five_attempts_and_works_once() {
     w.advance(30);
     let c = mfa.start_challenge(&alice, None).await.unwrap();
     let right = w.code_to(PHONE);
-    for _ in 0..5 {
-        let _ = mfa.finish_challenge(&alice, &c.id, &Proof::code("999999").unwrap()).await;
+    let wrong = wrong_code(&w, PHONE);
+    for attempt in 1..=5 {
+        let result = mfa.finish_challenge(&alice, &c.id, &wrong).await;
+        assert!(matches!(result, Err(Error::InvalidCode)), "wrong attempt {attempt}: {result:?}");
     }
     assert!(matches!(mfa.finish_challenge(&alice, &c.id, &right).await, Err(Error::Expired)), "attempts used up");
+}
+
+/// A well-formed code that is not the one last sent to `to`.
+fn wrong_code(w: &World, to: &str) -> Proof {
+    let sent = w.outbox.last_code_to(to).unwrap();
+    let wrong = (0..).map(|n: u32| format!("{:06}", (n * 7_919 + 123_457) % 1_000_000)).find(|c| *c != sent).unwrap();
+    Proof::code(&wrong).unwrap()
 }
 
 #[tokio::test]
@@ -294,10 +305,10 @@ async fn an_enrolment_code_can_be_resent() {
     assert!(matches!(again.prompt, Prompt::CodeSent { .. }));
     let new = w.code_to(PHONE);
     if old.as_code().unwrap().expose() != new.as_code().unwrap().expose() {
-        let err = mfa.finish_enrolment(&alice, &start.factor.id, &old).await.unwrap_err();
+        let err = mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &old).await.unwrap_err();
         assert!(matches!(err, Error::InvalidCode), "the old code stopped working: {err:?}");
     }
-    mfa.finish_enrolment(&alice, &start.factor.id, &new).await.unwrap();
+    mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &new).await.unwrap();
 }
 
 #[tokio::test]
@@ -336,7 +347,7 @@ async fn a_new_number_replaces_the_old_one_only_once_confirmed() {
     let c = mfa.start_challenge(&alice, Some(&old)).await.unwrap();
     mfa.finish_challenge(&alice, &c.id, &w.code_to(PHONE)).await.unwrap();
     // Confirming the new one replaces it.
-    let active = mfa.finish_enrolment(&alice, &start.factor.id, &w.code_to(new_number)).await.unwrap();
+    let active = mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &w.code_to(new_number)).await.unwrap();
     assert!(active.preferred);
     assert_eq!(active.masked_destination.as_deref(), Some("+44 ••• ••• 0958"));
     let factors = mfa.list_factors(&alice).await.unwrap();

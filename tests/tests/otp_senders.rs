@@ -102,7 +102,7 @@ async fn the_twilio_style_preset_posts_a_form_with_basic_auth_and_enrolment_comp
     assert_eq!(got.form["From"], "+15005550006");
     let code = digits_after(&got.form["Body"], "");
     assert_eq!(code.len(), 6);
-    let active = mfa.finish_enrolment(&alice, &start.factor.id, &Proof::code(&code).unwrap()).await.unwrap();
+    let active = mfa.finish_enrolment(&alice, &fresh, &start.factor.id, &Proof::code(&code).unwrap()).await.unwrap();
     assert_eq!(active.status, FactorStatus::Active);
 }
 
@@ -229,7 +229,7 @@ async fn smtp_delivers_the_enrolment_code_and_it_completes_enrolment() {
     assert!(delivered.contains("From: Example <no-reply@example.com>"));
     let code = digits_after(&delivered, "verification code is");
     assert_eq!(code.len(), 6, "{delivered}");
-    let active = mfa.finish_enrolment(&alice, &start.factor.id, &Proof::code(&code).unwrap()).await.unwrap();
+    let active = mfa.finish_enrolment(&alice, &fresh, &start.factor.id, &Proof::code(&code).unwrap()).await.unwrap();
     assert_eq!(active.status, FactorStatus::Active);
 }
 

@@ -69,7 +69,7 @@ async fn start(w: &World, mfa: &Mfa, user: &UserId) -> (FactorId, Vec<u8>, Share
 async fn enrolled(w: &World, mfa: &Mfa, f: &TotpFactor, user: &UserId) -> (FactorId, Vec<u8>) {
     let (id, key, _) = start(w, mfa, user).await;
     w.clock.set(Timestamp::from_unix_secs(T - 90));
-    mfa.finish_enrolment(user, &id, &proof(&f.code_at(&key, w.secs()).unwrap())).await.unwrap();
+    mfa.finish_enrolment(user, &w.fresh(), &id, &proof(&f.code_at(&key, w.secs()).unwrap())).await.unwrap();
     w.clock.set(Timestamp::from_unix_secs(T));
     (id, key)
 }
@@ -95,9 +95,9 @@ async fn enrolment_shows_the_key_an_otpauth_uri_and_qr_codes() {
     let summary = mfa.get_factor(&alice, &id).await.unwrap();
     assert_eq!(summary.status, FactorStatus::Pending);
     assert_eq!(summary.label, "Authenticator app");
-    assert!(matches!(mfa.finish_enrolment(&alice, &id, &proof("000000")).await, Err(Error::InvalidCode)));
+    assert!(matches!(mfa.finish_enrolment(&alice, &w.fresh(), &id, &proof("000000")).await, Err(Error::InvalidCode)));
     let code = totp().code_at(&key, w.secs()).unwrap();
-    let active = mfa.finish_enrolment(&alice, &id, &proof(&code)).await.unwrap();
+    let active = mfa.finish_enrolment(&alice, &w.fresh(), &id, &proof(&code)).await.unwrap();
     assert_eq!(active.status, FactorStatus::Active);
     assert_eq!(active.assurance, Assurance::ReplayResistantOtp);
 }
@@ -115,7 +115,7 @@ async fn secrets_have_the_algorithms_length_and_stronger_settings_work_end_to_en
         assert!(uri.contains("digits=8") && uri.contains("period=60"), "{uri}");
         let code = f.code_at(&key, w.secs()).unwrap();
         assert_eq!(code.len(), 8);
-        mfa.finish_enrolment(&alice, &id, &proof(&code)).await.unwrap();
+        mfa.finish_enrolment(&alice, &w.fresh(), &id, &proof(&code)).await.unwrap();
     }
 }
 
@@ -144,7 +144,7 @@ async fn imported_secrets_need_at_least_16_bytes() {
     let ok = EnrolmentRequest::new(FactorKind::TOTP).import_secret(imported.clone());
     let start = mfa.start_enrolment(&alice, &w.fresh(), ok).await.unwrap();
     let code = totp().code_at(imported.expose(), w.secs()).unwrap();
-    mfa.finish_enrolment(&alice, &start.factor.id, &proof(&code)).await.unwrap();
+    mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &proof(&code)).await.unwrap();
 }
 
 #[tokio::test]
@@ -210,7 +210,7 @@ async fn the_enrolment_code_cannot_sign_in() {
     let alice = UserId::new("alice").unwrap();
     let (id, key, _) = start(&w, &mfa, &alice).await;
     let code = f.code_at(&key, w.secs()).unwrap();
-    mfa.finish_enrolment(&alice, &id, &proof(&code)).await.unwrap();
+    mfa.finish_enrolment(&alice, &w.fresh(), &id, &proof(&code)).await.unwrap();
     assert!(matches!(mfa.verify(&alice, &id, &proof(&code)).await, Err(Error::Replayed)));
 }
 

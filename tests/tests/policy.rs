@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mfa_core::access::{
-    AccessPolicy, ActionDigest, Decision, Enrolment, Evidence, Outcome, Requirement, SatisfiedBy, StepUp,
+    AccessPolicy, ActionDigest, Decision, Enrolment, Evidence, Outcome, Reason, Requirement, SatisfiedBy, StepUp,
 };
 use mfa_core::testing::{FakeFactor, RecordingEventSink};
 use mfa_core::{
@@ -71,7 +71,10 @@ impl World {
         let start = self.mfa.start_enrolment(&alice(), &self.fresh(), EnrolmentRequest::new(kind)).await.unwrap();
         let Prompt::SharedSecret(s) = &start.prompt else { panic!() };
         let code = FakeFactor::code_for(s, None);
-        self.mfa.finish_enrolment(&alice(), &start.factor.id, &Proof::code(&code).unwrap()).await.unwrap();
+        self.mfa
+            .finish_enrolment(&alice(), &self.fresh(), &start.factor.id, &Proof::code(&code).unwrap())
+            .await
+            .unwrap();
         (start.factor.id, code)
     }
 }
@@ -186,6 +189,67 @@ async fn run(case: &Case) -> Decision {
     };
     let factors = w.mfa.list_factors(&alice()).await.unwrap();
     case.policy.evaluate(&alice(), &factors, &evidence, case.step_up.as_ref(), eval_at)
+}
+
+/// The reasons say why the outcome is what it is: the requirement in force; what satisfied
+/// the policy, or how many factors would, or why none would; and, when the evidence given
+/// did not satisfy the policy, what was wrong with it. The one-line explanation says each.
+fn explains(case: &Case, d: &Decision) -> Result<(), String> {
+    let has = |want: &dyn Fn(&Reason) -> bool| d.reasons.iter().any(want);
+    if !has(&|r| *r == Reason::Requirement(case.policy.requirement)) {
+        return Err("does not name the requirement".into());
+    }
+    match &d.outcome {
+        // Not required: the requirement (Optional, Prompted) or the grace period says why.
+        Outcome::Satisfied(SatisfiedBy::NotRequired)
+            if case.policy.requirement == Requirement::Required && !has(&|r| matches!(r, Reason::Grace { .. })) =>
+        {
+            return Err("does not say why MFA is not needed".into());
+        }
+        Outcome::Satisfied(by @ (SatisfiedBy::Verification { .. } | SatisfiedBy::RememberedDevice { .. }))
+            if !has(&|r| *r == Reason::Proven(by.clone())) =>
+        {
+            return Err("does not say what satisfied the policy".into());
+        }
+        Outcome::VerificationRequired if !has(&|r| *r == Reason::VerifyOneOf(d.candidates.len())) => {
+            return Err("does not say how many factors would do".into());
+        }
+        Outcome::EnrolmentRequired
+            if !has(&|r| matches!(r, Reason::NoSuitableFactor | Reason::FactorsDoNotCount | Reason::Grace { .. })) =>
+        {
+            return Err("does not say why enrolling is needed".into());
+        }
+        _ => {}
+    }
+    // (A revoked device never reaches the policy: `check_device` refuses it.)
+    let evidence_refused = !matches!(case.evidence, Ev::Nothing | Ev::RevokedDevice)
+        && !matches!(
+            d.outcome,
+            Outcome::Satisfied(SatisfiedBy::Verification { .. } | SatisfiedBy::RememberedDevice { .. })
+        );
+    let rejection = |r: &Reason| {
+        matches!(
+            r,
+            Reason::OtherUser
+                | Reason::KindNotAllowed { .. }
+                | Reason::TooWeak { .. }
+                | Reason::TooOld { .. }
+                | Reason::OtherAction
+                | Reason::DeviceNotForStepUp
+                | Reason::DevicesNotTrusted
+                | Reason::DeviceInvalid
+        )
+    };
+    if evidence_refused && !matches!(d.outcome, Outcome::Satisfied(SatisfiedBy::NotRequired)) && !has(&rejection) {
+        return Err("does not say why the evidence given did not count".into());
+    }
+    let line = d.explain();
+    if let Some(missing) =
+        d.reasons.iter().map(ToString::to_string).find(|r| r.is_empty() || !line.contains(r.as_str()))
+    {
+        return Err(format!("leaves out {missing:?}"));
+    }
+    Ok(())
 }
 
 fn got(d: &Decision) -> Want {
@@ -463,7 +527,9 @@ async fn the_evaluation_table() {
     for case in cases() {
         let decision = run(&case).await;
         let result = got(&decision);
-        assert!(!decision.explain().is_empty());
+        if let Err(why) = explains(&case, &decision) {
+            failures.push(format!("{}: the explanation {:?} {why}", case.name, decision.explain()));
+        }
         if result != case.want {
             failures.push(format!("{}: wanted {:?}, got {:?} ({})", case.name, case.want, result, decision.explain()));
         }

@@ -40,6 +40,18 @@ fn service(throttle: ThrottlePolicy) -> (Mfa, ManualClock, Arc<dyn Store>) {
     (mfa, clock, store)
 }
 
+/// An active authenticator-app factor for `user` (recovery codes exist only alongside one),
+/// and the fresh authentication that enrolled it.
+async fn enrol_totp(mfa: &Mfa, clock: &ManualClock, user: &UserId) -> FreshAuth {
+    let seed = [7u8; 20];
+    let fresh = FreshAuth::primary(clock.now());
+    let req = EnrolmentRequest::new(FactorKind::TOTP).import_secret(SecretBytes::new(seed.to_vec()));
+    let start = mfa.start_enrolment(user, &fresh, req).await.unwrap();
+    let code = TotpFactor::new("Example").unwrap().code_at(&seed, clock.now().unix_secs() as u64).unwrap();
+    mfa.finish_enrolment(user, &fresh, &start.factor.id, &Proof::code(&code).unwrap()).await.unwrap();
+    fresh.with_mfa(clock.now())
+}
+
 /// `code` with ASCII white space of the given kinds inserted before the given positions.
 fn spaced(code: &str, gaps: &[(usize, u8)]) -> String {
     let ws = [" ", "\t", "\n", "\r", "\u{c}"];
@@ -108,12 +120,14 @@ proptest! {
         }
     }
 
-    /// Labels are trimmed and 1–64 characters without control characters; everything else
-    /// is `InvalidInput` for "label". Never a panic.
+    /// Labels are trimmed and 1–64 characters without control characters or characters
+    /// that disguise them; everything else is `InvalidInput` for "label". Never a panic.
     #[test]
     fn labels_are_trimmed_bounded_and_otherwise_refused(label in "\\s{0,3}\\PC{0,70}\\s{0,3}|[\\x00-\\x1f]{0,3}\\PC{0,5}") {
         let trimmed = label.trim();
-        let valid = !trimmed.is_empty() && trimmed.chars().count() <= 64 && !trimmed.chars().any(char::is_control);
+        let valid = !trimmed.is_empty()
+            && trimmed.chars().count() <= 64
+            && !trimmed.chars().any(|c| c.is_control() || mfa_core::types::is_disguising(c));
         match validate_label(&label) {
             Ok(l) => {
                 prop_assert!(valid);
@@ -230,7 +244,7 @@ proptest! {
             let req = EnrolmentRequest::new(FactorKind::TOTP).import_secret(SecretBytes::new(seed.clone()));
             let start = mfa.start_enrolment(&alice, &fresh, req).await.unwrap();
             let enrol = f.code_at(&seed, clock.now().unix_secs() as u64).unwrap();
-            mfa.finish_enrolment(&alice, &start.factor.id, &Proof::code(&enrol).unwrap()).await.unwrap();
+            mfa.finish_enrolment(&alice, &fresh, &start.factor.id, &Proof::code(&enrol).unwrap()).await.unwrap();
             clock.advance(Duration::from_secs(60 + offset));
             let right = f.code_at(&seed, clock.now().unix_secs() as u64).unwrap();
             let mut malformed = right.clone();
@@ -258,7 +272,8 @@ proptest! {
         runtime().block_on(async {
             let (mfa, clock, store) = service(ThrottlePolicy::default());
             let alice = UserId::new("alice").unwrap();
-            let set = mfa.generate_recovery_codes(&alice, &FreshAuth::primary(clock.now())).await.unwrap();
+            let fresh = enrol_totp(&mfa, &clock, &alice).await;
+            let set = mfa.generate_recovery_codes(&alice, &fresh).await.unwrap();
             let canonical: Vec<char> = set.codes()[pick].expose().chars().filter(|c| *c != '-').collect();
             let mut typed = String::new();
             for (i, c) in canonical.iter().enumerate() {
@@ -299,7 +314,7 @@ proptest! {
             let req = EnrolmentRequest::new(FactorKind::TOTP).import_secret(SecretBytes::new(seed.clone()));
             let start = mfa.start_enrolment(&alice, &FreshAuth::primary(clock.now()), req).await.unwrap();
             let enrol = f.code_at(&seed, clock.now().unix_secs() as u64).unwrap();
-            mfa.finish_enrolment(&alice, &start.factor.id, &Proof::code(&enrol).unwrap()).await.unwrap();
+            mfa.finish_enrolment(&alice, &FreshAuth::primary(clock.now()), &start.factor.id, &Proof::code(&enrol).unwrap()).await.unwrap();
             let id = start.factor.id;
             let mut evaluated = 0u32;
             let mut locks = 0;

@@ -91,7 +91,7 @@ fn secret_of(prompt: &Prompt) -> SharedSecretPrompt {
 async fn enrol(w: &World, mfa: &Mfa, who: &UserId, kind: FactorKind) -> (FactorId, SharedSecretPrompt) {
     let start = mfa.start_enrolment(who, &w.fresh(), EnrolmentRequest::new(kind)).await.unwrap();
     let secret = secret_of(&start.prompt);
-    mfa.finish_enrolment(who, &start.factor.id, &code(&FakeFactor::code_for(&secret, None))).await.unwrap();
+    mfa.finish_enrolment(who, &w.fresh(), &start.factor.id, &code(&FakeFactor::code_for(&secret, None))).await.unwrap();
     (start.factor.id, secret)
 }
 
@@ -110,13 +110,15 @@ async fn an_enrolment_stays_pending_until_proven() {
     assert_eq!(listed[0].status, FactorStatus::Pending);
     assert!(!listed[0].preferred);
 
-    let err = mfa.finish_enrolment(&alice, &start.factor.id, &code("not-the-secret")).await.unwrap_err();
+    let err = mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &code("not-the-secret")).await.unwrap_err();
     assert!(matches!(err, Error::InvalidCode));
     assert_eq!(mfa.get_factor(&alice, &start.factor.id).await.unwrap().status, FactorStatus::Pending);
 
     let secret = secret_of(&start.prompt);
-    let active =
-        mfa.finish_enrolment(&alice, &start.factor.id, &code(&FakeFactor::code_for(&secret, None))).await.unwrap();
+    let active = mfa
+        .finish_enrolment(&alice, &w.fresh(), &start.factor.id, &code(&FakeFactor::code_for(&secret, None)))
+        .await
+        .unwrap();
     assert_eq!(active.status, FactorStatus::Active);
     assert!(active.preferred, "the first active factor becomes preferred");
     assert_eq!(active.expires_at, None);
@@ -142,7 +144,7 @@ async fn an_expired_enrolment_can_neither_finish_nor_sign_in() {
     let start = mfa.start_enrolment(&alice, &w.fresh(), EnrolmentRequest::new(FAKE)).await.unwrap();
     let proof = code(&FakeFactor::code_for(&secret_of(&start.prompt), None));
     w.advance(600);
-    assert!(matches!(mfa.finish_enrolment(&alice, &start.factor.id, &proof).await, Err(Error::Expired)));
+    assert!(matches!(mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &proof).await, Err(Error::Expired)));
     assert!(matches!(mfa.verify(&alice, &start.factor.id, &proof).await, Err(Error::NotFound)));
     assert!(mfa.list_factors(&alice).await.unwrap().is_empty(), "expired enrolments are not listed");
     assert_eq!(w.store.purge_expired(w.clock.now()).await.unwrap(), 1);
@@ -155,8 +157,8 @@ async fn an_enrolment_finishes_once() {
     let alice = user("alice");
     let start = mfa.start_enrolment(&alice, &w.fresh(), EnrolmentRequest::new(FAKE)).await.unwrap();
     let proof = code(&FakeFactor::code_for(&secret_of(&start.prompt), None));
-    mfa.finish_enrolment(&alice, &start.factor.id, &proof).await.unwrap();
-    assert!(matches!(mfa.finish_enrolment(&alice, &start.factor.id, &proof).await, Err(Error::Expired)));
+    mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &proof).await.unwrap();
+    assert!(matches!(mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &proof).await, Err(Error::Expired)));
 }
 
 #[tokio::test]
@@ -166,7 +168,7 @@ async fn the_enrolment_code_cannot_be_replayed_to_sign_in() {
     let alice = user("alice");
     let start = mfa.start_enrolment(&alice, &w.fresh(), EnrolmentRequest::new(FAKE)).await.unwrap();
     let proof = code(&FakeFactor::code_for(&secret_of(&start.prompt), Some(10)));
-    mfa.finish_enrolment(&alice, &start.factor.id, &proof).await.unwrap();
+    mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &proof).await.unwrap();
     assert!(matches!(mfa.verify(&alice, &start.factor.id, &proof).await, Err(Error::Replayed)));
 }
 
@@ -241,7 +243,9 @@ async fn a_password_only_session_cannot_add_a_second_factor() {
     // The very first factor needs only the password...
     let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FAKE)).await.unwrap();
     let secret = secret_of(&start.prompt);
-    mfa.finish_enrolment(&alice, &start.factor.id, &code(&FakeFactor::code_for(&secret, None))).await.unwrap();
+    mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &code(&FakeFactor::code_for(&secret, None)))
+        .await
+        .unwrap();
     // ...but once a factor is active, every change also needs recent MFA.
     let req = EnrolmentRequest::new(FAKE);
     assert!(matches!(mfa.start_enrolment(&alice, &password_only, req).await, Err(Error::MfaRequired)));
@@ -275,7 +279,10 @@ async fn another_users_factor_is_not_found_for_every_operation() {
     assert!(matches!(mfa.verify(&mallory, &factor, &proof).await, Err(Error::NotFound)));
     assert!(matches!(mfa.start_challenge(&mallory, Some(&factor)).await, Err(Error::NotFound)));
     let pending_proof = code(&FakeFactor::code_for(&secret_of(&pending.prompt), None));
-    assert!(matches!(mfa.finish_enrolment(&mallory, &pending.factor.id, &pending_proof).await, Err(Error::NotFound)));
+    assert!(matches!(
+        mfa.finish_enrolment(&mallory, &w.fresh(), &pending.factor.id, &pending_proof).await,
+        Err(Error::NotFound)
+    ));
     let replace = EnrolmentRequest::new(FAKE).replaces(factor);
     assert!(matches!(mfa.start_enrolment(&mallory, &fresh, replace).await, Err(Error::NotFound)));
     assert!(mfa.list_factors(&mallory).await.unwrap().is_empty());
@@ -392,7 +399,9 @@ async fn a_replacement_takes_over_only_once_confirmed() {
     // The old factor keeps working until the new one is confirmed.
     mfa.verify(&alice, &old, &code(&FakeFactor::code_for(&old_secret, None))).await.unwrap();
     let new_secret = secret_of(&start.prompt);
-    let new = mfa.finish_enrolment(&alice, &start.factor.id, &code(&FakeFactor::code_for(&new_secret, None))).await;
+    let new = mfa
+        .finish_enrolment(&alice, &w.fresh(), &start.factor.id, &code(&FakeFactor::code_for(&new_secret, None)))
+        .await;
     let new = new.unwrap();
     assert!(new.preferred, "inherits the preferred flag");
     assert!(matches!(mfa.get_factor(&alice, &old).await, Err(Error::NotFound)));
@@ -538,7 +547,9 @@ async fn a_hard_stop_disables_a_factor_after_its_consecutive_failures_until_it_i
     let request = EnrolmentRequest::new(FAKE).replaces(factor);
     let start = mfa.start_enrolment(&alice, &w.fresh(), request).await.unwrap();
     let new_secret = secret_of(&start.prompt);
-    mfa.finish_enrolment(&alice, &start.factor.id, &code(&FakeFactor::code_for(&new_secret, None))).await.unwrap();
+    mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &code(&FakeFactor::code_for(&new_secret, None)))
+        .await
+        .unwrap();
     let proof = code(&FakeFactor::code_for(&new_secret, None));
     assert!(mfa.verify(&alice, &start.factor.id, &proof).await.is_ok());
     // A hard stop of zero would disable every factor at once: refused.
@@ -603,6 +614,7 @@ async fn recovery_codes_are_shown_once_and_work_once() {
     let w = World::new();
     let mfa = w.mfa();
     let alice = user("alice");
+    enrol(&w, &mfa, &alice, FAKE).await; // recovery codes exist only alongside a factor
     let set = mfa.generate_recovery_codes(&alice, &w.fresh()).await.unwrap();
     assert_eq!(set.len(), 10);
     assert!(!format!("{set:?}").contains(set.codes()[0].expose()));
@@ -626,6 +638,7 @@ async fn regenerated_codes_invalidate_the_old_set() {
     let w = World::new();
     let mfa = w.mfa();
     let alice = user("alice");
+    enrol(&w, &mfa, &alice, FAKE).await; // recovery codes exist only alongside a factor
     let old = mfa.generate_recovery_codes(&alice, &w.fresh()).await.unwrap();
     let new = mfa.regenerate_recovery_codes(&alice, &w.fresh()).await.unwrap();
     for c in old.codes() {
@@ -649,6 +662,7 @@ async fn one_recovery_code_used_fifty_times_at_once_succeeds_once() {
         w.mfa_with(AeadSealer::new(KeyId(1), KEY), policy),
     );
     let alice = user("alice");
+    enrol(&w, &one, &alice, FAKE).await; // recovery codes exist only alongside a factor
     let set = one.generate_recovery_codes(&alice, &w.fresh()).await.unwrap();
     let the_code = set.codes()[0].expose().to_owned();
     let results = support::race(50, &[one.clone(), two], |mfa| {
@@ -665,6 +679,7 @@ async fn recovery_code_failures_are_throttled_and_malformed_input_changes_nothin
     let w = World::new();
     let mfa = w.mfa();
     let alice = user("alice");
+    enrol(&w, &mfa, &alice, FAKE).await; // recovery codes exist only alongside a factor
     let set = mfa.generate_recovery_codes(&alice, &w.fresh()).await.unwrap();
     for bad in ["", "short", "ÄÄÄÄ-AAAA-AAAA-AAAA-AAAA", "AAAA-AAAA-AAAA-AAAA-AAA9"] {
         assert!(matches!(mfa.verify_recovery_code(&alice, bad).await, Err(Error::InvalidInput { .. })), "{bad}");
@@ -684,6 +699,7 @@ async fn few_remaining_recovery_codes_raise_an_event() {
     let w = World::new();
     let mfa = w.mfa();
     let alice = user("alice");
+    enrol(&w, &mfa, &alice, FAKE).await; // recovery codes exist only alongside a factor
     let set = mfa.generate_recovery_codes(&alice, &w.fresh()).await.unwrap();
     for c in &set.codes()[..6] {
         mfa.verify_recovery_code(&alice, c.expose()).await.unwrap();
@@ -786,7 +802,9 @@ async fn the_destination_limit_holds_across_users_and_factors() {
         let req = EnrolmentRequest::new(CHALLENGED).destination(shared);
         let start = mfa.start_enrolment(&who, &w.fresh(), req).await.unwrap();
         let secret = secret_of(&start.prompt);
-        mfa.finish_enrolment(&who, &start.factor.id, &code(&FakeFactor::code_for(&secret, None))).await.unwrap();
+        mfa.finish_enrolment(&who, &w.fresh(), &start.factor.id, &code(&FakeFactor::code_for(&secret, None)))
+            .await
+            .unwrap();
         victims.push(who);
     }
     for who in &victims[..5] {

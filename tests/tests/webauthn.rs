@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,7 +124,7 @@ async fn register(
     let handle =
         data_encoding::BASE64URL_NOPAD.decode(options["publicKey"]["user"]["id"].as_str().unwrap().as_bytes()).unwrap();
     let proof = create(auth, &start.prompt);
-    let active = mfa.finish_enrolment(who, &start.factor.id, &proof).await.unwrap();
+    let active = mfa.finish_enrolment(who, &w.fresh(), &start.factor.id, &proof).await.unwrap();
     assert_eq!(active.status, FactorStatus::Active);
     let key = w.store.get_factor(who, &active.id).await.unwrap().unwrap().lookup_key.unwrap();
     (active.id, key, handle)
@@ -162,7 +163,7 @@ async fn a_passkey_registers_verifies_the_user_and_signs_in() {
     assert_eq!(selection["userVerification"], "required");
     assert_eq!(start.factor.status, FactorStatus::Pending);
     let proof = create(&mut key, &start.prompt);
-    let active = mfa.finish_enrolment(&alice, &start.factor.id, &proof).await.unwrap();
+    let active = mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &proof).await.unwrap();
     assert_eq!(active.label, "Laptop");
     assert_eq!(active.assurance, Assurance::PhishingResistantMultiFactor);
     assert_eq!(detail(&active, "user_verified").as_deref(), Some("true"));
@@ -188,7 +189,7 @@ async fn a_security_key_registers_with_its_aaguid_and_signs_in_as_a_second_facto
     let options: serde_json::Value = serde_json::from_str(options_json(&start.prompt)).unwrap();
     assert_eq!(options["publicKey"]["authenticatorSelection"]["userVerification"], "preferred");
     let proof = create(&mut key, &start.prompt);
-    let active = mfa.finish_enrolment(&alice, &start.factor.id, &proof).await.unwrap();
+    let active = mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &proof).await.unwrap();
     assert_eq!(active.label, "Security key");
     assert_eq!(active.assurance, Assurance::PhishingResistant);
     assert_eq!(detail(&active, "aaguid").as_deref(), Some("0fb9bcbc-a0d4-4042-bbb0-559bc1631e28"));
@@ -207,13 +208,102 @@ async fn an_older_u2f_key_is_accepted_as_a_second_factor_only() {
     let options: serde_json::Value = serde_json::from_str(options_json(&start.prompt)).unwrap();
     assert_eq!(options["publicKey"]["authenticatorSelection"]["userVerification"], "discouraged");
     let proof = create(&mut key, &start.prompt);
-    let active = mfa.finish_enrolment(&alice, &start.factor.id, &proof).await.unwrap();
+    let active = mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &proof).await.unwrap();
     assert_eq!(active.label, "Older security key");
     assert_eq!(detail(&active, "attestation_format").as_deref(), Some("fido-u2f"));
     assert_eq!(detail(&active, "user_verified").as_deref(), Some("false"));
     assert_eq!(detail(&active, "aaguid"), None, "U2F keys have no AAGUID");
     let verified = sign_in(&mfa, &alice, &active.id, &mut key).await.unwrap();
     assert_eq!(verified.assurance, Assurance::PhishingResistant);
+}
+
+/// Finding 10: Chromium refuses a registration asking credProtect
+/// `userVerificationRequired` unless user verification is required too ("Requested
+/// protection policy is inconsistent or incongruent…"), for CTAP2 and U2F keys alike, so
+/// "Add a USB security key" never reached a key. Security keys and older devices are second
+/// factors: they ask for no credential protection and never require user verification.
+#[tokio::test]
+async fn security_key_registration_options_are_consistent_for_chromium() {
+    let w = World::new();
+    let mfa = w.mfa();
+    let alice = user("alice");
+    for (kind, uv) in [
+        (FactorKind::SECURITY_KEY, "preferred"),
+        (FactorKind::OLDER_DEVICE, "discouraged"),
+        (FactorKind::PASSKEY, "required"),
+    ] {
+        let start = mfa.start_enrolment(&alice, &w.fresh(), EnrolmentRequest::new(kind.clone())).await.unwrap();
+        let options: serde_json::Value = serde_json::from_str(options_json(&start.prompt)).unwrap();
+        let public_key = &options["publicKey"];
+        let asked_uv = public_key["authenticatorSelection"]["userVerification"].as_str().unwrap();
+        assert_eq!(asked_uv, uv, "{kind:?}");
+        // The rule Chromium enforces, for every kind.
+        let protection = public_key["extensions"]["credentialProtectionPolicy"].as_str();
+        assert!(
+            protection != Some("userVerificationRequired") || asked_uv == "required",
+            "{kind:?}: credProtect {protection:?} with userVerification {asked_uv}"
+        );
+        if kind != FactorKind::PASSKEY {
+            assert_eq!(protection, None, "{kind:?}: no credential protection for a second factor");
+            assert!(public_key["extensions"].get("enforceCredentialProtectionPolicy").is_none(), "{kind:?}");
+            assert_eq!(public_key["authenticatorSelection"]["residentKey"], "discouraged", "{kind:?}");
+            // "none": the browser may strip the statement; any format a key sends is verified.
+            assert_eq!(public_key["attestation"], "none", "{kind:?}");
+        }
+    }
+}
+
+/// What Chromium posts when attestation "none" was asked: the statement removed
+/// (`fmt: "none"`), the authenticator data as the key made it.
+fn create_without_attestation(auth: &mut impl WebauthnAuthenticator, prompt: &Prompt) -> Proof {
+    let options: CreationChallengeResponse = serde_json::from_str(options_json(prompt)).unwrap();
+    let mut created = auth.do_registration(origin(), options).unwrap();
+    let mut object: BTreeMap<String, serde_cbor_2::Value> =
+        serde_cbor_2::from_slice(&created.response.attestation_object).unwrap();
+    object.insert("fmt".into(), serde_cbor_2::Value::Text("none".into()));
+    object.insert("attStmt".into(), serde_cbor_2::Value::Map(BTreeMap::new()));
+    created.response.attestation_object = serde_cbor_2::to_vec(&object).unwrap();
+    Proof::credential(serde_json::to_string(&created).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn ctap2_and_u2f_keys_register_and_sign_in_through_the_security_key_kind() {
+    let w = World::new();
+    let mfa = w.mfa();
+    let alice = user("alice");
+    let (mut ctap2, _) = SoftToken::new(false).unwrap();
+    let mut u2f = U2fSoftKey::new();
+    let (mut stripped, _) = SoftToken::new(false).unwrap();
+
+    let mut added = Vec::new();
+    for format in ["packed", "fido-u2f", "none"] {
+        let start =
+            mfa.start_enrolment(&alice, &w.fresh(), EnrolmentRequest::new(FactorKind::SECURITY_KEY)).await.unwrap();
+        let proof = match format {
+            "packed" => create(&mut ctap2, &start.prompt),
+            "fido-u2f" => create(&mut u2f, &start.prompt),
+            _ => create_without_attestation(&mut stripped, &start.prompt),
+        };
+        let active = mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &proof).await.unwrap();
+        assert_eq!(active.kind, FactorKind::SECURITY_KEY, "{format}");
+        assert!(active.label.starts_with("Security key"), "{format}: listed as {:?}", active.label);
+        assert_eq!(active.assurance, Assurance::PhishingResistant, "{format}");
+        assert_eq!(detail(&active, "attestation_format").as_deref(), Some(format));
+        assert_eq!(detail(&active, "user_verified").as_deref(), Some("false"), "{format}: no PIN asked");
+        added.push(active.id);
+    }
+
+    // Each key answers the second step for itself.
+    let [packed, fido_u2f, none] = [&added[0], &added[1], &added[2]];
+    for (factor, verified) in [
+        (packed, sign_in(&mfa, &alice, packed, &mut ctap2).await.unwrap()),
+        (fido_u2f, sign_in(&mfa, &alice, fido_u2f, &mut u2f).await.unwrap()),
+        (none, sign_in(&mfa, &alice, none, &mut stripped).await.unwrap()),
+    ] {
+        assert_eq!(verified.factor.as_ref(), Some(factor));
+        assert_eq!(verified.assurance, Assurance::PhishingResistant);
+        assert!(mfa.get_factor(&alice, factor).await.unwrap().last_used_at.is_some());
+    }
 }
 
 #[tokio::test]
@@ -284,7 +374,7 @@ async fn a_ceremony_started_on_one_instance_finishes_on_another() {
     let mut key = SoftPasskey::new(true);
     let start = one.start_enrolment(&alice, &w.fresh(), EnrolmentRequest::new(FactorKind::PASSKEY)).await.unwrap();
     let proof = create(&mut key, &start.prompt);
-    let active = two.finish_enrolment(&alice, &start.factor.id, &proof).await.unwrap();
+    let active = two.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &proof).await.unwrap();
     let challenge = two.start_challenge(&alice, None).await.unwrap();
     let proof = get(&mut key, &challenge.prompt);
     one.finish_challenge(&alice, &challenge.id, &proof).await.unwrap();
@@ -338,10 +428,7 @@ async fn an_older_device_credential_never_signs_in_without_a_password() {
     assert!(matches!(mfa.start_passwordless(&FactorKind::OLDER_DEVICE).await, Err(Error::Unsupported)));
     assert!(matches!(mfa.start_passwordless(&FactorKind::SECURITY_KEY).await, Err(Error::Unsupported)));
     assert!(
-        w.events
-            .kinds()
-            .iter()
-            .any(|k| matches!(k, EventKind::VerificationFailed { factor: Some(f), .. } if *f == factor))
+        w.events.kinds().iter().any(|k| matches!(k, EventKind::PasswordlessFailed { factor: f, .. } if *f == factor))
     );
 }
 
@@ -429,10 +516,11 @@ async fn expired_state_is_refused() {
     let start = mfa.start_enrolment(&alice, &w.fresh(), EnrolmentRequest::new(FactorKind::PASSKEY)).await.unwrap();
     let proof = create(&mut key, &start.prompt);
     w.clock.advance(Duration::from_secs(300));
-    assert!(matches!(mfa.finish_enrolment(&alice, &start.factor.id, &proof).await, Err(Error::Expired)));
+    assert!(matches!(mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &proof).await, Err(Error::Expired)));
 
     let start = mfa.start_enrolment(&alice, &w.fresh(), EnrolmentRequest::new(FactorKind::PASSKEY)).await.unwrap();
-    let active = mfa.finish_enrolment(&alice, &start.factor.id, &create(&mut key, &start.prompt)).await.unwrap();
+    let active =
+        mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &create(&mut key, &start.prompt)).await.unwrap();
     let challenge = mfa.start_challenge(&alice, Some(&active.id)).await.unwrap();
     let proof = get(&mut key, &challenge.prompt);
     w.clock.advance(Duration::from_secs(300));
@@ -449,8 +537,8 @@ async fn a_registration_finishes_once() {
     let mut key = SoftPasskey::new(true);
     let start = mfa.start_enrolment(&alice, &w.fresh(), EnrolmentRequest::new(FactorKind::PASSKEY)).await.unwrap();
     let proof = create(&mut key, &start.prompt);
-    mfa.finish_enrolment(&alice, &start.factor.id, &proof).await.unwrap();
-    assert!(matches!(mfa.finish_enrolment(&alice, &start.factor.id, &proof).await, Err(Error::Expired)));
+    mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &proof).await.unwrap();
+    assert!(matches!(mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &proof).await, Err(Error::Expired)));
 }
 
 #[tokio::test]
@@ -482,13 +570,13 @@ async fn a_credential_id_is_never_bound_twice() {
     let start =
         mfa.start_enrolment(&mallory, &w.fresh(), EnrolmentRequest::new(FactorKind::OLDER_DEVICE)).await.unwrap();
     let proof = create(&mut key, &start.prompt);
-    let err = mfa.finish_enrolment(&mallory, &start.factor.id, &proof).await.unwrap_err();
+    let err = mfa.finish_enrolment(&mallory, &w.fresh(), &start.factor.id, &proof).await.unwrap_err();
     assert!(matches!(err, Error::AlreadyExists), "{err:?}");
     assert_eq!(mfa.get_factor(&mallory, &start.factor.id).await.unwrap().status, FactorStatus::Pending);
     // The same account: its exclude list already refuses the credential.
     let start = mfa.start_enrolment(&alice, &w.fresh(), EnrolmentRequest::new(FactorKind::OLDER_DEVICE)).await.unwrap();
     let proof = create(&mut key, &start.prompt);
-    let err = mfa.finish_enrolment(&alice, &start.factor.id, &proof).await.unwrap_err();
+    let err = mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &proof).await.unwrap_err();
     assert!(matches!(err, Error::InvalidCode), "{err:?}");
     assert_eq!(mfa.get_factor(&alice, &start.factor.id).await.unwrap().status, FactorStatus::Pending);
     assert_eq!(w.store.find_factor_by_lookup_key(&cred).await.unwrap().unwrap().user, alice);

@@ -72,7 +72,7 @@ async fn main() -> Result<(), Box<dyn StdError>> {
             ask("Enter the 6-digit code your app shows: ")?
         };
         match Proof::code(&code) {
-            Ok(proof) => match mfa.finish_enrolment(&user, &start.factor.id, &proof).await {
+            Ok(proof) => match mfa.finish_enrolment(&user, &fresh, &start.factor.id, &proof).await {
                 Ok(factor) => break factor,
                 Err(e) if !auto => println!("  {e}; try again"),
                 Err(e) => return Err(e.into()),

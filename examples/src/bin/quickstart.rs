@@ -45,7 +45,7 @@ async fn main() -> Result<(), Box<dyn StdError>> {
     let now = u64::try_from(mfa.now().unix_secs())?;
     let code = totp.code_at(&key, now)?;
     println!("   her app shows {code}; she types it");
-    let app = mfa.finish_enrolment(&alice, &start.factor.id, &Proof::code(&code)?).await?;
+    let app = mfa.finish_enrolment(&alice, &fresh, &start.factor.id, &Proof::code(&code)?).await?;
     println!("   \"{}\" is {:?}, preferred = {}", app.label, app.status, app.preferred);
 
     println!("\n2. Adding another factor now needs a recent MFA verification too.");
@@ -62,7 +62,7 @@ async fn main() -> Result<(), Box<dyn StdError>> {
     let request = EnrolmentRequest::new(FactorKind::SMS).destination("+1 415 555 2671").label("Work phone");
     let sms = mfa.start_enrolment(&alice, &fresh, request).await?;
     let sent = phone.last_code_to("+14155552671").ok_or("no code was sent")?;
-    mfa.finish_enrolment(&alice, &sms.factor.id, &Proof::code(&sent)?).await?;
+    mfa.finish_enrolment(&alice, &fresh, &sms.factor.id, &Proof::code(&sent)?).await?;
     println!("   phone {} confirmed", sms.factor.masked_destination.unwrap_or_default());
 
     println!("\n3. Signing in: the preferred factor is challenged, the others are alternatives.");

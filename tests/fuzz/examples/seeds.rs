@@ -82,7 +82,7 @@ async fn capture(dir: &Path, name: &str, kind: FactorKind, auth: &mut impl Webau
     let start = mfa.start_enrolment(&alice, &fresh, EnrolmentRequest::new(kind)).await.unwrap();
     let registration = create(auth, &start.prompt);
     let active = mfa
-        .finish_enrolment(&alice, &start.factor.id, &Proof::credential(registration.clone()).unwrap())
+        .finish_enrolment(&alice, &fresh, &start.factor.id, &Proof::credential(registration.clone()).unwrap())
         .await
         .unwrap();
     write(dir.join(format!("corpus/webauthn_response/{name}-registration.json")), &registration);

@@ -52,7 +52,8 @@ fn world() -> &'static World {
                 EnrolmentRequest::new(FactorKind::TOTP).import_secret(mfa_core::SecretBytes::new(SECRET.to_vec()));
             let start = mfa.start_enrolment(&user, &fresh, request).await.unwrap();
             let code = totp_code(SECRET, T0, 6);
-            let active = mfa.finish_enrolment(&user, &start.factor.id, &Proof::code(&code).unwrap()).await.unwrap();
+            let active =
+                mfa.finish_enrolment(&user, &fresh, &start.factor.id, &Proof::code(&code).unwrap()).await.unwrap();
             // A known recovery code: hashed as the service hashes, stored through the Store API.
             let hash = hash_recovery_secret(&RECOVERY_CODE[4..]);
             let recovery = RecoveryCodeRecord::new(RECOVERY_CODE[..4].to_owned(), hash, T0);

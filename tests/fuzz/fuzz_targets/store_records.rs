@@ -177,7 +177,16 @@ fuzz_target!(|data: &[u8]| {
                 pending.enrolment = Some(ecid);
                 w.store.put_ceremony(&ceremony(ecid, pid, CeremonyPurpose::Enrolment)).await.unwrap();
                 w.store.insert_factor(&pending).await.unwrap();
-                match w.mfa.finish_enrolment(user, &pid, &w.passkey_registration).await {
+                match w
+                    .mfa
+                    .finish_enrolment(
+                        user,
+                        &mfa_core::FreshAuth::primary(T0).with_mfa(T0),
+                        &pid,
+                        &w.passkey_registration,
+                    )
+                    .await
+                {
                     Ok(s) => panic!("a stored ceremony state made a replayed registration pass: {s:?}"),
                     Err(e) => expect_error("finish_enrolment(state)", &e, &["InvalidCode", "Expired", "Backend"]),
                 }

@@ -83,7 +83,7 @@ async fn enrol(w: &World, kind: FactorKind, proof: &Proof) {
     let id = start.factor.id;
     let cid = w.store.get_factor(&w.user, &id).await.unwrap().unwrap().enrolment.expect("a ceremony");
     let before = ceremony(w, Some(&w.user), &cid).await;
-    match w.mfa.finish_enrolment(&w.user, &id, proof).await {
+    match w.mfa.finish_enrolment(&w.user, &fresh, &id, proof).await {
         Ok(summary) => panic!("{kind}: a registration for a random challenge was accepted: {summary:?}"),
         Err(e) => expect_error("finish_enrolment", &e, &["InvalidInput", "InvalidCode", "Expired"]),
     }

@@ -9,7 +9,7 @@ use mfa_core::recovery::RecoveryCodePolicy;
 use mfa_core::store::{CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, ThrottleScope, ThrottleState};
 use mfa_core::{
     AeadSealer, ChallengeId, Clock, DeliveryPolicy, DeviceId, EnrolmentRequest, EventSink, FactorId, FactorKind,
-    FreshAuth, KeyId, ManualClock, Mfa, Policy, Prompt, Proof, SharedSecretPrompt, Store, Timestamp, UserId,
+    FreshAuth, KeyId, ManualClock, Mfa, Policy, Prompt, Proof, SharedSecretPrompt, Store, Timestamp, UserId, WindowCap,
 };
 use mfa_otp::{EmailFactor, MemorySender, OobKey, SmsFactor, TotpFactor};
 use mfa_store_memory::MemoryStore;
@@ -18,7 +18,7 @@ use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_authenticator_rs::softtoken::SoftToken;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
-use webauthn_rs_proto::ResidentKeyRequirement;
+use webauthn_rs_proto::{AllowCredentials, ResidentKeyRequirement};
 
 /// Inside a TOTP step, 10 s after its start.
 pub(crate) const T0: i64 = 1_700_000_010;
@@ -37,6 +37,9 @@ pub(crate) fn policy() -> Policy {
     // Tests here open many challenges for one user; the pumping caps have tests of their own.
     policy.delivery.per_user = None;
     policy.delivery.prefix = None;
+    // Likewise the bound on challenges per user: the bounds have tests of their own.
+    policy.limits.challenges = WindowCap::new(Duration::from_secs(300), 100_000);
+    policy.limits.pending_enrolments = 1_000;
     policy
 }
 
@@ -105,7 +108,7 @@ impl World {
 
     pub(crate) async fn enrol_totp(&self, user: &UserId) -> (FactorId, Vec<u8>, SharedSecretPrompt) {
         let (id, key, prompt) = self.start_totp(user).await;
-        self.mfa.finish_enrolment(user, &id, &code(&self.totp_code(&key))).await.unwrap();
+        self.mfa.finish_enrolment(user, &self.fresh(), &id, &code(&self.totp_code(&key))).await.unwrap();
         (id, key, prompt)
     }
 
@@ -122,7 +125,7 @@ impl World {
     pub(crate) async fn enrol_oob(&self, user: &UserId, kind: FactorKind, to: &str) -> FactorId {
         let req = EnrolmentRequest::new(kind).destination(to);
         let start = self.mfa.start_enrolment(user, &self.fresh(), req).await.unwrap();
-        self.mfa.finish_enrolment(user, &start.factor.id, &code(&self.sent_code(to))).await.unwrap();
+        self.mfa.finish_enrolment(user, &self.fresh(), &start.factor.id, &code(&self.sent_code(to))).await.unwrap();
         start.factor.id
     }
 
@@ -135,7 +138,20 @@ impl World {
     ) -> FactorId {
         let start = self.mfa.start_enrolment(user, &self.fresh(), EnrolmentRequest::new(kind)).await.unwrap();
         let proof = create(auth, &start.prompt);
-        self.mfa.finish_enrolment(user, &start.factor.id, &proof).await.unwrap().id
+        self.mfa.finish_enrolment(user, &self.fresh(), &start.factor.id, &proof).await.unwrap().id
+    }
+
+    /// An active passkey on `auth` that can also sign in without a username: the factor,
+    /// its credential id (base64url) and the WebAuthn user handle.
+    pub(crate) async fn enrol_passkey(&self, user: &UserId, auth: &mut SoftPasskey) -> Discoverable {
+        let req = EnrolmentRequest::new(FactorKind::PASSKEY);
+        let start = self.mfa.start_enrolment(user, &self.fresh(), req).await.unwrap();
+        let options: CreationChallengeResponse = serde_json::from_str(options_json(&start.prompt)).unwrap();
+        let handle = options.public_key.user.id.to_vec();
+        let proof = create(auth, &start.prompt);
+        let id = self.mfa.finish_enrolment(user, &self.fresh(), &start.factor.id, &proof).await.unwrap().id;
+        let credential = self.store.get_factor(user, &id).await.unwrap().unwrap().lookup_key.unwrap();
+        Discoverable { factor: id, credential, handle }
     }
 
     /// Everything the store holds about `user` that an operation could change, plus the
@@ -315,6 +331,49 @@ pub(crate) fn create_json(auth: &mut impl WebauthnAuthenticator, prompt: &Prompt
 pub(crate) fn get_json(auth: &mut impl WebauthnAuthenticator, prompt: &Prompt) -> String {
     let options: RequestChallengeResponse = serde_json::from_str(options_json(prompt)).unwrap();
     serde_json::to_string(&auth.do_authentication(origin(), options).unwrap()).unwrap()
+}
+
+/// A passkey that can answer a usernameless sign-in (see [`World::enrol_passkey`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Discoverable {
+    pub(crate) factor: FactorId,
+    pub(crate) credential: String,
+    pub(crate) handle: Vec<u8>,
+}
+
+impl Discoverable {
+    /// A usernameless assertion: the authenticator picks this credential and returns the
+    /// user handle it stored at registration (not covered by the signature, so a soft
+    /// authenticator can be given it).
+    pub(crate) fn get_json(&self, auth: &mut impl WebauthnAuthenticator, prompt: &Prompt) -> String {
+        let mut options: RequestChallengeResponse = serde_json::from_str(options_json(prompt)).unwrap();
+        let id = data_encoding::BASE64URL_NOPAD.decode(self.credential.as_bytes()).unwrap();
+        options.public_key.allow_credentials =
+            vec![AllowCredentials { type_: "public-key".into(), id, transports: None }];
+        let mut asserted = auth.do_authentication(origin(), options).unwrap();
+        asserted.response.user_handle = Some(self.handle.clone());
+        serde_json::to_string(&asserted).unwrap()
+    }
+
+    pub(crate) fn get(&self, auth: &mut impl WebauthnAuthenticator, prompt: &Prompt) -> Proof {
+        Proof::credential(self.get_json(auth, prompt)).unwrap()
+    }
+
+    /// [`Discoverable::get`] with the signature spoilt: it names this credential, and
+    /// proves nothing (what a caller who knows a credential id can send).
+    pub(crate) fn forged(&self, auth: &mut impl WebauthnAuthenticator, prompt: &Prompt) -> Proof {
+        spoil_signature(&self.get_json(auth, prompt))
+    }
+}
+
+fn spoil_signature(assertion: &str) -> Proof {
+    let mut json: serde_json::Value = serde_json::from_str(assertion).unwrap();
+    let signature = json["response"]["signature"].as_str().unwrap().to_owned();
+    let mut bytes = data_encoding::BASE64URL_NOPAD.decode(signature.trim_end_matches('=').as_bytes()).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    json["response"]["signature"] = data_encoding::BASE64URL_NOPAD.encode(&bytes).into();
+    Proof::credential(json.to_string()).unwrap()
 }
 
 pub(crate) fn get(auth: &mut impl WebauthnAuthenticator, prompt: &Prompt) -> Proof {

@@ -64,6 +64,13 @@ pub(crate) fn describe(e: &Error) -> String {
         Error::PossibleClone => {
             "This security key may have been copied, so it was refused. Use another way to sign in.".into()
         }
+        Error::Disabled => "This sign-in method was turned off after too many wrong attempts. Use another way to \
+                            sign in, then remove it and set it up again."
+            .into(),
+        Error::LimitReached { retry_after, .. } => {
+            format!("Too many unfinished attempts. Finish or cancel one, or try again in {}.", human(*retry_after))
+        }
+        Error::FactorRequired => "Turn on 2-step verification first: recovery codes come with it.".into(),
         Error::ReauthRequired | Error::MfaRequired => "Please confirm it's you first.".into(),
         Error::Unsupported => "That isn't available here.".into(),
         Error::Delivery(_) => "We couldn't send the code. Please try again later.".into(),

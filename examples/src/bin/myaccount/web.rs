@@ -931,7 +931,7 @@ async fn confirm(State(app): State<App>, Extension(sid): Extension<Sid>, Form(f)
     };
     let Ok(factor) = f.factor.parse::<FactorId>() else { return bad_request() };
     let result = match Proof::code(&f.code) {
-        Ok(proof) => app.mfa().finish_enrolment(&account.id, &factor, &proof).await,
+        Ok(proof) => app.mfa().finish_enrolment(&account.id, &app.fresh(&session), &factor, &proof).await,
         Err(e) => Err(e),
     };
     match result {
@@ -1030,10 +1030,10 @@ async fn key_finish(
     if !csrf_header_ok(&app, &sid, &headers) {
         return bad_request();
     }
-    let Ok((_, account)) = signed_in(&app, &sid) else { return json_error(&Error::ReauthRequired) };
+    let Ok((session, account)) = signed_in(&app, &sid) else { return json_error(&Error::ReauthRequired) };
     let Ok(factor) = req.factor.parse::<FactorId>() else { return json_error(&Error::NotFound) };
     let result = match Proof::credential(req.credential.to_string()) {
-        Ok(proof) => app.mfa().finish_enrolment(&account.id, &factor, &proof).await,
+        Ok(proof) => app.mfa().finish_enrolment(&account.id, &app.fresh(&session), &factor, &proof).await,
         Err(e) => Err(e),
     };
     match result {
