@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use mfa_core::access::ActionDigest;
 use mfa_core::{ChallengeId, DeviceId, EnrolmentRequest, FactorId, FactorKind, Proof, ThrottlePolicy, UserId};
-use support::world::{self, Account, World, code, full_account, get_json};
+use support::world::{self, Account, Discoverable, World, code, full_account, get_json};
 
 /// What one call is given in place of the victim's identifiers.
 #[derive(Clone)]
@@ -252,4 +252,59 @@ async fn another_users_ids_behave_exactly_like_missing_ones_and_change_nothing()
     assert!(mfa.get_factor(&bob.user, &bob.totp).await.unwrap().preferred);
     // And Alice's own state is hers: she still has all of hers.
     assert_eq!(mfa.list_factors(&alice.user).await.unwrap().len(), 6);
+}
+
+/// The unauthenticated entry points (SECURITY.md S23): a caller with no session starts
+/// usernameless sign-ins and answers them naming Bob's credentials (which are not secret)
+/// with forged signatures, with a genuine answer replayed from another ceremony, and with
+/// his security key (second factor only). Each answer is refused exactly like one naming a
+/// credential that does not exist, and nothing of Bob's changes: not even under a hard stop
+/// of 3 failures, his passkey still signs him in.
+#[tokio::test]
+async fn unauthenticated_callers_naming_a_users_credentials_change_nothing() {
+    let mut policy = world::policy();
+    policy.throttle = ThrottlePolicy::default().max_failures(3);
+    let w = World::with(std::sync::Arc::new(mfa_store_memory::MemoryStore::new()), policy, None);
+    let mut bob = full_account(&w, "bob", 2).await;
+    let before = w.snapshot(&bob.user, &bob.challenges()).await;
+    let passkey = bob.passkey_discoverable.clone();
+    let credential = w.store.get_factor(&bob.user, &bob.security_key).await.unwrap().unwrap().lookup_key.unwrap();
+    let key = Discoverable { credential, ..passkey.clone() };
+    let mfa = &w.mfa;
+    let kind = FactorKind::PASSKEY;
+    for round in 0..5 {
+        let missing = {
+            let c = mfa.start_passwordless(&kind).await.unwrap();
+            let mut json: serde_json::Value =
+                serde_json::from_str(&passkey.get_json(&mut bob.passkey_auth, &c.prompt)).unwrap();
+            let unknown = data_encoding::BASE64URL_NOPAD.encode(FactorId::random().unwrap().as_bytes());
+            json["id"] = unknown.clone().into();
+            json["rawId"] = unknown.into();
+            let proof = Proof::credential(json.to_string()).unwrap();
+            format!("{:?}", mfa.finish_passwordless(&c.id, &proof).await.unwrap_err())
+        };
+        let forged = {
+            let c = mfa.start_passwordless(&kind).await.unwrap();
+            let proof = passkey.forged(&mut bob.passkey_auth, &c.prompt);
+            format!("{:?}", mfa.finish_passwordless(&c.id, &proof).await.unwrap_err())
+        };
+        let replayed = {
+            let (a, b) = (mfa.start_passwordless(&kind).await.unwrap(), mfa.start_passwordless(&kind).await.unwrap());
+            let proof = passkey.get(&mut bob.passkey_auth, &a.prompt);
+            format!("{:?}", mfa.finish_passwordless(&b.id, &proof).await.unwrap_err())
+        };
+        let second_factor_only = {
+            let c = mfa.start_passwordless(&kind).await.unwrap();
+            let proof = key.get(&mut bob.security_key_auth, &c.prompt);
+            format!("{:?}", mfa.finish_passwordless(&c.id, &proof).await.unwrap_err())
+        };
+        assert_eq!(missing, "InvalidCode", "round {round}");
+        for (what, result) in [("forged", &forged), ("replayed", &replayed), ("security key", &second_factor_only)] {
+            assert_eq!(result, &missing, "round {round}: {what} differs from a missing credential");
+        }
+        assert_eq!(w.snapshot(&bob.user, &bob.challenges()).await, before, "round {round} changed bob's state");
+    }
+    let c = mfa.start_passwordless(&kind).await.unwrap();
+    let verified = mfa.finish_passwordless(&c.id, &passkey.get(&mut bob.passkey_auth, &c.prompt)).await.unwrap();
+    assert_eq!(verified.user, bob.user);
 }

@@ -217,6 +217,8 @@ pub(crate) struct Account {
     pub(crate) email_factor: FactorId,
     pub(crate) passkey: FactorId,
     pub(crate) passkey_auth: SoftPasskey,
+    /// The passkey as a usernameless sign-in names it.
+    pub(crate) passkey_discoverable: Discoverable,
     pub(crate) security_key: FactorId,
     pub(crate) security_key_auth: SoftToken,
     pub(crate) recovery_codes: Vec<String>,
@@ -260,7 +262,8 @@ pub(crate) async fn full_account(w: &World, name: &str, n: u32) -> Account {
     let sms = w.enrol_oob(&user, FactorKind::SMS, &phone).await;
     let email_factor = w.enrol_oob(&user, FactorKind::EMAIL, &email).await;
     let mut passkey_auth = SoftPasskey::new(true);
-    let passkey = w.enrol_webauthn(&user, FactorKind::PASSKEY, &mut passkey_auth).await;
+    let passkey_discoverable = w.enrol_passkey(&user, &mut passkey_auth).await;
+    let passkey = passkey_discoverable.factor;
     let (mut security_key_auth, _ca) = SoftToken::new(false).unwrap();
     let security_key = w.enrol_webauthn(&user, FactorKind::SECURITY_KEY, &mut security_key_auth).await;
     let set = w.mfa.generate_recovery_codes(&user, &w.fresh()).await.unwrap();
@@ -283,6 +286,7 @@ pub(crate) async fn full_account(w: &World, name: &str, n: u32) -> Account {
         email_factor,
         passkey,
         passkey_auth,
+        passkey_discoverable,
         security_key,
         security_key_auth,
         recovery_codes,
