@@ -127,8 +127,6 @@ pub enum EventKind {
     LimitReached {
         /// Which bound.
         limit: StateLimit,
-        /// How long until it frees up.
-        retry_after: Duration,
         /// Refusals since the previous report.
         count: u64,
     },

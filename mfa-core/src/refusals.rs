@@ -12,6 +12,7 @@
 //! minute.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -47,45 +48,79 @@ struct Run {
     reported_at: Timestamp,
 }
 
+#[derive(Debug, Default)]
+struct Runs {
+    by_key: HashMap<RefusalKey, Run>,
+    /// When the runs were last swept for quiet ones (a full sweep that finds none is not
+    /// repeated for a while, so a full map costs one walk, not one per refusal).
+    swept_at: Option<Timestamp>,
+}
+
 /// The refusals counted but not yet reported, per key.
 #[derive(Debug, Default)]
 pub(crate) struct Refusals {
-    runs: Mutex<HashMap<RefusalKey, Run>>,
+    runs: Mutex<Runs>,
+    /// How many runs are open: lets the verification path skip the lock when none is.
+    open: AtomicUsize,
 }
 
 impl Refusals {
-    /// Counts one refusal of `key` at `now`; returns how many refusals to report now, if a
-    /// report is due.
-    pub(crate) fn refuse(&self, key: RefusalKey, now: Timestamp) -> Option<u64> {
-        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
-        if !runs.contains_key(&key) && runs.len() >= MAX_KEYS {
-            return Some(1);
+    /// Counts one refusal of `key` at `now`; returns the reports due now (usually none or
+    /// one: this key's, and those of runs that went quiet, when making room for it).
+    pub(crate) fn refuse(&self, key: RefusalKey, now: Timestamp) -> Vec<(RefusalKey, u64)> {
+        let mut guard = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        let Runs { by_key: runs, swept_at } = &mut *guard;
+        let mut due = Vec::new();
+        let sweep_due = swept_at.is_none_or(|at| now.duration_since(at) >= REPORT_INTERVAL / 4);
+        if !runs.contains_key(&key) && runs.len() >= MAX_KEYS && sweep_due {
+            *swept_at = Some(now);
+            // Make room: runs that went quiet are reported and closed.
+            let quiet: Vec<RefusalKey> = runs
+                .iter()
+                .filter(|(_, run)| now.duration_since(run.reported_at) >= REPORT_INTERVAL)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in quiet {
+                if let Some(run) = runs.remove(&k)
+                    && run.unreported > 0
+                {
+                    due.push((k, run.unreported));
+                }
+            }
         }
-        let run = runs.entry(key).or_insert(Run { total: 0, unreported: 0, reported_at: now });
+        if !runs.contains_key(&key) && runs.len() >= MAX_KEYS {
+            self.open.store(runs.len(), Ordering::Relaxed);
+            due.push((key, 1));
+            return due;
+        }
+        let run = runs.entry(key.clone()).or_insert(Run { total: 0, unreported: 0, reported_at: now });
         run.total += 1;
         run.unreported += 1;
-        let due = run.total.is_power_of_two() || now.duration_since(run.reported_at) >= REPORT_INTERVAL;
-        if !due {
-            return None;
+        if run.total.is_power_of_two() || now.duration_since(run.reported_at) >= REPORT_INTERVAL {
+            run.reported_at = now;
+            due.push((key, std::mem::take(&mut run.unreported)));
         }
-        run.reported_at = now;
-        Some(std::mem::take(&mut run.unreported))
+        self.open.store(runs.len(), Ordering::Relaxed);
+        due
     }
 
     /// The run of `key` is over (attempts are evaluated again): the refusals not yet
-    /// reported, if any.
-    pub(crate) fn settle(&self, key: &RefusalKey) -> Option<u64> {
-        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
-        if runs.is_empty() {
+    /// reported, if any. Without a lock or an allocation while no run is open.
+    pub(crate) fn settle(&self, key: impl FnOnce() -> RefusalKey) -> Option<u64> {
+        if self.open.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        runs.remove(key).map(|run| run.unreported).filter(|n| *n > 0)
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        let run = runs.by_key.remove(&key());
+        self.open.store(runs.by_key.len(), Ordering::Relaxed);
+        run.map(|run| run.unreported).filter(|n| *n > 0)
     }
 
     /// Ends every run: the refusals not yet reported, per key.
     pub(crate) fn drain(&self) -> Vec<(RefusalKey, u64)> {
         let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
-        runs.drain().filter(|(_, run)| run.unreported > 0).map(|(key, run)| (key, run.unreported)).collect()
+        self.open.store(0, Ordering::Relaxed);
+        runs.by_key.drain().filter(|(_, run)| run.unreported > 0).map(|(key, run)| (key, run.unreported)).collect()
     }
 }
 
@@ -101,11 +136,11 @@ mod tests {
     fn every_refusal_is_reported_once_in_logarithmically_many_reports() {
         let refusals = Refusals::default();
         let now = Timestamp::from_unix_secs(1_700_000_000);
-        let reports: Vec<u64> = (0..1000).filter_map(|_| refusals.refuse(key(), now)).collect();
+        let reports: Vec<u64> = (0..1000).flat_map(|_| refusals.refuse(key(), now)).map(|(_, n)| n).collect();
         assert_eq!(reports.len(), 10, "at 1, 2, 4, ... 512");
-        let rest = refusals.settle(&key()).unwrap();
+        let rest = refusals.settle(key).unwrap();
         assert_eq!(reports.iter().sum::<u64>() + rest, 1000);
-        assert_eq!(refusals.settle(&key()), None, "settled once");
+        assert_eq!(refusals.settle(key), None, "settled once");
     }
 
     #[test]
@@ -116,7 +151,7 @@ mod tests {
         let mut total = 0;
         for s in 0..600u64 {
             for _ in 0..3 {
-                if let Some(n) = refusals.refuse(key(), t0.saturating_add(Duration::from_secs(s))) {
+                for (_, n) in refusals.refuse(key(), t0.saturating_add(Duration::from_secs(s))) {
                     reports += 1;
                     total += n;
                 }
@@ -125,5 +160,26 @@ mod tests {
         total += refusals.drain().into_iter().map(|(_, n)| n).sum::<u64>();
         assert_eq!(total, 1800);
         assert!(reports <= 11 + 10, "about one report a minute, not one per refusal: {reports}");
+    }
+
+    #[test]
+    fn many_users_refused_at_once_stay_bounded_and_every_refusal_is_reported() {
+        let refusals = Refusals::default();
+        let t0 = Timestamp::from_unix_secs(1_700_000_000);
+        let user = |i: usize| RefusalKey::Limit {
+            user: Some(UserId::new(format!("u{i}")).unwrap()),
+            limit: StateLimit::Challenges,
+        };
+        let mut reported = 0;
+        // Two refusals each for 2 × MAX_KEYS users, the second half a minute later.
+        for round in 0..2u64 {
+            for i in 0..MAX_KEYS * 2 {
+                let now = t0.saturating_add(Duration::from_secs(if i < MAX_KEYS { 0 } else { 61 } + round));
+                reported += refusals.refuse(user(i), now).iter().map(|(_, n)| n).sum::<u64>();
+            }
+        }
+        assert!(refusals.runs.lock().unwrap().by_key.len() <= MAX_KEYS);
+        reported += refusals.drain().iter().map(|(_, n)| n).sum::<u64>();
+        assert_eq!(reported, 2 * 2 * MAX_KEYS as u64);
     }
 }

@@ -985,9 +985,7 @@ impl Mfa {
     /// Reports a failed usernameless sign-in against `record`'s owner, aggregated.
     async fn passwordless_failed(&self, record: &FactorRecord, now: Timestamp) {
         let key = RefusalKey::Passwordless { user: record.user.clone(), factor: record.id };
-        if let Some(count) = self.inner.refusals.refuse(key, now) {
-            self.emit(&record.user, now, EventKind::PasswordlessFailed { factor: record.id, count }).await;
-        }
+        self.report_refusals(self.inner.refusals.refuse(key, now), now).await;
     }
 
     /// Verifies a proof for a factor that needs no challenge state (an authenticator app):
@@ -1432,6 +1430,7 @@ impl Mfa {
         if throttle.wait(&clear, now).is_none() {
             let next = ThrottleState::new(1, Some(now));
             if store.compare_and_set_throttle(user, scope, &clear, &next).await? {
+                self.settle_refusals(user, *scope, now).await;
                 return Ok(next);
             }
         }
@@ -1470,17 +1469,14 @@ impl Mfa {
     /// Counts an attempt refused by a throttle for audit; reports it when a report is due.
     async fn refused(&self, user: &UserId, scope: ThrottleScope, disabled: bool, now: Timestamp) {
         let key = RefusalKey::Throttle { user: user.clone(), scope, disabled };
-        if let Some(count) = self.inner.refusals.refuse(key, now) {
-            let reason = if disabled { FailureReason::Disabled } else { FailureReason::Locked };
-            self.emit(user, now, EventKind::AttemptsRefused { scope, reason, count }).await;
-        }
+        self.report_refusals(self.inner.refusals.refuse(key, now), now).await;
     }
 
     /// Attempts are evaluated again on `scope`: reports the refusals of the lock just
     /// over that were not reported yet.
     async fn settle_refusals(&self, user: &UserId, scope: ThrottleScope, now: Timestamp) {
-        let key = RefusalKey::Throttle { user: user.clone(), scope, disabled: false };
-        if let Some(count) = self.inner.refusals.settle(&key) {
+        let key = || RefusalKey::Throttle { user: user.clone(), scope, disabled: false };
+        if let Some(count) = self.inner.refusals.settle(key) {
             let reason = FailureReason::Locked;
             self.emit(user, now, EventKind::AttemptsRefused { scope, reason, count }).await;
         }
@@ -1495,9 +1491,7 @@ impl Mfa {
         now: Timestamp,
     ) -> Error {
         let key = RefusalKey::Limit { user: user.cloned(), limit };
-        if let Some(count) = self.inner.refusals.refuse(key, now) {
-            self.emit_to(user.cloned(), now, EventKind::LimitReached { limit, retry_after, count }).await;
-        }
+        self.report_refusals(self.inner.refusals.refuse(key, now), now).await;
         Error::LimitReached { limit, retry_after }
     }
 
@@ -1525,8 +1519,12 @@ impl Mfa {
     /// first, then in reports that each carry a count. Call this before the service is
     /// dropped (at shutdown) so the last counts reach the [`EventSink`] too.
     pub async fn flush_audit(&self) {
-        let now = self.now();
-        for (key, count) in self.inner.refusals.drain() {
+        self.report_refusals(self.inner.refusals.drain(), self.now()).await;
+    }
+
+    /// Emits one aggregated report per key.
+    async fn report_refusals(&self, reports: Vec<(RefusalKey, u64)>, now: Timestamp) {
+        for (key, count) in reports {
             let (user, kind) = match key {
                 RefusalKey::Throttle { user, scope, disabled } => {
                     let reason = if disabled { FailureReason::Disabled } else { FailureReason::Locked };
@@ -1535,9 +1533,7 @@ impl Mfa {
                 RefusalKey::Passwordless { user, factor } => {
                     (Some(user), EventKind::PasswordlessFailed { factor, count })
                 }
-                RefusalKey::Limit { user, limit } => {
-                    (user, EventKind::LimitReached { limit, retry_after: Duration::ZERO, count })
-                }
+                RefusalKey::Limit { user, limit } => (user, EventKind::LimitReached { limit, count }),
             };
             self.emit_to(user, now, kind).await;
         }
