@@ -116,20 +116,23 @@ async fn call(w: &World, actor: &UserId, name: &str, t: &Target) -> Result<Strin
     }
 }
 
-/// The public operations declared in `impl Mfa`, read from the source.
+/// The public operations declared in every `impl Mfa` block of the service's source files
+/// (all of `mfa-core/src/service/`, so a new file is read too).
 fn declared_operations() -> BTreeSet<String> {
-    let source = include_str!("../../mfa-core/src/service.rs");
-    let start = source.find("\nimpl Mfa {").expect("impl Mfa");
-    let body = &source[start..];
-    let end = body.find("\n}\n").expect("end of impl Mfa");
-    body[..end]
-        .lines()
-        .filter_map(|l| {
-            let l = l.trim_start();
-            let rest = l.strip_prefix("pub async fn ").or_else(|| l.strip_prefix("pub fn "))?;
-            Some(rest.split(['(', '<']).next().unwrap().to_owned())
-        })
-        .collect()
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../mfa-core/src/service");
+    let mut declared = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).expect("the service's source folder") {
+        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for block in source.split("\nimpl Mfa {").skip(1) {
+            let body = &block[..block.find("\n}\n").expect("end of impl Mfa")];
+            declared.extend(body.lines().filter_map(|l| {
+                let l = l.trim_start();
+                let rest = l.strip_prefix("pub async fn ").or_else(|| l.strip_prefix("pub fn "))?;
+                Some(rest.split(['(', '<']).next().unwrap().to_owned())
+            }));
+        }
+    }
+    declared
 }
 
 #[test]

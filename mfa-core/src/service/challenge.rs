@@ -1,0 +1,277 @@
+//! Signing in with a factor: challenge it, verify the answer.
+
+use super::*;
+
+impl Mfa {
+    /// Starts a challenge with `factor`, or with the preferred factor when `None`. Sends a
+    /// code where the factor does that. The result lists the alternatives the user may
+    /// switch to and whether recovery codes remain.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the user has no such active factor (pending ones never
+    /// count); [`Error::Locked`] while the factor is throttled ([`Error::Disabled`] after a
+    /// hard stop); [`Error::LimitReached`] past
+    /// [`StateLimits::challenges`](crate::StateLimits); [`Error::Delivery`] if a code could
+    /// not be sent.
+    pub async fn start_challenge(&self, user: &UserId, factor: Option<&FactorId>) -> Result<Challenge> {
+        self.start_challenge_for(user, factor, None).await
+    }
+
+    /// Starts a step-up challenge bound to one action: the [`Verified`] it yields carries
+    /// `action`, so [`StepUp::for_action`](crate::access::StepUp::for_action) accepts it
+    /// for that action and nothing else. Otherwise as [`Mfa::start_challenge`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Mfa::start_challenge`].
+    pub async fn start_step_up(
+        &self,
+        user: &UserId,
+        factor: Option<&FactorId>,
+        action: &ActionDigest,
+    ) -> Result<Challenge> {
+        self.start_challenge_for(user, factor, Some(action.as_str().to_owned())).await
+    }
+
+    pub(super) async fn start_challenge_for(
+        &self,
+        user: &UserId,
+        factor: Option<&FactorId>,
+        action: Option<String>,
+    ) -> Result<Challenge> {
+        let inner = &self.inner;
+        let now = self.now();
+        let factors = inner.store.list_factors(user).await?;
+        let active = ranked_active(&factors);
+        let chosen = match factor {
+            Some(id) => active.iter().find(|f| f.id == *id),
+            None => active.first(),
+        }
+        .copied()
+        .ok_or(Error::NotFound)?;
+        let alternatives = active.iter().filter(|f| f.id != chosen.id).map(|f| f.summary()).collect();
+        self.challenge_factor(user, &factors, chosen, alternatives, now, action).await
+    }
+
+    /// Sends a new code for a challenge (SMS, email): the old code stops working, the
+    /// failure count is kept, and delivery limits apply. Returns the new challenge.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Expired`] if the challenge is unknown, another user's, expired or used;
+    /// [`Error::RateLimited`] if a code was sent too recently or too often (the old code
+    /// then still works); [`Error::Unsupported`] for a factor that sends nothing.
+    pub async fn resend_challenge(&self, user: &UserId, challenge: &ChallengeId) -> Result<Challenge> {
+        let inner = &self.inner;
+        let now = self.now();
+        let old = inner.store.get_ceremony(Some(user), challenge, now).await?.ok_or(Error::Expired)?;
+        if old.purpose != CeremonyPurpose::Challenge {
+            return Err(Error::Expired);
+        }
+        let factor = old.factor.ok_or(Error::Expired)?;
+        let factors = inner.store.list_factors(user).await?;
+        let active = ranked_active(&factors);
+        let chosen = active.iter().find(|f| f.id == factor).copied().ok_or(Error::NotFound)?;
+        if !self.adapter(&chosen.kind)?.needs_challenge(&chosen.kind) {
+            return Err(Error::Unsupported);
+        }
+        let alternatives = active.iter().filter(|f| f.id != chosen.id).map(|f| f.summary()).collect();
+        let new = self.challenge_factor(user, &factors, chosen, alternatives, now, old.action.clone()).await?;
+        inner.store.take_ceremony(Some(user), challenge, now).await?;
+        Ok(new)
+    }
+
+    /// Challenges one active factor: throttle check, adapter, ceremony.
+    pub(super) async fn challenge_factor(
+        &self,
+        user: &UserId,
+        factors: &[FactorRecord],
+        chosen: &FactorRecord,
+        alternatives: Vec<FactorSummary>,
+        now: Timestamp,
+        action: Option<String>,
+    ) -> Result<Challenge> {
+        let inner = &self.inner;
+        let adapter = self.adapter(&chosen.kind)?;
+        let scope = ThrottleScope::Factor(chosen.id);
+        let state = inner.store.get_throttle(user, &scope).await?;
+        self.throttle_check(user, &scope, &self.throttle_for(chosen), &state, now).await?;
+        let challenges = hashed_key("open:challenges", "challenges-per-user", user.as_str());
+        if let Err(retry_after) = self.count_in_window(&challenges, inner.policy.limits.challenges, now).await? {
+            return Err(self.limit_reached(Some(user), StateLimit::Challenges, retry_after, now).await);
+        }
+        let secret = self.open(chosen)?;
+        let id = ChallengeId::random()?;
+        let gate = Gate { mfa: self, user, factor: chosen.id, now };
+        let ctx = FactorContext::new(user, &chosen.id, &chosen.kind, now, Some(&id), &gate, factors);
+        let plan = match adapter.start_challenge(&ctx, chosen, secret.as_ref()).await {
+            Ok(plan) => plan,
+            Err(e) => return Err(self.delivery_error(user, chosen.id, e, now).await),
+        };
+        let of = CeremonyFor { id, user: Some(user), factor: Some(chosen.id), kind: &chosen.kind };
+        let ceremony = self
+            .ceremony(of, CeremonyPurpose::Challenge, plan.ceremony, inner.policy.challenge_ttl, None, now)
+            .with_action(action);
+        let expires_at = ceremony.expires_at;
+        inner.store.put_ceremony(&ceremony).await?;
+        let recovery_codes_remaining = inner.store.count_recovery_codes(user).await?;
+        Ok(Challenge {
+            id,
+            factor: chosen.summary(),
+            prompt: plan.prompt,
+            expires_at,
+            alternatives,
+            recovery_codes_remaining,
+        })
+    }
+
+    /// Completes a challenge with the user's proof. Each challenge is single-use and allows
+    /// [`Policy::challenge_attempts`] tries; failures also count toward the factor's
+    /// throttle, across every challenge and service instance.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Expired`] if the challenge is unknown, another user's, expired or used up;
+    /// [`Error::InvalidCode`] for a wrong proof; [`Error::Replayed`] for a reused code;
+    /// [`Error::Locked`] after too many failures; [`Error::InvalidInput`] for a malformed
+    /// proof (nothing counted).
+    pub async fn finish_challenge(&self, user: &UserId, challenge: &ChallengeId, proof: &Proof) -> Result<Verified> {
+        let inner = &self.inner;
+        let now = self.now();
+        // Malformed input is refused before anything is counted.
+        let peek = inner.store.get_ceremony(Some(user), challenge, now).await?.ok_or(Error::Expired)?;
+        if peek.purpose != CeremonyPurpose::Challenge {
+            return Err(Error::Expired);
+        }
+        self.adapter(&peek.kind)?.check_proof(&peek.kind, ProofStep::SignIn, proof)?;
+        let ceremony = inner.store.attempt_ceremony(Some(user), challenge, now).await?.ok_or(Error::Expired)?;
+        if ceremony.purpose != CeremonyPurpose::Challenge {
+            return Err(Error::Expired);
+        }
+        let factor = ceremony.factor.ok_or(Error::Expired)?;
+        let mut record =
+            inner.store.get_factor(user, &factor).await?.filter(FactorRecord::is_active).ok_or(Error::NotFound)?;
+        // The user may answer with another of their credentials of the same adapter (any of
+        // their security keys): verify against the one the proof names.
+        let adapter = self.adapter(&record.kind)?;
+        if let Some(key) = adapter.identify(&record.kind, proof)?
+            && record.lookup_key.as_deref() != Some(key.as_str())
+            && let Some(other) = inner.store.find_factor_by_lookup_key(&key).await?
+            && other.user == *user
+            && other.is_active()
+            && self.adapter(&other.kind).is_ok_and(|a| Arc::ptr_eq(a, adapter))
+        {
+            record = other;
+        }
+        self.verify_record(user, &record, Some(&ceremony), proof, now, None, Counting::Throttled).await
+    }
+
+    /// Verifies a proof for a factor that needs no challenge state (an authenticator app):
+    /// the direct path for "check this code for this user".
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] if the factor's kind needs a challenge (use
+    /// [`Mfa::start_challenge`]); otherwise as [`Mfa::finish_challenge`], with
+    /// [`Error::NotFound`] for an unknown or pending factor.
+    pub async fn verify(&self, user: &UserId, factor: &FactorId, proof: &Proof) -> Result<Verified> {
+        let now = self.now();
+        let record =
+            self.inner.store.get_factor(user, factor).await?.filter(FactorRecord::is_active).ok_or(Error::NotFound)?;
+        if self.adapter(&record.kind)?.needs_challenge(&record.kind) {
+            return Err(Error::Unsupported);
+        }
+        self.verify_record(user, &record, None, proof, now, None, Counting::Throttled).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn verify_record(
+        &self,
+        user: &UserId,
+        record: &FactorRecord,
+        ceremony: Option<&CeremonyRecord>,
+        proof: &Proof,
+        now: Timestamp,
+        required: Option<Assurance>,
+        counting: Counting,
+    ) -> Result<Verified> {
+        let inner = &self.inner;
+        let adapter = self.adapter(&record.kind)?;
+        adapter.check_proof(&record.kind, ProofStep::SignIn, proof)?;
+        let scope = ThrottleScope::Factor(record.id);
+        let throttle = self.throttle_for(record);
+        let attempt = match counting {
+            Counting::Throttled => Some(self.throttle_begin(user, &scope, now, &throttle).await?),
+            Counting::Unauthenticated => {
+                // Read only: a hard stop holds, but nothing is counted or waited for.
+                let state = inner.store.get_throttle(user, &scope).await?;
+                if throttle.exhausted(&state) {
+                    self.refused(user, scope, true, now).await;
+                    return Err(Error::Disabled);
+                }
+                None
+            }
+        };
+        let failed = |error: Error| async move {
+            match attempt {
+                Some(attempt) => {
+                    self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now, &throttle)
+                        .await;
+                }
+                None => self.passwordless_failed(record, now).await,
+            }
+            Err(error)
+        };
+        let secret = self.open_to_verify(adapter.as_ref(), record)?;
+        let gate = Gate { mfa: self, user, factor: record.id, now };
+        let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.map(|c| &c.id), &gate, &[]);
+        let input = VerifyInput { factor: record, secret: secret.as_deref(), ceremony, proof };
+        let outcome = match adapter.verify(&ctx, input).await {
+            Ok(outcome) => outcome,
+            Err(Error::InvalidCode) => return failed(Error::InvalidCode).await,
+            Err(Error::PossibleClone) => {
+                self.emit(user, now, EventKind::CloneWarning { factor: record.id }).await;
+                return failed(Error::PossibleClone).await;
+            }
+            Err(e) => return Err(e),
+        };
+        let assurance = outcome.assurance.unwrap_or(record.assurance);
+        if required.is_some_and(|min| assurance < min) {
+            return failed(Error::InvalidCode).await;
+        }
+        if let Some(c) = ceremony {
+            // Single use: of concurrent correct proofs, only the one that takes it wins.
+            inner.store.take_ceremony(c.user.as_ref(), &c.id, now).await?.ok_or(Error::Expired)?;
+        }
+        if let Some(marker) = outcome.replay_marker
+            && !inner.store.advance_replay_marker(user, &record.id, marker, now).await?
+        {
+            self.emit(user, now, EventKind::ReplayRejected { factor: record.id }).await;
+            if let Some(attempt) = attempt {
+                self.count_failure(user, Some(record.id), attempt, FailureReason::Replayed, now, &throttle).await;
+            }
+            return Err(Error::Replayed);
+        }
+        let mut update = FactorUpdate {
+            last_used_at: outcome.replay_marker.is_none().then_some(now),
+            data: outcome.data,
+            details: outcome.details,
+            ..FactorUpdate::default()
+        };
+        if let (Some(sealed), Some(secret)) = (&record.secret, &secret)
+            && sealed.key_id != inner.sealer.current_key()
+        {
+            update.secret = Some(self.seal(user, &record.id, secret)?);
+        }
+        if update != FactorUpdate::default() {
+            inner.store.update_factor(user, &record.id, &update).await?;
+        }
+        if let Some(attempt) = attempt {
+            self.throttle_reset(user, &scope, attempt).await?;
+        }
+        self.emit(user, now, EventKind::VerificationSucceeded { factor: Some(record.id), assurance }).await;
+        let action = ceremony.and_then(|c| c.action.clone()).map(ActionDigest::from_stored);
+        Ok(Verified::new(user.clone(), Some(record.id), Some(record.kind.clone()), assurance, now).with_action(action))
+    }
+}

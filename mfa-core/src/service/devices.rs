@@ -1,0 +1,184 @@
+//! "Remember this device": tokens that stand in for MFA on a known browser.
+
+use super::*;
+
+impl Mfa {
+    /// "Remember this device" after a successful MFA: returns a token for the host to keep
+    /// in a long-lived, HttpOnly, Secure cookie. Presenting it later
+    /// ([`Mfa::check_device`]) satisfies an [`AccessPolicy`](crate::access::AccessPolicy)
+    /// that trusts remembered devices, never a step-up. Only a hash of its secret is
+    /// stored; it expires after [`DevicePolicy::lifetime`](crate::policy::DevicePolicy).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MfaRequired`] unless `verified` is no older than the re-authentication
+    /// window; [`Error::InvalidInput`] for a bad label.
+    pub async fn remember_device(&self, verified: &Verified, label: &str) -> Result<DeviceToken> {
+        let now = self.now();
+        if !is_fresh(verified.at, now, self.inner.policy.reauth_window) {
+            return Err(Error::MfaRequired);
+        }
+        let label = validate_label(label)?;
+        let id = DeviceId::random()?;
+        let secret = SecretBytes::random(32)?;
+        let token = SecretString::new(format!(
+            "{DEVICE_TOKEN_PREFIX}{id}.{}",
+            data_encoding::BASE64URL_NOPAD.encode(secret.expose())
+        ));
+        let expires_at = now.saturating_add(self.inner.policy.devices.lifetime);
+        let user = verified.user.clone();
+        let record =
+            DeviceTokenRecord::new(id, user.clone(), label, device_hash(&id, secret.expose()), now, expires_at);
+        self.inner.store.insert_device_token(&record).await?;
+        self.emit(&user, now, EventKind::DeviceRemembered { device: id }).await;
+        self.forget_oldest_devices(&user, now).await?;
+        Ok(DeviceToken { device: remembered(record), token })
+    }
+
+    /// Checks a remembered-device token for `user` (the host knows the user after the
+    /// password). Attempts are throttled like any verification.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed token (nothing counted);
+    /// [`Error::InvalidCode`] for an unknown, revoked or another user's token;
+    /// [`Error::Expired`] for an expired one; [`Error::Locked`] after too many failures.
+    pub async fn check_device(&self, user: &UserId, token: &str) -> Result<RememberedDevice> {
+        let inner = &self.inner;
+        let now = self.now();
+        let (id, secret) = parse_device_token(token)?;
+        let scope = ThrottleScope::DeviceTokens;
+        let throttle = inner.policy.throttle;
+        let attempt = self.throttle_begin(user, &scope, now, &throttle).await?;
+        let record = inner.store.get_device_token(user, &id).await?;
+        let matches = record
+            .as_ref()
+            .is_some_and(|r| crate::secret::constant_time_eq(&r.secret_hash, &device_hash(&id, secret.expose())));
+        let Some(record) = record.filter(|_| matches) else {
+            self.count_failure(user, None, attempt, FailureReason::InvalidCode, now, &throttle).await;
+            return Err(Error::InvalidCode);
+        };
+        self.throttle_reset(user, &scope, attempt).await?;
+        if record.expires_at <= now {
+            return Err(Error::Expired);
+        }
+        inner.store.touch_device_token(user, &id, now).await?;
+        self.emit(user, now, EventKind::DeviceUsed { device: id }).await;
+        let mut device = remembered(record);
+        device.last_seen_at = Some(now);
+        Ok(device)
+    }
+
+    /// Keeps the user's unexpired devices within [`StateLimits::devices`](crate::StateLimits)
+    /// by forgetting the oldest (and every expired one). Racing calls each trim what they
+    /// see, so the bound holds once they are done.
+    pub(super) async fn forget_oldest_devices(&self, user: &UserId, now: Timestamp) -> Result<()> {
+        let store = &self.inner.store;
+        let mut devices = store.list_device_tokens(user).await?;
+        devices.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        let max = self.inner.policy.limits.devices;
+        let mut kept = 0;
+        for device in devices {
+            if device.expires_at > now && kept < max {
+                kept += 1;
+                continue;
+            }
+            if store.revoke_device_token(user, &device.id).await? {
+                self.emit(user, now, EventKind::DeviceRevoked { device: device.id }).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// The user's remembered devices that have not expired, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] if the store fails.
+    pub async fn list_devices(&self, user: &UserId) -> Result<Vec<RememberedDevice>> {
+        let now = self.now();
+        let mut devices: Vec<RememberedDevice> = self
+            .inner
+            .store
+            .list_device_tokens(user)
+            .await?
+            .into_iter()
+            .filter(|d| now < d.expires_at)
+            .map(remembered)
+            .collect();
+        devices.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(devices)
+    }
+
+    /// Forgets one remembered device.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the user has no such device.
+    pub async fn revoke_device(&self, user: &UserId, device: &DeviceId) -> Result<()> {
+        if !self.inner.store.revoke_device_token(user, device).await? {
+            return Err(Error::NotFound);
+        }
+        self.emit(user, self.now(), EventKind::DeviceRevoked { device: *device }).await;
+        Ok(())
+    }
+
+    /// Forgets every remembered device of the user at once; returns how many there were.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] if the store fails.
+    pub async fn revoke_all_devices(&self, user: &UserId) -> Result<u64> {
+        let count = self.inner.store.revoke_all_device_tokens(user).await?;
+        if count > 0 {
+            self.emit(user, self.now(), EventKind::DevicesRevoked { count }).await;
+        }
+        Ok(count)
+    }
+}
+
+/// A newly remembered device and its token, shown to the host once.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct DeviceToken {
+    /// The device.
+    pub device: RememberedDevice,
+    /// The token to keep in the browser (secret).
+    pub token: SecretString,
+}
+
+const DEVICE_TOKEN_PREFIX: &str = "mfa-device.";
+
+fn device_hash(id: &DeviceId, secret: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    Sha256::new()
+        .chain_update(b"mfa-rs/device-token/v1\0")
+        .chain_update(id.as_bytes())
+        .chain_update(secret)
+        .finalize()
+        .to_vec()
+}
+
+/// `mfa-device.<32 hex>.<43 base64url>` into its id and secret.
+fn parse_device_token(token: &str) -> Result<(DeviceId, SecretBytes)> {
+    let bad = || Error::InvalidInput { field: "device token", reason: "malformed" };
+    let rest = token.trim().strip_prefix(DEVICE_TOKEN_PREFIX).ok_or_else(bad)?;
+    let (id, secret) = rest.split_once('.').ok_or_else(bad)?;
+    let id = DeviceId::parse(id).map_err(|_| bad())?;
+    if secret.len() != 43 {
+        return Err(bad());
+    }
+    let secret = data_encoding::BASE64URL_NOPAD.decode(secret.as_bytes()).map_err(|_| bad())?;
+    Ok((id, SecretBytes::new(secret)))
+}
+
+fn remembered(r: DeviceTokenRecord) -> RememberedDevice {
+    RememberedDevice {
+        id: r.id,
+        user: r.user,
+        label: r.label,
+        created_at: r.created_at,
+        last_seen_at: r.last_seen_at,
+        expires_at: r.expires_at,
+    }
+}

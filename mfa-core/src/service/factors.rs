@@ -1,0 +1,139 @@
+//! Managing factors: list, rename, choose the preferred one, remove.
+
+use super::*;
+
+impl Mfa {
+    /// The user's factors: active ones and pending enrolments that have not expired,
+    /// oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] if the store fails.
+    pub async fn list_factors(&self, user: &UserId) -> Result<Vec<FactorSummary>> {
+        let now = self.now();
+        let mut factors: Vec<FactorRecord> =
+            self.inner.store.list_factors(user).await?.into_iter().filter(|f| !f.is_expired(now)).collect();
+        factors.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(factors.iter().map(FactorRecord::summary).collect())
+    }
+
+    /// One of the user's factors.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the user has no such (unexpired) factor.
+    pub async fn get_factor(&self, user: &UserId, factor: &FactorId) -> Result<FactorSummary> {
+        let record = self.inner.store.get_factor(user, factor).await?.ok_or(Error::NotFound)?;
+        if record.is_expired(self.now()) {
+            return Err(Error::NotFound);
+        }
+        Ok(record.summary())
+    }
+
+    /// Renames a factor. Labels are trimmed, 1–64 characters, without control characters.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a bad label; [`Error::NotFound`] for an unknown factor.
+    pub async fn rename_factor(&self, user: &UserId, factor: &FactorId, label: &str) -> Result<FactorSummary> {
+        let label = validate_label(label)?;
+        let now = self.now();
+        let update = FactorUpdate { label: Some(label), ..FactorUpdate::default() };
+        let record = self.inner.store.update_factor(user, factor, &update).await?;
+        self.emit(user, now, EventKind::FactorRenamed { factor: *factor }).await;
+        Ok(record.summary())
+    }
+
+    /// Makes an active factor the preferred one (the one challenges use by default).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReauthRequired`] / [`Error::MfaRequired`] without fresh authentication;
+    /// [`Error::NotFound`] for an unknown or pending factor.
+    pub async fn set_preferred(&self, user: &UserId, fresh: &FreshAuth, factor: &FactorId) -> Result<()> {
+        let now = self.now();
+        let factors = self.inner.store.list_factors(user).await?;
+        self.check_fresh(fresh, now, &factors)?;
+        self.inner.store.set_preferred(user, factor).await?;
+        self.emit(user, now, EventKind::PreferredChanged { factor: Some(*factor) }).await;
+        Ok(())
+    }
+
+    /// Removes a factor (or cancels a pending enrolment). If it was preferred, the next
+    /// factor is promoted: strongest assurance first, then most recently used. Removing the
+    /// last active factor turns MFA off for the user and discards their recovery codes
+    /// (they exist only alongside a factor, SECURITY.md S22).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReauthRequired`] / [`Error::MfaRequired`] without fresh authentication;
+    /// [`Error::NotFound`] for an unknown factor.
+    pub async fn remove_factor(&self, user: &UserId, fresh: &FreshAuth, factor: &FactorId) -> Result<()> {
+        let now = self.now();
+        let factors = self.inner.store.list_factors(user).await?;
+        self.check_fresh(fresh, now, &factors)?;
+        let target = factors.iter().find(|f| f.id == *factor).ok_or(Error::NotFound)?;
+        // Devices go before the factor, so an interruption never leaves a removed factor's
+        // remembered devices behind.
+        if target.is_active() && self.inner.policy.devices.revoke_on_factor_removal {
+            self.revoke_all_devices(user).await?;
+        }
+        let removed = self.inner.store.delete_factor(user, factor).await?;
+        if removed.is_active() {
+            self.emit(user, now, EventKind::FactorRemoved { factor: removed.id, kind: removed.kind.clone() }).await;
+            self.discard_recovery_codes(user, Discard::IfNoActiveFactor, now).await;
+        }
+        if removed.preferred {
+            self.promote_preferred(user, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the user's recovery codes, if any, with an event: they no longer count.
+    /// Called after a commit, so a store failure is logged, not returned (the codes then
+    /// stay, and still do not count: [`Mfa::verify_recovery_code`] needs an active factor).
+    pub(super) async fn discard_recovery_codes(&self, user: &UserId, when: Discard, now: Timestamp) {
+        let store = &self.inner.store;
+        let discarded = async {
+            if let Discard::IfNoActiveFactor = when
+                && store.list_factors(user).await?.iter().any(FactorRecord::is_active)
+            {
+                return Ok(0);
+            }
+            let count = store.count_recovery_codes(user).await?;
+            if count > 0 {
+                store.replace_recovery_codes(user, &[]).await?;
+            }
+            Ok::<_, StoreError>(count)
+        };
+        match discarded.await {
+            Ok(0) => {}
+            Ok(count) => self.emit(user, now, EventKind::RecoveryCodesDiscarded { count }).await,
+            Err(e) => tracing::warn!(error = %e, "could not discard recovery codes that no longer count"),
+        }
+    }
+
+    /// Makes the best remaining active factor preferred if none is.
+    pub(super) async fn promote_preferred(&self, user: &UserId, now: Timestamp) -> Result<()> {
+        for _ in 0..8 {
+            let factors = self.inner.store.list_factors(user).await?;
+            if factors.iter().any(|f| f.is_active() && f.preferred) {
+                return Ok(());
+            }
+            let Some(best) = factors.iter().filter(|f| f.is_active()).max_by_key(|f| rank(f)) else {
+                self.emit(user, now, EventKind::PreferredChanged { factor: None }).await;
+                return Ok(());
+            };
+            match self.inner.store.set_preferred(user, &best.id).await {
+                Ok(()) => {
+                    self.emit(user, now, EventKind::PreferredChanged { factor: Some(best.id) }).await;
+                    return Ok(());
+                }
+                // Removed concurrently: look again.
+                Err(StoreError::NotFound) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}

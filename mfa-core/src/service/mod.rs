@@ -1,0 +1,339 @@
+//! The [`Mfa`] service: every user-facing flow, built once and shared.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::access::{ActionDigest, RememberedDevice};
+
+use crate::adapter::{
+    CeremonyPlan, DeliveryChannel, DeliveryGate, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof,
+    ProofStep, UsernamelessContext, VerifyInput,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::destination::canonical_destination;
+use crate::error::{Error, Result};
+use crate::events::{Event, EventKind, EventSink, FailureReason, TracingEventSink};
+use crate::limits::StateLimit;
+use crate::policy::{DeliveryCap, DeliveryPolicy, FreshAuth, Policy, WindowCap, is_fresh};
+use crate::recovery::{self, DummyHash, RecoveryCodeSet};
+use crate::refusals::{RefusalKey, Refusals};
+use crate::seal::{OpenedSecrets, SealContext, SealedSecret, SecretSealer};
+use crate::secret::SecretBytes;
+use crate::secret::SecretString;
+use crate::store::{
+    CeremonyPurpose, CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord,
+    Store, StoreError, ThrottleScope, ThrottleState,
+};
+use crate::throttle::ThrottlePolicy;
+mod builder;
+mod challenge;
+mod devices;
+mod enrolment;
+mod factors;
+mod gate;
+mod passwordless;
+mod recovery_codes;
+mod throttling;
+
+pub use builder::MfaBuilder;
+pub use devices::DeviceToken;
+use gate::{Gate, hashed_key};
+
+use crate::types::{
+    Assurance, ChallengeId, DeviceId, FactorId, FactorKind, FactorSummary, Timestamp, UserId, validate_label,
+};
+
+/// The purpose string bound into every sealed factor secret.
+const FACTOR_SECRET: &str = "factor-secret";
+/// Compare-and-set retries before a throttle update gives up (only reachable under
+/// pathological contention).
+const MAX_CAS_RETRIES: usize = 10_000;
+/// The counter of usernameless sign-ins started, across the deployment.
+const PASSWORDLESS_KEY: &str = "open:passwordless";
+
+/// When [`Mfa::discard_recovery_codes`] discards.
+#[derive(Debug, Clone, Copy)]
+enum Discard {
+    /// The user had no active factor before this one: whatever codes exist were not minted
+    /// with MFA.
+    Always,
+    /// Only if the user has no active factor left.
+    IfNoActiveFactor,
+}
+
+/// Whether a verification counts toward the factor's throttle.
+#[derive(Debug, Clone, Copy)]
+enum Counting {
+    /// A caller who holds the user's first factor: failures count, locks apply.
+    Throttled,
+    /// Nobody is authenticated (usernameless sign-in): nothing counts against the factor.
+    Unauthenticated,
+}
+
+/// The multi-factor authentication service: the one object a host holds.
+///
+/// Cheap to clone (an `Arc` inside), `Send + Sync`. Build it with [`Mfa::builder`]. Every
+/// method is scoped to one user: another user's factor or challenge id is "not found".
+/// See the [crate documentation](crate) for a walk-through.
+#[derive(Clone, Debug)]
+pub struct Mfa {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    sealer: Arc<dyn SecretSealer>,
+    events: Arc<dyn EventSink>,
+    policy: Policy,
+    adapters: HashMap<FactorKind, Arc<dyn FactorAdapter>>,
+    dummy_hash: DummyHash,
+    /// Throttles derived from the guess budget, by guess probability.
+    derived: std::sync::RwLock<HashMap<u64, ThrottlePolicy>>,
+    /// Secrets opened for verification ([`Policy::secret_cache`]); `None` when off.
+    opened: Option<OpenedSecrets>,
+    /// Refused attempts counted for audit but not yet reported.
+    refusals: Refusals,
+}
+
+/// A started enrolment: show the prompt, then call [`Mfa::finish_enrolment`] with the proof.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct EnrolmentStart {
+    /// The pending factor.
+    pub factor: FactorSummary,
+    /// What to show the user (a QR code, "code sent to ...", WebAuthn options).
+    pub prompt: Prompt,
+    /// When the pending enrolment expires.
+    pub expires_at: Timestamp,
+}
+
+/// A started sign-in challenge.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Challenge {
+    /// Pass this to [`Mfa::finish_challenge`] with the proof (keep it in the session).
+    pub id: ChallengeId,
+    /// The factor being challenged (the preferred one unless another was asked for).
+    pub factor: FactorSummary,
+    /// What to show the user.
+    pub prompt: Prompt,
+    /// When the challenge expires.
+    pub expires_at: Timestamp,
+    /// The user's other active factors, best first, for "try another way".
+    pub alternatives: Vec<FactorSummary>,
+    /// Unused recovery codes the user holds (offer them when non-zero).
+    pub recovery_codes_remaining: usize,
+}
+
+/// A started usernameless sign-in: hand the prompt (WebAuthn request options) to the
+/// browser, then call [`Mfa::finish_passwordless`] with its answer.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PasswordlessChallenge {
+    /// Keep it (in a cookie or the page) for [`Mfa::finish_passwordless`].
+    pub id: ChallengeId,
+    /// What to hand to the browser.
+    pub prompt: Prompt,
+    /// When it expires.
+    pub expires_at: Timestamp,
+}
+
+/// What a successful verification proved. Keep it in the session (it serialises) and
+/// hand it to [`AccessPolicy::evaluate`](crate::access::AccessPolicy::evaluate) and
+/// [`FreshAuth::with_mfa`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct Verified {
+    /// Who.
+    pub user: UserId,
+    /// With which factor (`None` for a recovery code).
+    pub factor: Option<FactorId>,
+    /// The factor's kind (`None` for a recovery code).
+    pub kind: Option<FactorKind>,
+    /// What it proves.
+    pub assurance: Assurance,
+    /// When. Pass it to [`FreshAuth::with_mfa`] for sensitive changes.
+    pub at: Timestamp,
+    /// The one action this verification proves, if the challenge was bound to one
+    /// ([`Mfa::start_step_up`]).
+    pub action: Option<ActionDigest>,
+}
+
+impl Verified {
+    /// A verification from its parts, for hosts that keep sessions in their own format.
+    /// Build it only from what the service returned.
+    pub fn new(
+        user: UserId,
+        factor: Option<FactorId>,
+        kind: Option<FactorKind>,
+        assurance: Assurance,
+        at: Timestamp,
+    ) -> Self {
+        Self { user, factor, kind, assurance, at, action: None }
+    }
+
+    /// Marks the verification as proving `action`.
+    #[must_use]
+    pub fn with_action(mut self, action: Option<ActionDigest>) -> Self {
+        self.action = action;
+        self
+    }
+}
+
+impl Mfa {
+    /// Starts building a service.
+    pub fn builder() -> MfaBuilder {
+        MfaBuilder::default()
+    }
+
+    /// The current time on the service's clock. Hosts should stamp [`FreshAuth`] with it.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// The store (for housekeeping such as [`Store::purge_expired`]).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The ceremony an adapter's plan asks for (an empty one when it asks for none): the
+    /// plan's lifetime or `ttl`, never past `until`; the plan's attempts or the policy's.
+    fn ceremony(
+        &self,
+        of: CeremonyFor<'_>,
+        purpose: CeremonyPurpose,
+        plan: Option<CeremonyPlan>,
+        ttl: Duration,
+        until: Option<Timestamp>,
+        now: Timestamp,
+    ) -> CeremonyRecord {
+        let (payload, own_ttl, attempts) = match plan {
+            Some(c) => (c.payload, c.ttl, c.max_attempts),
+            None => (Vec::new(), None, None),
+        };
+        let end = now.saturating_add(own_ttl.unwrap_or(ttl));
+        let expires_at = until.map_or(end, |until| end.min(until));
+        let attempts = attempts.unwrap_or(self.inner.policy.challenge_attempts).max(1);
+        CeremonyRecord::new(
+            of.id,
+            of.user.cloned(),
+            of.factor,
+            of.kind.clone(),
+            purpose,
+            payload,
+            attempts,
+            now,
+            expires_at,
+        )
+    }
+
+    fn adapter(&self, kind: &FactorKind) -> Result<&Arc<dyn FactorAdapter>> {
+        self.inner.adapters.get(kind).ok_or(Error::Unsupported)
+    }
+
+    /// S17: a recent primary authentication, and recent MFA once the user has an active
+    /// factor.
+    fn check_fresh(&self, fresh: &FreshAuth, now: Timestamp, factors: &[FactorRecord]) -> Result<()> {
+        let window = self.inner.policy.reauth_window;
+        if !is_fresh(fresh.primary_at(), now, window) {
+            return Err(Error::ReauthRequired);
+        }
+        if factors.iter().any(FactorRecord::is_active) && !fresh.mfa_at().is_some_and(|at| is_fresh(at, now, window)) {
+            return Err(Error::MfaRequired);
+        }
+        Ok(())
+    }
+
+    fn seal(&self, user: &UserId, factor: &FactorId, secret: &SecretBytes) -> Result<SealedSecret> {
+        let ctx = SealContext { user, factor, purpose: FACTOR_SECRET };
+        Ok(self.inner.sealer.seal(&ctx, secret.expose())?)
+    }
+
+    fn open(&self, record: &FactorRecord) -> Result<Option<SecretBytes>> {
+        let Some(sealed) = &record.secret else { return Ok(None) };
+        let ctx = SealContext { user: &record.user, factor: &record.id, purpose: FACTOR_SECRET };
+        Ok(Some(self.inner.sealer.open(&ctx, sealed)?))
+    }
+
+    /// The secret a sign-in proof is verified against. Factors that verify without a
+    /// challenge (authenticator apps) go through the cache of opened secrets when the policy
+    /// keeps one, so their sealed secret is decrypted once, not at every verification;
+    /// everything else is opened as it comes.
+    fn open_to_verify(&self, adapter: &dyn FactorAdapter, record: &FactorRecord) -> Result<Option<Arc<SecretBytes>>> {
+        let Some(sealed) = &record.secret else { return Ok(None) };
+        let ctx = SealContext { user: &record.user, factor: &record.id, purpose: FACTOR_SECRET };
+        let sealer = self.inner.sealer.as_ref();
+        Ok(Some(match &self.inner.opened {
+            Some(cache) if !adapter.needs_challenge(&record.kind) => cache.open(sealer, &ctx, sealed)?,
+            _ => Arc::new(sealer.open(&ctx, sealed)?),
+        }))
+    }
+
+    /// Records delivery failures as events; passes the error through. (Refusals by the
+    /// delivery limits are recorded by the `Gate` that refuses them.)
+    async fn delivery_error(&self, user: &UserId, factor: FactorId, e: Error, now: Timestamp) -> Error {
+        if let Error::Delivery(_) = &e {
+            self.emit(user, now, EventKind::DeliveryFailed { factor }).await;
+        }
+        e
+    }
+
+    async fn emit(&self, user: &UserId, at: Timestamp, kind: EventKind) {
+        self.emit_to(Some(user.clone()), at, kind).await;
+    }
+
+    async fn emit_to(&self, user: Option<UserId>, at: Timestamp, kind: EventKind) {
+        self.inner.events.record(&Event { at, user, kind }).await;
+    }
+}
+
+/// The user's active factors, the preferred first, then in promotion order.
+fn ranked_active(factors: &[FactorRecord]) -> Vec<&FactorRecord> {
+    let mut active: Vec<&FactorRecord> = factors.iter().filter(|f| f.is_active()).collect();
+    active.sort_by(|a, b| b.preferred.cmp(&a.preferred).then_with(|| rank(b).cmp(&rank(a))));
+    active
+}
+
+/// Whom a ceremony belongs to.
+struct CeremonyFor<'a> {
+    id: ChallengeId,
+    user: Option<&'a UserId>,
+    factor: Option<FactorId>,
+    kind: &'a FactorKind,
+}
+
+/// Promotion order: strongest assurance, then most recently used, then newest, then id.
+fn rank(f: &FactorRecord) -> (Assurance, Option<Timestamp>, Timestamp, FactorId) {
+    (f.assurance, f.last_used_at, f.created_at, f.id)
+}
+
+/// `base`, or `base 2`, `base 3`, ... — the first no active factor of the user has (an
+/// abandoned enrolment does not take a name).
+fn default_label(base: &str, factors: &[FactorRecord]) -> String {
+    let taken = |label: &str| factors.iter().any(|f| f.is_active() && f.label == label);
+    if !taken(base) {
+        return base.to_owned();
+    }
+    (2..).map(|n| format!("{base} {n}")).find(|l| !taken(l)).unwrap_or_else(|| base.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mfa_is_cheap_to_clone_and_thread_safe() {
+        fn assert_send_sync_clone<T: Send + Sync + Clone + 'static>() {}
+        assert_send_sync_clone::<Mfa>();
+    }
+}

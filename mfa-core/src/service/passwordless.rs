@@ -1,0 +1,81 @@
+//! Usernameless sign-in with a passkey, for callers nobody has authenticated yet.
+
+use super::*;
+
+impl Mfa {
+    /// Starts a usernameless sign-in: the browser offers the user's passkeys for this site
+    /// and the one chosen names the account. Nothing about any user is needed or revealed.
+    ///
+    /// The endpoint that calls this is reachable before sign-in: rate-limit it by client
+    /// address like any other unauthenticated endpoint. Each call stores a ceremony until
+    /// it is used or expires; across the deployment at most
+    /// [`StateLimits::passwordless`](crate::StateLimits) are started per window, so
+    /// unauthenticated callers can make the store hold at most twice that many unexpired
+    /// ceremonies (and [`Store::purge_expired`] removes the expired ones).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] if no adapter for `kind` supports usernameless sign-in;
+    /// [`Error::LimitReached`] past the deployment-wide bound.
+    pub async fn start_passwordless(&self, kind: &FactorKind) -> Result<PasswordlessChallenge> {
+        let inner = &self.inner;
+        let now = self.now();
+        let adapter = self.adapter(kind)?;
+        if let Err(retry_after) = self.count_in_window(PASSWORDLESS_KEY, inner.policy.limits.passwordless, now).await? {
+            return Err(self.limit_reached(None, StateLimit::Passwordless, retry_after, now).await);
+        }
+        let id = ChallengeId::random()?;
+        let plan = adapter.start_usernameless(&UsernamelessContext::new(kind, now, &id)).await?;
+        let of = CeremonyFor { id, user: None, factor: None, kind };
+        let ceremony =
+            self.ceremony(of, CeremonyPurpose::Challenge, plan.ceremony, inner.policy.challenge_ttl, None, now);
+        inner.store.put_ceremony(&ceremony).await?;
+        Ok(PasswordlessChallenge { id, prompt: plan.prompt, expires_at: ceremony.expires_at })
+    }
+
+    /// Completes a usernameless sign-in. The proof names its credential; only a credential
+    /// of the kind the ceremony was started for (a passkey, never an older device) that
+    /// verifies the user signs in. The result names the user.
+    ///
+    /// Nobody is authenticated here: the credential id a caller sends is not secret (it is
+    /// in every `allowCredentials` list), and a bad signature proves nothing about its
+    /// owner. So a failure costs the caller its ceremony and is reported to audit
+    /// ([`EventKind::PasswordlessFailed`]), but never counts against, locks or disables
+    /// the user's factor (SECURITY.md S23). A factor disabled by a hard stop stays
+    /// disabled here too.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Expired`] for an unknown, expired or used ceremony; [`Error::InvalidCode`]
+    /// for an unknown credential, one that may not sign in without a password, or a proof
+    /// that does not verify; [`Error::Disabled`] for a factor disabled by a hard stop.
+    pub async fn finish_passwordless(&self, challenge: &ChallengeId, proof: &Proof) -> Result<Verified> {
+        let inner = &self.inner;
+        let now = self.now();
+        // Malformed input is refused before anything is counted.
+        let peek = inner.store.get_ceremony(None, challenge, now).await?.ok_or(Error::Expired)?;
+        let adapter = self.adapter(&peek.kind)?;
+        adapter.check_proof(&peek.kind, ProofStep::SignIn, proof)?;
+        let key = adapter
+            .identify(&peek.kind, proof)?
+            .ok_or(Error::InvalidInput { field: "credential", reason: "names no credential" })?;
+        let ceremony = inner.store.attempt_ceremony(None, challenge, now).await?.ok_or(Error::Expired)?;
+        if ceremony.purpose != CeremonyPurpose::Challenge || ceremony.factor.is_some() {
+            return Err(Error::Expired);
+        }
+        let record = inner.store.find_factor_by_lookup_key(&key).await?.ok_or(Error::InvalidCode)?;
+        if !record.is_active() || record.kind != ceremony.kind {
+            self.passwordless_failed(&record, now).await;
+            return Err(Error::InvalidCode);
+        }
+        let user = record.user.clone();
+        let required = Some(Assurance::PhishingResistantMultiFactor);
+        self.verify_record(&user, &record, Some(&ceremony), proof, now, required, Counting::Unauthenticated).await
+    }
+
+    /// Reports a failed usernameless sign-in against `record`'s owner, aggregated.
+    pub(super) async fn passwordless_failed(&self, record: &FactorRecord, now: Timestamp) {
+        let key = RefusalKey::Passwordless { user: record.user.clone(), factor: record.id };
+        self.report_refusals(self.inner.refusals.refuse(key, now), now).await;
+    }
+}

@@ -1,0 +1,122 @@
+//! Recovery codes: generate, regenerate, sign in with one.
+
+use super::*;
+
+impl Mfa {
+    /// Generates the user's first set of recovery codes. Show them once; only hashes are
+    /// kept. Recovery codes exist only alongside an active factor: generate them once the
+    /// first factor is active (its enrolment proved it: a host may stamp
+    /// [`FreshAuth::with_mfa`] with the time [`Mfa::finish_enrolment`] succeeded).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyExists`] if unused codes remain (use
+    /// [`Mfa::regenerate_recovery_codes`]); [`Error::ReauthRequired`] /
+    /// [`Error::MfaRequired`] without fresh authentication; [`Error::FactorRequired`] if the
+    /// user has no active factor.
+    pub async fn generate_recovery_codes(&self, user: &UserId, fresh: &FreshAuth) -> Result<RecoveryCodeSet> {
+        if self.inner.store.count_recovery_codes(user).await? > 0 {
+            return Err(Error::AlreadyExists);
+        }
+        self.regenerate_recovery_codes(user, fresh).await
+    }
+
+    /// Replaces the user's recovery codes with a new set, all at once: every old code stops
+    /// working.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReauthRequired`] / [`Error::MfaRequired`] without fresh authentication;
+    /// [`Error::FactorRequired`] if the user has no active factor. A password alone can
+    /// never mint codes that count: without a factor there are none, and with one, recent
+    /// MFA is needed. (Codes stored while the last factor is removed concurrently never
+    /// count either: [`Mfa::verify_recovery_code`] needs an active factor, and the next
+    /// first factor discards them.)
+    pub async fn regenerate_recovery_codes(&self, user: &UserId, fresh: &FreshAuth) -> Result<RecoveryCodeSet> {
+        let inner = &self.inner;
+        let now = self.now();
+        let factors = inner.store.list_factors(user).await?;
+        self.check_fresh(fresh, now, &factors)?;
+        if !factors.iter().any(FactorRecord::is_active) {
+            return Err(Error::FactorRequired);
+        }
+        let settings = inner.policy.recovery_codes;
+        let codes = recovery::generate_codes(settings.count)?;
+        let hashed = recovery::blocking(move || -> Result<(Vec<RecoveryCodeRecord>, RecoveryCodeSet)> {
+            let mut records = Vec::with_capacity(codes.len());
+            let mut shown = Vec::with_capacity(codes.len());
+            for (lookup, code) in &codes {
+                let parsed = recovery::parse_code(code.expose())?;
+                let hash = recovery::hash_secret(&settings.hash_params, &parsed.secret)?;
+                records.push(RecoveryCodeRecord::new(lookup.clone(), hash, now));
+                shown.push(recovery::format_code(code));
+            }
+            Ok((records, RecoveryCodeSet::from_codes(shown)))
+        })
+        .await??;
+        let (records, set) = hashed;
+        // Remembered devices go first: if we are interrupted after that, the old codes
+        // still work (and the devices are gone, the cautious side). Replacing the codes is
+        // the one step that commits, and nothing after it can fail.
+        if inner.policy.devices.revoke_on_recovery_regeneration {
+            self.revoke_all_devices(user).await?;
+        }
+        inner.store.replace_recovery_codes(user, &records).await?;
+        self.emit(user, now, EventKind::RecoveryCodesGenerated { count: records.len() }).await;
+        Ok(set)
+    }
+
+    /// Signs in with a recovery code, using it up. Costs one argon2 verification whatever
+    /// the number of codes held (and the same for an unknown code). Failures are throttled.
+    /// Codes count only while the user has an active factor: without one, every code is
+    /// refused like a wrong one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for malformed input (nothing counted);
+    /// [`Error::InvalidCode`] for a wrong or already used code; [`Error::Locked`] after
+    /// too many failures.
+    pub async fn verify_recovery_code(&self, user: &UserId, code: &str) -> Result<Verified> {
+        let inner = &self.inner;
+        let now = self.now();
+        let parsed = recovery::parse_code(code)?;
+        let scope = ThrottleScope::RecoveryCodes;
+        let throttle = inner.policy.throttle;
+        let attempt = self.throttle_begin(user, &scope, now, &throttle).await?;
+        let stored = inner.store.get_recovery_code(user, &parsed.lookup).await?;
+        let has_factor = stored.is_some() && inner.store.list_factors(user).await?.iter().any(FactorRecord::is_active);
+        let settings = inner.policy.recovery_codes;
+        let (hash, known) = match &stored {
+            Some(record) => (Arc::new(record.hash.clone()), has_factor),
+            None => (inner.dummy_hash.get(&settings.hash_params)?, false),
+        };
+        let secret = parsed.secret.clone();
+        let hash_for_check = hash.clone();
+        let matches =
+            recovery::blocking(move || recovery::verify_secret(&settings.hash_floor, &hash_for_check, &secret))
+                .await??;
+        let consumed = known && matches && inner.store.consume_recovery_code(user, &parsed.lookup, &hash).await?;
+        if !consumed {
+            self.count_failure(user, None, attempt, FailureReason::InvalidCode, now, &throttle).await;
+            return Err(Error::InvalidCode);
+        }
+        self.throttle_reset(user, &scope, attempt).await?;
+        let remaining = inner.store.count_recovery_codes(user).await?;
+        let assurance = Assurance::RecoveryCode;
+        self.emit(user, now, EventKind::VerificationSucceeded { factor: None, assurance }).await;
+        self.emit(user, now, EventKind::RecoveryCodeUsed { remaining }).await;
+        if remaining <= settings.low_watermark {
+            self.emit(user, now, EventKind::RecoveryCodesLow { remaining }).await;
+        }
+        Ok(Verified::new(user.clone(), None, None, assurance, now))
+    }
+
+    /// How many unused recovery codes the user holds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] if the store fails.
+    pub async fn recovery_codes_remaining(&self, user: &UserId) -> Result<usize> {
+        Ok(self.inner.store.count_recovery_codes(user).await?)
+    }
+}
