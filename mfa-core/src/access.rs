@@ -35,7 +35,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::service::Verified;
 use crate::types::{Assurance, DeviceId, FactorId, FactorKind, FactorStatus, FactorSummary, Timestamp, UserId};
 
 /// How much MFA a user needs (Casdoor's rules), weakest first.
@@ -588,5 +587,47 @@ impl Decision {
     /// The reasons as one line, for a log or a support page.
     pub fn explain(&self) -> String {
         self.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    }
+}
+
+/// What a successful verification proved. Keep it in the session (it serialises) and
+/// hand it to [`AccessPolicy::evaluate`] and
+/// [`FreshAuth::with_mfa`](crate::FreshAuth::with_mfa).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct Verified {
+    /// Who.
+    pub user: UserId,
+    /// With which factor (`None` for a recovery code).
+    pub factor: Option<FactorId>,
+    /// The factor's kind (`None` for a recovery code).
+    pub kind: Option<FactorKind>,
+    /// What it proves.
+    pub assurance: Assurance,
+    /// When. Pass it to [`FreshAuth::with_mfa`](crate::FreshAuth::with_mfa) for sensitive changes.
+    pub at: Timestamp,
+    /// The one action this verification proves, if the challenge was bound to one
+    /// ([`Mfa::start_step_up`](crate::Mfa::start_step_up)).
+    pub action: Option<ActionDigest>,
+}
+
+impl Verified {
+    /// A verification from its parts, for hosts that keep sessions in their own format.
+    /// Build it only from what the service returned.
+    pub fn new(
+        user: UserId,
+        factor: Option<FactorId>,
+        kind: Option<FactorKind>,
+        assurance: Assurance,
+        at: Timestamp,
+    ) -> Self {
+        Self { user, factor, kind, assurance, at, action: None }
+    }
+
+    /// Marks the verification as proving `action`.
+    #[must_use]
+    pub fn with_action(mut self, action: Option<ActionDigest>) -> Self {
+        self.action = action;
+        self
     }
 }

@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use crate::limits::StateLimit;
-use crate::policy::DeliveryCap;
-use crate::store::StoreError;
+use crate::caps::{DeliveryCap, StateLimit};
 
 /// What went wrong. Match on the variants a caller acts on; treat the rest as opaque.
 ///
@@ -134,16 +132,6 @@ pub enum CryptoError {
     /// Hashing a recovery code failed, or a stored hash is malformed or too cheap.
     #[error("hashing failed")]
     Hash,
-}
-
-impl From<StoreError> for Error {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound => Error::NotFound,
-            StoreError::AlreadyExists => Error::AlreadyExists,
-            StoreError::Backend(source) => Error::Backend(source),
-        }
-    }
 }
 
 /// `Result` with this crate's [`Error`].

@@ -6,8 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::limits::StateLimit;
-use crate::policy::DeliveryCap;
+use crate::caps::{DeliveryCap, StateLimit};
 use crate::store::ThrottleScope;
 use crate::types::{Assurance, DeviceId, FactorId, FactorKind, Timestamp, UserId};
 

@@ -95,6 +95,7 @@
 
 pub mod access;
 pub mod adapter;
+pub mod caps;
 pub mod clock;
 pub mod destination;
 pub mod error;
@@ -114,6 +115,7 @@ pub mod types;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use access::Verified;
 pub use adapter::{
     CeremonyPlan, ChallengePlan, DeliveryChannel, DeliveryGate, EnrolmentPlan, EnrolmentRequest, FactorAdapter,
     FactorContext, Prompt, Proof, ProofOutcome, ProofStep, SharedSecretPrompt, UsernamelessContext, VerifyInput,
@@ -126,7 +128,7 @@ pub use policy::{CostBudget, DeliveryCap, DeliveryPolicy, DevicePolicy, FreshAut
 pub use recovery::{HashParams, RecoveryCodePolicy, RecoveryCodeSet};
 pub use seal::{AeadSealer, KeyId, SealContext, SealedSecret, SecretSealer};
 pub use secret::{SecretBytes, SecretString};
-pub use service::{Challenge, DeviceToken, EnrolmentStart, Mfa, MfaBuilder, PasswordlessChallenge, Verified};
+pub use service::{Challenge, DeviceToken, EnrolmentStart, Mfa, MfaBuilder, PasswordlessChallenge};
 pub use store::{Store, StoreError};
 pub use throttle::ThrottlePolicy;
 pub use types::{

@@ -7,11 +7,9 @@
 //! [`RecoveryCodePolicy::count`](crate::RecoveryCodePolicy::count), failure counters by the factors they count for, and
 //! delivery counters by the destinations the delivery caps admit.
 
-use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
-
+pub use crate::caps::StateLimit;
 use crate::store::CounterState;
 use crate::types::Timestamp;
 
@@ -68,29 +66,6 @@ impl StateLimits {
             }
         }
         Ok(())
-    }
-}
-
-/// Which bound of [`StateLimits`] refused an operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum StateLimit {
-    /// [`StateLimits::pending_enrolments`].
-    PendingEnrolments,
-    /// [`StateLimits::challenges`].
-    Challenges,
-    /// [`StateLimits::passwordless`].
-    Passwordless,
-}
-
-impl fmt::Display for StateLimit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            StateLimit::PendingEnrolments => "too many unfinished enrolments",
-            StateLimit::Challenges => "too many sign-in challenges started",
-            StateLimit::Passwordless => "too many sign-ins without a username started",
-        })
     }
 }
 

@@ -1,12 +1,10 @@
 //! The service's policy: how fresh re-authentication must be, how long enrolments and
 //! challenges live, the throttling schedule and the recovery-code settings.
 
-use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::adapter::DeliveryChannel;
+pub use crate::caps::DeliveryCap;
 use crate::limits::StateLimits;
 pub use crate::limits::WindowCap;
 use crate::recovery::RecoveryCodePolicy;
@@ -423,38 +421,6 @@ impl CostBudget {
     /// The cap on the budget's counter.
     pub fn cap(&self) -> WindowCap {
         WindowCap::new(self.window, self.budget)
-    }
-}
-
-/// Which delivery limit refused a send, in [`Error::DeliveryCapped`](crate::Error) and in
-/// [`EventKind::DeliveryLimited`](crate::EventKind::DeliveryLimited). Never names the
-/// destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum DeliveryCap {
-    /// The factor's cooldown or cap per window ([`Error::RateLimited`](crate::Error)).
-    Factor,
-    /// The destination's cooldown or cap per window, across users
-    /// ([`Error::RateLimited`](crate::Error)).
-    Destination,
-    /// The cap on the number's range ([`DeliveryPolicy::prefix`]).
-    Prefix,
-    /// The cap on all of the user's sends ([`DeliveryPolicy::per_user`]).
-    User,
-    /// The deployment's cost budget ([`DeliveryPolicy::cost_budget`]).
-    CostBudget,
-}
-
-impl fmt::Display for DeliveryCap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DeliveryCap::Factor => "per-factor limit",
-            DeliveryCap::Destination => "per-destination limit",
-            DeliveryCap::Prefix => "number-range limit",
-            DeliveryCap::User => "per-user limit",
-            DeliveryCap::CostBudget => "message budget",
-        })
     }
 }
 

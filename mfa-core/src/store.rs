@@ -11,6 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
 use crate::seal::SealedSecret;
 use crate::types::{
     Assurance, ChallengeId, DeviceId, FactorId, FactorKind, FactorStatus, FactorSummary, Timestamp, UserId,
@@ -737,3 +738,13 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 
 #[allow(dead_code)]
 fn _assert_dyn_compatible(_: &dyn Store) {}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Error::NotFound,
+            StoreError::AlreadyExists => Error::AlreadyExists,
+            StoreError::Backend(source) => Error::Backend(source),
+        }
+    }
+}

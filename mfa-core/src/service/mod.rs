@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::access::{ActionDigest, RememberedDevice};
+use crate::access::{ActionDigest, RememberedDevice, Verified};
 
 use crate::adapter::{
     CeremonyPlan, DeliveryChannel, DeliveryGate, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof,
@@ -141,48 +141,6 @@ pub struct PasswordlessChallenge {
     pub prompt: Prompt,
     /// When it expires.
     pub expires_at: Timestamp,
-}
-
-/// What a successful verification proved. Keep it in the session (it serialises) and
-/// hand it to [`AccessPolicy::evaluate`](crate::access::AccessPolicy::evaluate) and
-/// [`FreshAuth::with_mfa`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[non_exhaustive]
-pub struct Verified {
-    /// Who.
-    pub user: UserId,
-    /// With which factor (`None` for a recovery code).
-    pub factor: Option<FactorId>,
-    /// The factor's kind (`None` for a recovery code).
-    pub kind: Option<FactorKind>,
-    /// What it proves.
-    pub assurance: Assurance,
-    /// When. Pass it to [`FreshAuth::with_mfa`] for sensitive changes.
-    pub at: Timestamp,
-    /// The one action this verification proves, if the challenge was bound to one
-    /// ([`Mfa::start_step_up`]).
-    pub action: Option<ActionDigest>,
-}
-
-impl Verified {
-    /// A verification from its parts, for hosts that keep sessions in their own format.
-    /// Build it only from what the service returned.
-    pub fn new(
-        user: UserId,
-        factor: Option<FactorId>,
-        kind: Option<FactorKind>,
-        assurance: Assurance,
-        at: Timestamp,
-    ) -> Self {
-        Self { user, factor, kind, assurance, at, action: None }
-    }
-
-    /// Marks the verification as proving `action`.
-    #[must_use]
-    pub fn with_action(mut self, action: Option<ActionDigest>) -> Self {
-        self.action = action;
-        self
-    }
 }
 
 impl Mfa {
