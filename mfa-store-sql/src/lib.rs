@@ -59,13 +59,21 @@
 //! expired ceremonies, pending factors (freeing their lookup keys), counters and remembered
 //! devices.
 
+// Layout: `sqlite` and `postgres` hold the two store types (connecting, transactions,
+// migration lists); each compiles the one shared implementation in `store/` (one file per
+// record family, plus `maintenance` for migrations and purging) against its own types.
+// `statements` holds every SQL statement, `codec` every value and row conversion, `error`
+// the error mapping.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-#[macro_use]
-mod common;
+mod codec;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod error;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod statements;
 
 pub use mfa_core;
 #[cfg(feature = "postgres")]

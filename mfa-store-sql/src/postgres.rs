@@ -8,7 +8,20 @@ use mfa_core::store::StoreResult;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
-use crate::common::{Migration, db_err};
+use crate::error::db_err;
+use crate::statements::{Migration, POSTGRES_LOCK_MIGRATION, POSTGRES_LOCK_USER};
+
+/// The implementation of [`Store`](mfa_core::Store), `migrate` and `schema_version`
+/// shared with SQLite, compiled for PostgreSQL with the three names below.
+#[path = "store/mod.rs"]
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend, on purpose")]
+mod store;
+
+/// The store type `store` implements.
+type Backend = PostgresStore;
+
+/// The database `store` runs on.
+type Db = Postgres;
 
 /// The embedded migrations, in order.
 const MIGRATIONS: &[Migration] =
@@ -67,23 +80,22 @@ impl PostgresStore {
 
     /// A transaction holding an advisory lock on `user` until it ends, so that the
     /// read-then-write operations of one user run one at a time.
-    async fn begin_user(&self, user: &UserId) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(format!("mfa-store-sql:user:{}", user.as_str()))
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx)
+    async fn begin_user(&self, user: &UserId) -> StoreResult<Transaction<'static, Postgres>> {
+        self.begin_locked(sqlx::query(POSTGRES_LOCK_USER).bind(user.as_str())).await.map_err(db_err)
     }
 
     /// A transaction holding an advisory lock on migrating this schema.
-    async fn begin_migration(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    async fn begin_migration(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.begin_locked(sqlx::query(POSTGRES_LOCK_MIGRATION)).await.map_err(db_err)
+    }
+
+    /// A transaction that has run `lock` (an advisory lock held until it ends).
+    async fn begin_locked(
+        &self,
+        lock: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtextextended('mfa-store-sql:migrate:' || current_schema(), 0))",
-        )
-        .execute(&mut *tx)
-        .await?;
+        lock.execute(&mut *tx).await?;
         Ok(tx)
     }
 }
@@ -96,5 +108,3 @@ impl fmt::Debug for PostgresStore {
             .finish_non_exhaustive()
     }
 }
-
-impl_sql_store!(crate::postgres::PostgresStore, sqlx::Postgres);

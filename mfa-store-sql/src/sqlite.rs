@@ -9,7 +9,20 @@ use mfa_core::store::StoreResult;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 
-use crate::common::{Migration, db_err};
+use crate::error::db_err;
+use crate::statements::{Migration, SQLITE_BEGIN_IMMEDIATE};
+
+/// The implementation of [`Store`](mfa_core::Store), `migrate` and `schema_version`
+/// shared with PostgreSQL, compiled for SQLite with the three names below.
+#[path = "store/mod.rs"]
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend, on purpose")]
+mod store;
+
+/// The store type `store` implements.
+type Backend = SqliteStore;
+
+/// The database `store` runs on.
+type Db = Sqlite;
 
 /// The embedded migrations, in order.
 const MIGRATIONS: &[Migration] =
@@ -105,12 +118,13 @@ impl SqliteStore {
 
     /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`), so
     /// nothing it read can change before it commits.
-    async fn begin_user(&self, _user: &UserId) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+    async fn begin_user(&self, _user: &UserId) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.pool.begin_with(SQLITE_BEGIN_IMMEDIATE).await.map_err(db_err)
     }
 
-    async fn begin_migration(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+    /// A write transaction for migrating: the write lock excludes other migrators too.
+    async fn begin_migration(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.pool.begin_with(SQLITE_BEGIN_IMMEDIATE).await.map_err(db_err)
     }
 }
 
@@ -122,5 +136,3 @@ impl fmt::Debug for SqliteStore {
             .finish_non_exhaustive()
     }
 }
-
-impl_sql_store!(crate::sqlite::SqliteStore, sqlx::Sqlite);

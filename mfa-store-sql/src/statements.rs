@@ -1,0 +1,316 @@
+//! Every SQL statement the stores run, as constants, next to the schema they query
+//! (`migrations/`).
+//!
+//! One text serves both backends: SQLite (3.39+, bundled) and PostgreSQL both accept `$n`
+//! placeholders, `IS NOT DISTINCT FROM`, `ON CONFLICT ... DO UPDATE ... WHERE` and
+//! `RETURNING`. The few statements only one backend runs are marked so. Column lists that
+//! several statements share are spelled once, as macros, so that `concat!` can build the
+//! statements at compile time.
+
+// ---------------------------------------------------------------------------------------
+// Factors (`mfa_factors`)
+// ---------------------------------------------------------------------------------------
+
+/// Every column of `mfa_factors`, in the order [`INSERT_FACTOR`] binds them.
+macro_rules! factor_columns {
+    () => {
+        "id, user_id, kind, label, status, assurance, created_at, last_used_at, expires_at, preferred, \
+         masked_destination, details, secret_key_id, secret_ciphertext, data, replay_marker, enrolment, \
+         replaces, lookup_key"
+    };
+}
+
+/// Inserts a factor: every column, `$1`..`$19`.
+pub(crate) const INSERT_FACTOR: &str = concat!(
+    "INSERT INTO mfa_factors (",
+    factor_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+);
+
+/// The factor holding lookup key `$1`.
+pub(crate) const SELECT_FACTOR_BY_LOOKUP_KEY: &str =
+    concat!("SELECT ", factor_columns!(), " FROM mfa_factors WHERE lookup_key = $1");
+
+/// Factor `$2` of user `$1`.
+pub(crate) const SELECT_FACTOR: &str =
+    concat!("SELECT ", factor_columns!(), " FROM mfa_factors WHERE user_id = $1 AND id = $2");
+
+/// Every factor of user `$1`.
+pub(crate) const SELECT_FACTORS_OF_USER: &str =
+    concat!("SELECT ", factor_columns!(), " FROM mfa_factors WHERE user_id = $1");
+
+/// Applies a factor update to factor `$11` of user `$10`, atomically, returning the
+/// result. A NULL argument leaves its column as it is (no column it sets is ever set to
+/// NULL): `$1` label, `$2` last use, `$3`/`$4` sealed secret (key id, ciphertext), `$5`
+/// data, `$6` details, `$7` enrolment, `$8` lookup key. `$9` raises the replay marker, which
+/// never moves back. A lookup-key conflict fails the whole statement.
+pub(crate) const UPDATE_FACTOR: &str = concat!(
+    "UPDATE mfa_factors SET label = COALESCE($1, label), last_used_at = COALESCE($2, last_used_at), \
+     secret_key_id = COALESCE($3, secret_key_id), secret_ciphertext = COALESCE($4, secret_ciphertext), \
+     data = COALESCE($5, data), details = COALESCE($6, details), enrolment = COALESCE($7, enrolment), \
+     lookup_key = COALESCE($8, lookup_key), \
+     replay_marker = CASE WHEN replay_marker IS NULL OR replay_marker < $9 THEN $9 ELSE replay_marker END \
+     WHERE user_id = $10 AND id = $11 RETURNING ",
+    factor_columns!()
+);
+
+/// Deletes factor `$2` of user `$1` (a factor being replaced), returning whether it was
+/// preferred.
+pub(crate) const DELETE_REPLACED_FACTOR: &str =
+    "DELETE FROM mfa_factors WHERE user_id = $1 AND id = $2 RETURNING preferred";
+
+/// A row if user `$1` has a preferred active factor.
+pub(crate) const SELECT_HAS_PREFERRED: &str =
+    "SELECT 1 AS one FROM mfa_factors WHERE user_id = $1 AND preferred = TRUE AND status = 'active' LIMIT 1";
+
+/// Activates factor `$3` of user `$2`, preferred if `$1`, returning it.
+pub(crate) const ACTIVATE_FACTOR: &str = concat!(
+    "UPDATE mfa_factors SET status = 'active', expires_at = NULL, enrolment = NULL, replaces = NULL, \
+     preferred = $1 WHERE user_id = $2 AND id = $3 RETURNING ",
+    factor_columns!()
+);
+
+/// A row if factor `$2` of user `$1` is active.
+pub(crate) const SELECT_IS_ACTIVE: &str =
+    "SELECT 1 AS one FROM mfa_factors WHERE user_id = $1 AND id = $2 AND status = 'active'";
+
+/// Makes factor `$1` the only preferred one of user `$2`, touching only rows that change.
+pub(crate) const SET_PREFERRED: &str =
+    "UPDATE mfa_factors SET preferred = (id = $1) WHERE user_id = $2 AND preferred IS DISTINCT FROM (id = $1)";
+
+/// Deletes factor `$2` of user `$1`, returning it.
+pub(crate) const DELETE_FACTOR: &str =
+    concat!("DELETE FROM mfa_factors WHERE user_id = $1 AND id = $2 RETURNING ", factor_columns!());
+
+/// Sets the replay marker of active factor `$4` of user `$3` to `$1`, and its last use to
+/// `$2`, only if that moves the marker forward.
+pub(crate) const ADVANCE_REPLAY_MARKER: &str = "UPDATE mfa_factors SET replay_marker = $1, last_used_at = $2 \
+     WHERE user_id = $3 AND id = $4 AND status = 'active' AND (replay_marker IS NULL OR replay_marker < $1)";
+
+// ---------------------------------------------------------------------------------------
+// Ceremonies (`mfa_ceremonies`)
+// ---------------------------------------------------------------------------------------
+
+/// Every column of `mfa_ceremonies`, in the order [`INSERT_CEREMONY`] binds them.
+macro_rules! ceremony_columns {
+    () => {
+        "id, user_id, factor_id, kind, purpose, payload, attempts, max_attempts, bound_action, created_at, expires_at"
+    };
+}
+
+/// Inserts a ceremony: every column, `$1`..`$11`.
+pub(crate) const INSERT_CEREMONY: &str = concat!(
+    "INSERT INTO mfa_ceremonies (",
+    ceremony_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+);
+
+/// Counts an attempt on ceremony `$1` of user `$2` (NULL: no user) if it is unexpired at
+/// `$3` and has attempts left, returning it.
+pub(crate) const ATTEMPT_CEREMONY: &str = concat!(
+    "UPDATE mfa_ceremonies SET attempts = attempts + 1 \
+     WHERE id = $1 AND user_id IS NOT DISTINCT FROM $2 AND expires_at > $3 AND attempts < max_attempts \
+     RETURNING ",
+    ceremony_columns!()
+);
+
+/// Ceremony `$1` of user `$2` (NULL: no user) if unexpired at `$3`.
+pub(crate) const SELECT_CEREMONY: &str = concat!(
+    "SELECT ",
+    ceremony_columns!(),
+    " FROM mfa_ceremonies WHERE id = $1 AND user_id IS NOT DISTINCT FROM $2 AND expires_at > $3"
+);
+
+/// Deletes ceremony `$1` of user `$2` (NULL: no user), expired or not, returning it.
+pub(crate) const TAKE_CEREMONY: &str = concat!(
+    "DELETE FROM mfa_ceremonies WHERE id = $1 AND user_id IS NOT DISTINCT FROM $2 RETURNING ",
+    ceremony_columns!()
+);
+
+// ---------------------------------------------------------------------------------------
+// Recovery codes (`mfa_recovery_codes`)
+// ---------------------------------------------------------------------------------------
+
+/// Deletes every recovery code of user `$1`.
+pub(crate) const DELETE_RECOVERY_CODES: &str = "DELETE FROM mfa_recovery_codes WHERE user_id = $1";
+
+/// Stores code `$2` (lookup part) of user `$1` with hash `$3`, created at `$4`; a code
+/// with the same lookup part is overwritten.
+pub(crate) const UPSERT_RECOVERY_CODE: &str = "INSERT INTO mfa_recovery_codes (user_id, lookup, hash, created_at) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, lookup) \
+     DO UPDATE SET hash = excluded.hash, created_at = excluded.created_at";
+
+/// Recovery code `$2` (lookup part) of user `$1`.
+pub(crate) const SELECT_RECOVERY_CODE: &str =
+    "SELECT lookup, hash, created_at FROM mfa_recovery_codes WHERE user_id = $1 AND lookup = $2";
+
+/// Deletes recovery code `$2` of user `$1` if its hash is `$3`.
+pub(crate) const CONSUME_RECOVERY_CODE: &str =
+    "DELETE FROM mfa_recovery_codes WHERE user_id = $1 AND lookup = $2 AND hash = $3";
+
+/// How many recovery codes user `$1` has left, as `n`.
+pub(crate) const COUNT_RECOVERY_CODES: &str = "SELECT COUNT(*) AS n FROM mfa_recovery_codes WHERE user_id = $1";
+
+// ---------------------------------------------------------------------------------------
+// Remembered devices (`mfa_device_tokens`)
+// ---------------------------------------------------------------------------------------
+
+/// Every column of `mfa_device_tokens`, in the order [`INSERT_DEVICE_TOKEN`] binds them.
+macro_rules! device_columns {
+    () => {
+        "id, user_id, label, secret_hash, created_at, last_seen_at, expires_at"
+    };
+}
+
+/// Inserts a remembered device: every column, `$1`..`$7`.
+pub(crate) const INSERT_DEVICE_TOKEN: &str =
+    concat!("INSERT INTO mfa_device_tokens (", device_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)");
+
+/// Remembered device `$2` of user `$1`.
+pub(crate) const SELECT_DEVICE_TOKEN: &str =
+    concat!("SELECT ", device_columns!(), " FROM mfa_device_tokens WHERE user_id = $1 AND id = $2");
+
+/// Every remembered device of user `$1`.
+pub(crate) const SELECT_DEVICE_TOKENS_OF_USER: &str =
+    concat!("SELECT ", device_columns!(), " FROM mfa_device_tokens WHERE user_id = $1");
+
+/// Records that remembered device `$3` of user `$2` was seen at `$1`.
+pub(crate) const TOUCH_DEVICE_TOKEN: &str =
+    "UPDATE mfa_device_tokens SET last_seen_at = $1 WHERE user_id = $2 AND id = $3";
+
+/// Forgets remembered device `$2` of user `$1`.
+pub(crate) const DELETE_DEVICE_TOKEN: &str = "DELETE FROM mfa_device_tokens WHERE user_id = $1 AND id = $2";
+
+/// Forgets every remembered device of user `$1`.
+pub(crate) const DELETE_DEVICE_TOKENS_OF_USER: &str = "DELETE FROM mfa_device_tokens WHERE user_id = $1";
+
+// ---------------------------------------------------------------------------------------
+// Throttles (`mfa_throttles`)
+// ---------------------------------------------------------------------------------------
+
+/// The throttle of user `$1` in scope `$2`.
+pub(crate) const SELECT_THROTTLE: &str =
+    "SELECT failures, last_attempt_at FROM mfa_throttles WHERE user_id = $1 AND scope = $2";
+
+/// Stores throttle `$3`/`$4` for user `$1` in scope `$2` where none is stored, or only the
+/// default (no failures, no attempt).
+pub(crate) const INSERT_THROTTLE_OVER_DEFAULT: &str = "INSERT INTO mfa_throttles \
+     (user_id, scope, failures, last_attempt_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, scope) DO UPDATE \
+     SET failures = excluded.failures, last_attempt_at = excluded.last_attempt_at \
+     WHERE mfa_throttles.failures = 0 AND mfa_throttles.last_attempt_at IS NULL";
+
+/// Deletes the throttle of user `$1` in scope `$2` if it is `$3`/`$4`.
+pub(crate) const DELETE_THROTTLE_IF_EQUAL: &str = "DELETE FROM mfa_throttles WHERE user_id = $1 AND scope = $2 \
+     AND failures = $3 AND last_attempt_at IS NOT DISTINCT FROM $4";
+
+/// Sets the throttle of user `$3` in scope `$4` to `$1`/`$2` if it is `$5`/`$6`.
+pub(crate) const UPDATE_THROTTLE_IF_EQUAL: &str = "UPDATE mfa_throttles SET failures = $1, last_attempt_at = $2 \
+     WHERE user_id = $3 AND scope = $4 AND failures = $5 AND last_attempt_at IS NOT DISTINCT FROM $6";
+
+/// Deletes the throttle of user `$1` in scope `$2` (its factor is gone).
+pub(crate) const DELETE_THROTTLE: &str = "DELETE FROM mfa_throttles WHERE user_id = $1 AND scope = $2";
+
+// ---------------------------------------------------------------------------------------
+// Counters (`mfa_counters`). In every statement `$1` is the current time and `$2` the key.
+// ---------------------------------------------------------------------------------------
+
+/// Whether the stored counter reads as the default: expired, or holding the default.
+macro_rules! counter_reads_as_default {
+    () => {
+        "((mfa_counters.expires_at IS NOT NULL AND mfa_counters.expires_at <= $1) \
+         OR (mfa_counters.count = 0 AND mfa_counters.window_start IS NULL AND mfa_counters.last_at IS NULL \
+         AND mfa_counters.expires_at IS NULL))"
+    };
+}
+
+/// Whether counter `$2` is live and equal to the expected state `$3`..`$6`.
+macro_rules! counter_equals_expected {
+    () => {
+        "counter_key = $2 AND count = $3 AND window_start IS NOT DISTINCT FROM $4 \
+         AND last_at IS NOT DISTINCT FROM $5 AND expires_at IS NOT DISTINCT FROM $6 \
+         AND (expires_at IS NULL OR expires_at > $1)"
+    };
+}
+
+/// Counter `$1`, if unexpired at `$2`. (The one counter statement with other numbering.)
+pub(crate) const SELECT_LIVE_COUNTER: &str = "SELECT count, window_start, last_at, expires_at FROM mfa_counters \
+     WHERE counter_key = $1 AND (expires_at IS NULL OR expires_at > $2)";
+
+/// Deletes counter `$2` if it reads as the default.
+pub(crate) const DELETE_COUNTER_READING_AS_DEFAULT: &str =
+    concat!("DELETE FROM mfa_counters WHERE counter_key = $2 AND ", counter_reads_as_default!());
+
+/// Stores counter `$2` as `$3`..`$6` where none is stored, or it reads as the default.
+pub(crate) const INSERT_COUNTER_OVER_DEFAULT: &str = concat!(
+    "INSERT INTO mfa_counters (counter_key, count, window_start, last_at, expires_at) \
+     VALUES ($2, $3, $4, $5, $6) ON CONFLICT (counter_key) DO UPDATE SET \
+     count = excluded.count, window_start = excluded.window_start, \
+     last_at = excluded.last_at, expires_at = excluded.expires_at WHERE ",
+    counter_reads_as_default!()
+);
+
+/// Deletes counter `$2` if it is live and equal to `$3`..`$6`.
+pub(crate) const DELETE_COUNTER_IF_EQUAL: &str = concat!("DELETE FROM mfa_counters WHERE ", counter_equals_expected!());
+
+/// Sets counter `$2` to `$7`..`$10` if it is live and equal to `$3`..`$6`.
+pub(crate) const UPDATE_COUNTER_IF_EQUAL: &str = concat!(
+    "UPDATE mfa_counters SET count = $7, window_start = $8, last_at = $9, expires_at = $10 WHERE ",
+    counter_equals_expected!()
+);
+
+// ---------------------------------------------------------------------------------------
+// Housekeeping and migrations
+// ---------------------------------------------------------------------------------------
+
+/// Deletes what expired at `$1`: counters, ceremonies, remembered devices, and pending
+/// factors (which frees their lookup keys).
+pub(crate) const PURGE_EXPIRED: [&str; 4] = [
+    "DELETE FROM mfa_counters WHERE expires_at IS NOT NULL AND expires_at <= $1",
+    "DELETE FROM mfa_ceremonies WHERE expires_at <= $1",
+    "DELETE FROM mfa_device_tokens WHERE expires_at <= $1",
+    "DELETE FROM mfa_factors WHERE status = 'pending' AND (expires_at IS NULL OR expires_at <= $1)",
+];
+
+/// One embedded migration: a script of statements bringing the schema to `version`.
+#[derive(Debug)]
+pub(crate) struct Migration {
+    /// The schema version the script brings the database to.
+    pub(crate) version: i64,
+    /// A short name, recorded with the version.
+    pub(crate) name: &'static str,
+    /// The script (`migrations/<backend>/<version>_<name>.sql`).
+    pub(crate) sql: &'static str,
+}
+
+/// Creates the table recording applied migrations, if missing.
+pub(crate) const CREATE_SCHEMA_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS mfa_schema_version (\
+     version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+
+/// Fails if the migration table does not exist yet.
+pub(crate) const PROBE_SCHEMA_VERSION_TABLE: &str = "SELECT 1 AS one FROM mfa_schema_version LIMIT 1";
+
+/// The schema version, as `v` (0 when no migration was applied).
+pub(crate) const SELECT_SCHEMA_VERSION: &str = "SELECT COALESCE(MAX(version), 0) AS v FROM mfa_schema_version";
+
+/// Records migration `$1` named `$2` as applied at `$3`.
+pub(crate) const INSERT_SCHEMA_VERSION: &str =
+    "INSERT INTO mfa_schema_version (version, name, applied_at) VALUES ($1, $2, $3)";
+
+// ---------------------------------------------------------------------------------------
+// Transactions: the statements that differ between backends
+// ---------------------------------------------------------------------------------------
+
+/// SQLite: starts a transaction holding the write lock from the start.
+#[cfg(feature = "sqlite")]
+pub(crate) const SQLITE_BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
+
+/// PostgreSQL: holds an advisory lock on user `$1` until the transaction ends.
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES_LOCK_USER: &str =
+    "SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtextextended('mfa-store-sql:user:' || $1, 0))";
+
+/// PostgreSQL: holds an advisory lock on migrating the current schema until the
+/// transaction ends.
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES_LOCK_MIGRATION: &str = "SELECT 1 AS locked FROM \
+     pg_advisory_xact_lock(hashtextextended('mfa-store-sql:migrate:' || current_schema(), 0))";
