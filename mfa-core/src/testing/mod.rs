@@ -1,5 +1,6 @@
 //! Test support (feature `testing`): the store conformance suite, a fake factor adapter, a
-//! fault-injecting store wrapper and a recording event sink.
+//! fault-injecting store wrapper, a recording event sink, and racing many copies of one
+//! operation across service instances.
 //!
 //! Every store runs the whole suite, on its concrete type and through `Arc<dyn Store>`:
 //!
@@ -16,8 +17,10 @@
 pub mod conformance;
 mod fake;
 mod faulty;
+mod race;
 mod sink;
 
 pub use fake::{FAKE, FakeFactor};
 pub use faulty::FaultyStore;
+pub use race::{race, successes};
 pub use sink::RecordingEventSink;

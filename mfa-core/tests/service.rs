@@ -4,13 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers panic on purpose
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use mfa_core::store::{FactorRecord, ThrottleScope};
-use mfa_core::testing::{FAKE, FakeFactor, RecordingEventSink};
+use mfa_core::testing::{FAKE, FakeFactor, RecordingEventSink, race, successes};
 use mfa_core::{
     AeadSealer, Assurance, Challenge, Clock, EnrolmentRequest, Error, EventKind, FactorId, FactorKind, FactorStatus,
     FailureReason, FreshAuth, KeyId, ManualClock, Mfa, Policy, Prompt, Proof, RecoveryCodePolicy, SharedSecretPrompt,
@@ -571,12 +569,12 @@ async fn parallel_wrong_guesses_are_evaluated_at_most_the_limit() {
     let alice = user("alice");
     let (factor, _) = enrol(&w, &one, &alice, FAKE).await;
     w.events.clear();
-    let results = support::race(200, &[one, two], |mfa| {
+    let results = race(200, &[one, two], |mfa| {
         let alice = alice.clone();
         async move { mfa.verify(&alice, &factor, &code("wrong")).await }
     })
     .await;
-    assert_eq!(support::successes(&results, |e| matches!(e, Error::Locked { .. } | Error::InvalidCode)), 0);
+    assert_eq!(successes(&results, |e| matches!(e, Error::Locked { .. } | Error::InvalidCode)), 0);
     let locked = results.iter().filter(|r| matches!(r, Err(Error::Locked { .. }))).count();
     let evaluated = w
         .events
@@ -595,12 +593,12 @@ async fn one_code_raced_through_two_instances_is_accepted_once() {
     let alice = user("alice");
     let (factor, secret) = enrol(&w, &one, &alice, FAKE).await;
     let proof = code(&FakeFactor::code_for(&secret, Some(42)));
-    let results = support::race(50, &[one.clone(), two], |mfa| {
+    let results = race(50, &[one.clone(), two], |mfa| {
         let (alice, proof) = (alice.clone(), proof.clone());
         async move { mfa.verify(&alice, &factor, &proof).await }
     })
     .await;
-    assert_eq!(support::successes(&results, |e| matches!(e, Error::Replayed | Error::Locked { .. })), 1);
+    assert_eq!(successes(&results, |e| matches!(e, Error::Replayed | Error::Locked { .. })), 1);
     // An older marker is a replay too.
     w.advance(3600);
     let older = code(&FakeFactor::code_for(&secret, Some(41)));
@@ -665,12 +663,12 @@ async fn one_recovery_code_used_fifty_times_at_once_succeeds_once() {
     enrol(&w, &one, &alice, FAKE).await; // recovery codes exist only alongside a factor
     let set = one.generate_recovery_codes(&alice, &w.fresh()).await.unwrap();
     let the_code = set.codes()[0].expose().to_owned();
-    let results = support::race(50, &[one.clone(), two], |mfa| {
+    let results = race(50, &[one.clone(), two], |mfa| {
         let (alice, the_code) = (alice.clone(), the_code.clone());
         async move { mfa.verify_recovery_code(&alice, &the_code).await }
     })
     .await;
-    assert_eq!(support::successes(&results, |e| matches!(e, Error::InvalidCode)), 1);
+    assert_eq!(successes(&results, |e| matches!(e, Error::InvalidCode)), 1);
     assert_eq!(one.recovery_codes_remaining(&alice).await.unwrap(), 9);
 }
 
