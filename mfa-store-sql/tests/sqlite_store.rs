@@ -1,16 +1,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! SQLite specifics beyond the conformance suite: migrations, durability, several pools
-//! (as several processes would have) on one file, the full `u64` replay-marker range, and
-//! factor updates that keep every column they do not name.
+//! (as several processes would have) on one file, and the full `u64` replay-marker range.
 #![cfg(feature = "sqlite")]
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mfa_core::seal::{KeyId, SealedSecret};
-use mfa_core::store::{CounterState, FactorRecord, FactorUpdate, ThrottleScope, ThrottleState};
-use mfa_core::{Assurance, ChallengeId, FactorId, FactorKind, Store, StoreError, Timestamp, UserId};
+use mfa_core::store::{CounterState, FactorRecord, ThrottleScope, ThrottleState};
+use mfa_core::{Assurance, FactorId, FactorKind, Store, StoreError, Timestamp, UserId};
 use mfa_store_sql::{SCHEMA_VERSION, SqliteStore};
 
 const T0: Timestamp = Timestamp::from_unix_millis(1_700_000_000_000);
@@ -170,44 +168,4 @@ async fn debug_shows_no_connection_details() {
     assert!(!shown.contains(&path.display().to_string()), "{shown}");
     store.pool().close().await;
     remove(&path);
-}
-
-/// A factor with every optional column set, so that an update can show it keeps them.
-fn fully_set(user: &UserId) -> FactorRecord {
-    let mut record = FactorRecord::pending(
-        FactorId::random().unwrap(),
-        user.clone(),
-        FactorKind::TOTP,
-        "Authenticator app".into(),
-        Assurance::ReplayResistantOtp,
-        T0,
-        T0.saturating_add(Duration::from_secs(600)),
-    );
-    record.last_used_at = Some(T0);
-    record.masked_destination = Some("****1234".into());
-    record.details = vec![("k".into(), "v".into())];
-    record.secret = Some(SealedSecret { key_id: KeyId(3), ciphertext: vec![7; 32] });
-    record.data = vec![1, 2, 3];
-    record.replay_marker = Some(41);
-    record.enrolment = Some(ChallengeId::random().unwrap());
-    record.replaces = Some(FactorId::random().unwrap());
-    record.lookup_key = Some(format!("credential-{}", FactorId::random().unwrap()));
-    record
-}
-
-#[tokio::test]
-async fn an_update_keeps_every_column_it_does_not_name() {
-    let store = SqliteStore::in_memory().await.unwrap();
-    store.migrate().await.unwrap();
-    let alice = user();
-    let mut record = fully_set(&alice);
-    store.insert_factor(&record).await.unwrap();
-    let nothing = FactorUpdate::default();
-    assert_eq!(store.update_factor(&alice, &record.id, &nothing).await.unwrap(), record);
-    let mut rename = FactorUpdate::default();
-    rename.label = Some("Renamed".into());
-    let got = store.update_factor(&alice, &record.id, &rename).await.unwrap();
-    record.label = "Renamed".into();
-    assert_eq!(got, record);
-    assert_eq!(store.get_factor(&alice, &record.id).await.unwrap(), Some(record));
 }

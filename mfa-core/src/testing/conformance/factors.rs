@@ -78,6 +78,30 @@ pub async fn update_changes_only_named_fields<S: Store + ?Sized>(store: Arc<S>) 
     assert!(matches!(store.update_factor(&alice, &missing, &update).await, Err(StoreError::NotFound)));
 }
 
+/// An update keeps every field it does not name, whatever the record holds (an empty
+/// update changes nothing at all).
+pub async fn update_keeps_every_field_it_does_not_name<S: Store + ?Sized>(store: Arc<S>) {
+    let alice = user("alice");
+    let mut record = pending(&alice, T0);
+    record.last_used_at = Some(T0);
+    record.masked_destination = Some("****1234".into());
+    record.details = vec![("k".into(), "v".into())];
+    record.secret = Some(SealedSecret { key_id: KeyId(3), ciphertext: vec![7; 32] });
+    record.data = vec![1, 2, 3];
+    record.replay_marker = Some(41);
+    record.enrolment = Some(ChallengeId::random().unwrap());
+    record.replaces = Some(FactorId::random().unwrap());
+    record.lookup_key = Some(format!("credential-{}", FactorId::random().unwrap()));
+    store.insert_factor(&record).await.unwrap();
+    let nothing = FactorUpdate::default();
+    assert_eq!(store.update_factor(&alice, &record.id, &nothing).await.unwrap(), record);
+    let rename = FactorUpdate { label: Some("Renamed".into()), ..FactorUpdate::default() };
+    let got = store.update_factor(&alice, &record.id, &rename).await.unwrap();
+    record.label = "Renamed".into();
+    assert_eq!(got, record);
+    assert_eq!(store.get_factor(&alice, &record.id).await.unwrap(), Some(record));
+}
+
 /// The first factor activated becomes preferred; later ones do not.
 pub async fn first_active_factor_becomes_preferred<S: Store + ?Sized>(store: Arc<S>) {
     let alice = user("alice");

@@ -162,6 +162,7 @@ macro_rules! store_conformance_tests {
                 duplicate_factor_id_is_refused,
                 factors_are_invisible_to_other_users,
                 update_changes_only_named_fields,
+                update_keeps_every_field_it_does_not_name,
                 first_active_factor_becomes_preferred,
                 only_unexpired_pending_factors_activate,
                 activation_replaces_the_old_factor,
