@@ -214,6 +214,46 @@ pub enum DeliveryChannel {
 /// Permission to send a message, granted by the service under its
 /// [`DeliveryPolicy`](crate::policy::DeliveryPolicy). Adapters that send codes call
 /// [`DeliveryGate::permit`] immediately before sending, and send nothing if it refuses.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::time::Duration;
+/// use async_trait::async_trait;
+/// use mfa_core::{DeliveryChannel, DeliveryGate, Error, FactorContext, FactorId, FactorKind, Timestamp, UserId};
+///
+/// /// An adapter sends a code only once the gate permits it.
+/// async fn send_code(ctx: &FactorContext<'_>, to: &str) -> mfa_core::Result<()> {
+///     ctx.delivery.permit(DeliveryChannel::Sms, to).await?;
+///     // ... hand the message to the SMS provider ...
+///     Ok(())
+/// }
+///
+/// /// In an adapter's unit tests, a gate that permits one message.
+/// #[derive(Default)]
+/// struct OneMessage(AtomicBool);
+///
+/// #[async_trait]
+/// impl DeliveryGate for OneMessage {
+///     async fn permit(&self, _channel: DeliveryChannel, _destination: &str) -> mfa_core::Result<()> {
+///         if self.0.swap(true, Ordering::SeqCst) {
+///             return Err(Error::RateLimited { retry_after: Duration::from_secs(30) });
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let gate = OneMessage::default();
+/// let (user, factor, kind) = (UserId::new("alice")?, FactorId::random()?, FactorKind::SMS);
+/// let ctx = FactorContext::new(&user, &factor, &kind, Timestamp::from_unix_secs(0), None, &gate, &[]);
+/// send_code(&ctx, "+14155552671").await?;
+/// assert!(matches!(send_code(&ctx, "+14155552671").await, Err(Error::RateLimited { .. })));
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait DeliveryGate: Send + Sync {
     /// Counts one message on `channel` to `destination` (normalised: E.164 such as
@@ -454,6 +494,94 @@ pub enum ProofStep {
 /// throttle or the sealer. A failed proof is [`Error::InvalidCode`]; malformed input that
 /// [`FactorAdapter::check_proof`] can spot before anything is counted is
 /// [`Error::InvalidInput`].
+///
+/// # Examples
+///
+/// ```
+/// use async_trait::async_trait;
+/// use mfa_core::adapter::expect_code;
+/// use mfa_core::secret::constant_time_eq;
+/// use mfa_core::store::FactorRecord;
+/// use mfa_core::{
+///     AeadSealer, Assurance, ChallengePlan, EnrolmentPlan, EnrolmentRequest, Error, FactorAdapter, FactorContext,
+///     FactorKind, FreshAuth, Mfa, Prompt, Proof, ProofOutcome, ProofStep, SecretBytes, SharedSecretPrompt, UserId,
+///     VerifyInput,
+/// };
+/// use mfa_store_memory::MemoryStore;
+///
+/// const CARD: FactorKind = FactorKind::from_static("code-card");
+///
+/// /// A printed card with one long code, shown once at enrolment: a look-up secret. (A toy:
+/// /// its code never changes, so it is no match for `mfa_otp::TotpFactor`.)
+/// #[derive(Debug)]
+/// struct CodeCard;
+///
+/// #[async_trait]
+/// impl FactorAdapter for CodeCard {
+///     fn kinds(&self) -> Vec<FactorKind> {
+///         vec![CARD]
+///     }
+///
+///     fn default_label(&self, _kind: &FactorKind) -> String {
+///         "Code card".to_owned()
+///     }
+///
+///     fn needs_challenge(&self, _kind: &FactorKind) -> bool {
+///         false
+///     }
+///
+///     fn check_proof(&self, _kind: &FactorKind, _step: ProofStep, proof: &Proof) -> mfa_core::Result<()> {
+///         expect_code(proof).map(|_| ())
+///     }
+///
+///     async fn start_enrolment(&self, _ctx: &FactorContext<'_>, _request: &EnrolmentRequest) -> mfa_core::Result<EnrolmentPlan> {
+///         let code = data_encoding::BASE32_NOPAD.encode(SecretBytes::random(10)?.expose());
+///         let card = SharedSecretPrompt::new(code.clone().into(), format!("card:{code}").into());
+///         let mut plan = EnrolmentPlan::new(Prompt::SharedSecret(card), Assurance::RecoveryCode);
+///         plan.secret = Some(SecretBytes::new(code.into_bytes())); // sealed by the service
+///         Ok(plan)
+///     }
+///
+///     async fn finish_enrolment(&self, ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> mfa_core::Result<ProofOutcome> {
+///         self.verify(ctx, input).await
+///     }
+///
+///     async fn start_challenge(
+///         &self,
+///         _ctx: &FactorContext<'_>,
+///         _factor: &FactorRecord,
+///         _secret: Option<&SecretBytes>,
+///     ) -> mfa_core::Result<ChallengePlan> {
+///         Ok(ChallengePlan::new(Prompt::EnterCode))
+///     }
+///
+///     async fn verify(&self, _ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> mfa_core::Result<ProofOutcome> {
+///         let typed = expect_code(input.proof)?.expose();
+///         let secret = input.secret.ok_or(Error::InvalidCode)?;
+///         if !constant_time_eq(typed.as_bytes(), secret.expose()) {
+///             return Err(Error::InvalidCode);
+///         }
+///         Ok(ProofOutcome::default())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).factor(CodeCard).build()?;
+/// let alice = UserId::new("alice")?;
+///
+/// let fresh = FreshAuth::primary(mfa.now());
+/// let start = mfa.start_enrolment(&alice, &fresh, EnrolmentRequest::new(CARD)).await?;
+/// let Prompt::SharedSecret(card) = &start.prompt else { unreachable!() };
+/// let code = card.secret_base32.expose().to_owned();
+/// let factor = mfa.finish_enrolment(&alice, &fresh, &start.factor.id, &Proof::code(&code)?).await?;
+/// assert_eq!(factor.label, "Code card");
+///
+/// assert_eq!(mfa.verify(&alice, &factor.id, &Proof::code(&code)?).await?.user, alice);
+/// assert!(matches!(mfa.verify(&alice, &factor.id, &Proof::code("WRONG")?).await, Err(Error::InvalidCode)));
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait FactorAdapter: fmt::Debug + Send + Sync + 'static {
     /// The kinds this adapter handles.

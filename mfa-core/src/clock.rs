@@ -8,6 +8,30 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::types::Timestamp;
 
 /// A source of the current time. Synchronous: reading a clock does no I/O.
+///
+/// # Examples
+///
+/// ```
+/// use mfa_core::{AeadSealer, Clock, Mfa, Timestamp};
+/// use mfa_store_memory::MemoryStore;
+///
+/// /// Time from elsewhere (here: a fixed instant, as a test harness might).
+/// #[derive(Debug)]
+/// struct Frozen(Timestamp);
+///
+/// impl Clock for Frozen {
+///     fn now(&self) -> Timestamp {
+///         self.0
+///     }
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let at = Timestamp::from_unix_secs(1_700_000_000);
+/// let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(Frozen(at)).build()?;
+/// assert_eq!(mfa.now(), at);
+/// # Ok(())
+/// # }
+/// ```
 pub trait Clock: Debug + Send + Sync + 'static {
     /// The current time.
     fn now(&self) -> Timestamp;

@@ -202,6 +202,53 @@ pub enum EventKind {
 ///
 /// Recording never fails the operation that caused it; a sink that can fail should log or
 /// queue its own errors.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use mfa_core::{Event, EventSink};
+///
+/// /// Collects events (an audit log would write them somewhere).
+/// #[derive(Debug, Clone, Default)]
+/// struct Audit(Arc<Mutex<Vec<Event>>>);
+///
+/// #[async_trait::async_trait]
+/// impl EventSink for Audit {
+///     async fn record(&self, event: &Event) {
+///         self.0.lock().unwrap().push(event.clone());
+///     }
+/// }
+/// # use mfa_core::{AeadSealer, EnrolmentRequest, EventKind, FactorKind, FreshAuth, Mfa, Prompt, Proof, UserId};
+/// # use mfa_store_memory::MemoryStore;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let audit = Audit::default();
+/// let totp = mfa_otp::TotpFactor::new("Example")?;
+/// let mfa = Mfa::builder()
+///     .store(MemoryStore::new())
+///     .sealer(AeadSealer::ephemeral()?)
+///     .factor(totp.clone())
+///     .events(audit.clone())
+///     .build()?;
+///
+/// // Alice adds an authenticator app.
+/// let alice = UserId::new("alice")?;
+/// let fresh = FreshAuth::primary(mfa.now());
+/// let start = mfa.start_enrolment(&alice, &fresh, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+/// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+/// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+/// # let typed = totp.code_at(&key, mfa.now().unix_secs() as u64)?;
+/// mfa.finish_enrolment(&alice, &fresh, &start.factor.id, &Proof::code(&typed)?).await?;
+///
+/// // The audit log has what happened, and to whom (never a code or secret).
+/// let events = audit.0.lock().unwrap().clone();
+/// assert!(matches!(events[0].kind, EventKind::EnrolmentStarted { .. }));
+/// assert!(events.iter().any(|e| matches!(e.kind, EventKind::FactorAdded { .. })));
+/// assert!(events.iter().all(|e| e.user.as_ref() == Some(&alice)));
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait EventSink: fmt::Debug + Send + Sync + 'static {
     /// Records one event.

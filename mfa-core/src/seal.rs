@@ -82,6 +82,50 @@ impl SealContext<'_> {
 ///
 /// Synchronous on purpose: it sits on every verification's hot path. A KMS-backed sealer
 /// unwraps its data keys at start-up and seals locally.
+///
+/// # Examples
+///
+/// ```
+/// use mfa_core::{AeadSealer, CryptoError, FactorId, KeyId, Mfa, SealContext, SealedSecret, SecretBytes, SecretSealer, UserId};
+/// use mfa_store_memory::MemoryStore;
+///
+/// /// Keys live in a KMS: the data key is unwrapped once at start-up, then secrets are
+/// /// sealed locally.
+/// #[derive(Debug)]
+/// struct KmsSealer {
+///     local: AeadSealer,
+/// }
+///
+/// impl SecretSealer for KmsSealer {
+///     fn seal(&self, ctx: &SealContext<'_>, plaintext: &[u8]) -> Result<SealedSecret, CryptoError> {
+///         self.local.seal(ctx, plaintext)
+///     }
+///
+///     fn open(&self, ctx: &SealContext<'_>, sealed: &SealedSecret) -> Result<SecretBytes, CryptoError> {
+///         self.local.open(ctx, sealed)
+///     }
+///
+///     fn current_key(&self) -> KeyId {
+///         self.local.current_key()
+///     }
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let data_key_from_kms = [7u8; 32];
+/// let sealer = KmsSealer { local: AeadSealer::new(KeyId(3), data_key_from_kms) };
+/// let (alice, bob, factor) = (UserId::new("alice")?, UserId::new("bob")?, FactorId::random()?);
+/// let ctx = SealContext { user: &alice, factor: &factor, purpose: "factor-secret" };
+/// let sealed = sealer.seal(&ctx, b"seed")?;
+/// assert_eq!(sealer.open(&ctx, &sealed)?.expose(), b"seed");
+/// // Bound to its owner: in Bob's name it does not open.
+/// let as_bob = SealContext { user: &bob, ..ctx };
+/// assert!(sealer.open(&as_bob, &sealed).is_err());
+///
+/// let mfa = Mfa::builder().store(MemoryStore::new()).sealer(sealer).build();
+/// assert!(mfa.is_ok());
+/// # Ok(())
+/// # }
+/// ```
 pub trait SecretSealer: fmt::Debug + Send + Sync + 'static {
     /// Seals `plaintext` under the current key, bound to `ctx`.
     ///

@@ -14,6 +14,39 @@ impl Mfa {
     /// hard stop); [`Error::LimitReached`] past
     /// [`StateLimits::challenges`](crate::StateLimits); [`Error::Delivery`] if a code could
     /// not be sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// # let password_only = FreshAuth::primary(mfa.now());
+    /// # let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    /// # mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &Proof::code(&app_code()?)?).await?;
+    /// # let app = start.factor.id;
+    /// # clock.advance(Duration::from_secs(30)); // the enrolment's code is used up
+    /// // Alice typed her password; now the MFA step.
+    /// let challenge = mfa.start_challenge(&alice, None).await?;
+    /// assert_eq!(challenge.factor.id, app, "her preferred factor");
+    /// assert!(challenge.alternatives.is_empty());
+    /// assert_eq!(challenge.recovery_codes_remaining, 0);
+    ///
+    /// // Bob has no factor to challenge.
+    /// let bob = UserId::new("bob")?;
+    /// assert!(matches!(mfa.start_challenge(&bob, None).await, Err(Error::NotFound)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn start_challenge(&self, user: &UserId, factor: Option<&FactorId>) -> Result<Challenge> {
         self.start_challenge_for(user, factor, None).await
     }
@@ -25,6 +58,37 @@ impl Mfa {
     /// # Errors
     ///
     /// As [`Mfa::start_challenge`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// # let password_only = FreshAuth::primary(mfa.now());
+    /// # let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    /// # mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &Proof::code(&app_code()?)?).await?;
+    /// # let app = start.factor.id;
+    /// # clock.advance(Duration::from_secs(30)); // the enrolment's code is used up
+    /// use mfa_core::access::ActionDigest;
+    ///
+    /// // "Confirm this payment": the verification counts for this action only.
+    /// let action = ActionDigest::new("payment", &[("amount", "1000.00 EUR"), ("payee", "ACME")]);
+    /// let challenge = mfa.start_step_up(&alice, None, &action).await?;
+    /// let verified = mfa.finish_challenge(&alice, &challenge.id, &Proof::code(&app_code()?)?).await?;
+    /// assert_eq!(verified.action, Some(action));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn start_step_up(
         &self,
         user: &UserId,
@@ -62,6 +126,40 @@ impl Mfa {
     /// [`Error::Expired`] if the challenge is unknown, another user's, expired or used;
     /// [`Error::RateLimited`] if a code was sent too recently or too often (the old code
     /// then still works); [`Error::Unsupported`] for a factor that sends nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// # let password_only = FreshAuth::primary(mfa.now());
+    /// # let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    /// # mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &Proof::code(&app_code()?)?).await?;
+    /// # let app = start.factor.id;
+    /// # clock.advance(Duration::from_secs(30)); // the enrolment's code is used up
+    /// let challenge = mfa.start_challenge(&alice, None).await?;
+    ///
+    /// // "Send me a new code" is for factors that send one (SMS and email, from `mfa-otp`):
+    /// // there it returns a new challenge. An authenticator app makes its own codes.
+    /// let resent = mfa.resend_challenge(&alice, &challenge.id).await;
+    /// assert!(matches!(resent, Err(Error::Unsupported)));
+    ///
+    /// // The challenge still stands.
+    /// let verified = mfa.finish_challenge(&alice, &challenge.id, &Proof::code(&app_code()?)?).await?;
+    /// assert_eq!(verified.factor, Some(app));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn resend_challenge(&self, user: &UserId, challenge: &ChallengeId) -> Result<Challenge> {
         let inner = &self.inner;
         let now = self.now();
@@ -136,6 +234,43 @@ impl Mfa {
     /// [`Error::InvalidCode`] for a wrong proof; [`Error::Replayed`] for a reused code;
     /// [`Error::Locked`] after too many failures; [`Error::InvalidInput`] for a malformed
     /// proof (nothing counted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// # let password_only = FreshAuth::primary(mfa.now());
+    /// # let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    /// # mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &Proof::code(&app_code()?)?).await?;
+    /// # let app = start.factor.id;
+    /// # clock.advance(Duration::from_secs(30)); // the enrolment's code is used up
+    /// let challenge = mfa.start_challenge(&alice, None).await?;
+    /// let typed = app_code()?; // what Alice types
+    /// let verified = mfa.finish_challenge(&alice, &challenge.id, &Proof::code(&typed)?).await?;
+    /// assert_eq!(verified.user, alice);
+    /// assert_eq!(verified.assurance, Assurance::ReplayResistantOtp);
+    ///
+    /// // A challenge is used once...
+    /// let again = mfa.finish_challenge(&alice, &challenge.id, &Proof::code(&typed)?).await;
+    /// assert!(matches!(again, Err(Error::Expired)));
+    /// // ...and so is a code, whatever the challenge.
+    /// let next = mfa.start_challenge(&alice, None).await?;
+    /// let replayed = mfa.finish_challenge(&alice, &next.id, &Proof::code(&typed)?).await;
+    /// assert!(matches!(replayed, Err(Error::Replayed)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn finish_challenge(&self, user: &UserId, challenge: &ChallengeId, proof: &Proof) -> Result<Verified> {
         let inner = &self.inner;
         let now = self.now();
@@ -175,6 +310,38 @@ impl Mfa {
     /// [`Error::Unsupported`] if the factor's kind needs a challenge (use
     /// [`Mfa::start_challenge`]); otherwise as [`Mfa::finish_challenge`], with
     /// [`Error::NotFound`] for an unknown or pending factor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// # let password_only = FreshAuth::primary(mfa.now());
+    /// # let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    /// # mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &Proof::code(&app_code()?)?).await?;
+    /// # let app = start.factor.id;
+    /// # clock.advance(Duration::from_secs(30)); // the enrolment's code is used up
+    /// let typed = app_code()?;
+    /// let verified = mfa.verify(&alice, &app, &Proof::code(&typed)?).await?;
+    /// assert_eq!(verified.factor, Some(app));
+    ///
+    /// // The same code again is a replay (RFC 6238 §5.2); the app's next one works.
+    /// assert!(matches!(mfa.verify(&alice, &app, &Proof::code(&typed)?).await, Err(Error::Replayed)));
+    /// clock.advance(Duration::from_secs(30));
+    /// mfa.verify(&alice, &app, &Proof::code(&app_code()?)?).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn verify(&self, user: &UserId, factor: &FactorId, proof: &Proof) -> Result<Verified> {
         let now = self.now();
         let record =

@@ -13,6 +13,40 @@ impl Mfa {
     ///
     /// [`Error::MfaRequired`] unless `verified` is no older than the re-authentication
     /// window; [`Error::InvalidInput`] for a bad label.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// # let password_only = FreshAuth::primary(mfa.now());
+    /// # let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    /// # mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &Proof::code(&app_code()?)?).await?;
+    /// # let app = start.factor.id;
+    /// # clock.advance(Duration::from_secs(30)); // the enrolment's code is used up
+    /// // Alice passed MFA and ticked "remember this device".
+    /// let verified = mfa.verify(&alice, &app, &Proof::code(&app_code()?)?).await?;
+    /// let remembered = mfa.remember_device(&verified, "Firefox on Linux").await?;
+    /// // Keep remembered.token.expose() in a long-lived, HttpOnly, Secure cookie.
+    /// assert_eq!(remembered.device.label, "Firefox on Linux");
+    /// assert_eq!(mfa.list_devices(&alice).await?.len(), 1);
+    ///
+    /// // Only a recent verification can remember a device.
+    /// clock.advance(mfa.policy().reauth_window + Duration::from_secs(1));
+    /// assert!(matches!(mfa.remember_device(&verified, "Chrome").await, Err(Error::MfaRequired)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn remember_device(&self, verified: &Verified, label: &str) -> Result<DeviceToken> {
         let now = self.now();
         if !is_fresh(verified.at, now, self.inner.policy.reauth_window) {
@@ -43,6 +77,41 @@ impl Mfa {
     /// [`Error::InvalidInput`] for a malformed token (nothing counted);
     /// [`Error::InvalidCode`] for an unknown, revoked or another user's token;
     /// [`Error::Expired`] for an expired one; [`Error::Locked`] after too many failures.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// # let password_only = FreshAuth::primary(mfa.now());
+    /// # let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    /// # mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &Proof::code(&app_code()?)?).await?;
+    /// # let app = start.factor.id;
+    /// # clock.advance(Duration::from_secs(30)); // the enrolment's code is used up
+    /// # let verified = mfa.verify(&alice, &app, &Proof::code(&app_code()?)?).await?;
+    /// # let remembered = mfa.remember_device(&verified, "Firefox on Linux").await?;
+    /// // Alice comes back with the cookie set by `remember_device`.
+    /// let cookie = remembered.token.expose();
+    /// let device = mfa.check_device(&alice, cookie).await?;
+    /// assert_eq!(device.id, remembered.device.id);
+    ///
+    /// // The token is Alice's alone.
+    /// let bob = UserId::new("bob")?;
+    /// assert!(matches!(mfa.check_device(&bob, cookie).await, Err(Error::InvalidCode)));
+    /// assert!(matches!(mfa.check_device(&alice, "not a token").await, Err(Error::InvalidInput { .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn check_device(&self, user: &UserId, token: &str) -> Result<RememberedDevice> {
         let inner = &self.inner;
         let now = self.now();
@@ -95,6 +164,39 @@ impl Mfa {
     /// # Errors
     ///
     /// [`Error::Backend`] if the store fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// # let password_only = FreshAuth::primary(mfa.now());
+    /// # let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    /// # mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &Proof::code(&app_code()?)?).await?;
+    /// # let app = start.factor.id;
+    /// # clock.advance(Duration::from_secs(30)); // the enrolment's code is used up
+    /// # let verified = mfa.verify(&alice, &app, &Proof::code(&app_code()?)?).await?;
+    /// # let remembered = mfa.remember_device(&verified, "Firefox on Linux").await?;
+    /// let devices = mfa.list_devices(&alice).await?;
+    /// assert_eq!(devices.len(), 1);
+    /// assert_eq!(devices[0].label, "Firefox on Linux");
+    ///
+    /// // Expired devices are not listed.
+    /// clock.advance(mfa.policy().devices.lifetime);
+    /// assert!(mfa.list_devices(&alice).await?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn list_devices(&self, user: &UserId) -> Result<Vec<RememberedDevice>> {
         let now = self.now();
         let mut devices: Vec<RememberedDevice> = self
@@ -115,6 +217,37 @@ impl Mfa {
     /// # Errors
     ///
     /// [`Error::NotFound`] if the user has no such device.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// # let password_only = FreshAuth::primary(mfa.now());
+    /// # let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    /// # mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &Proof::code(&app_code()?)?).await?;
+    /// # let app = start.factor.id;
+    /// # clock.advance(Duration::from_secs(30)); // the enrolment's code is used up
+    /// # let verified = mfa.verify(&alice, &app, &Proof::code(&app_code()?)?).await?;
+    /// # let remembered = mfa.remember_device(&verified, "Firefox on Linux").await?;
+    /// // "Forget this device" on Alice's security page.
+    /// mfa.revoke_device(&alice, &remembered.device.id).await?;
+    /// assert!(mfa.list_devices(&alice).await?.is_empty());
+    /// assert!(matches!(mfa.check_device(&alice, remembered.token.expose()).await, Err(Error::InvalidCode)));
+    /// assert!(matches!(mfa.revoke_device(&alice, &remembered.device.id).await, Err(Error::NotFound)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn revoke_device(&self, user: &UserId, device: &DeviceId) -> Result<()> {
         if !self.inner.store.revoke_device_token(user, device).await? {
             return Err(Error::NotFound);
@@ -128,6 +261,36 @@ impl Mfa {
     /// # Errors
     ///
     /// [`Error::Backend`] if the store fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// # let password_only = FreshAuth::primary(mfa.now());
+    /// # let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    /// # mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &Proof::code(&app_code()?)?).await?;
+    /// # let app = start.factor.id;
+    /// # clock.advance(Duration::from_secs(30)); // the enrolment's code is used up
+    /// # let verified = mfa.verify(&alice, &app, &Proof::code(&app_code()?)?).await?;
+    /// # let remembered = mfa.remember_device(&verified, "Firefox on Linux").await?;
+    /// // "Sign out everywhere".
+    /// assert_eq!(mfa.revoke_all_devices(&alice).await?, 1);
+    /// assert!(mfa.list_devices(&alice).await?.is_empty());
+    /// assert_eq!(mfa.revoke_all_devices(&alice).await?, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn revoke_all_devices(&self, user: &UserId) -> Result<u64> {
         let count = self.inner.store.revoke_all_device_tokens(user).await?;
         if count > 0 {

@@ -16,6 +16,38 @@ impl Mfa {
     /// [`Error::LimitReached`] if the user already holds
     /// [`StateLimits::pending_enrolments`](crate::StateLimits) unfinished enrolments;
     /// [`Error::Delivery`] if a code could not be sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// // The host just re-checked Alice's password.
+    /// let fresh = FreshAuth::primary(mfa.now());
+    /// let request = EnrolmentRequest::new(FactorKind::TOTP).label("Phone").account_name("alice@example.com");
+    /// let start = mfa.start_enrolment(&alice, &fresh, request).await?;
+    ///
+    /// // Show the QR code and the key to type in; the factor waits for its first code.
+    /// let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!("an app is shown a shared secret") };
+    /// assert!(secret.qr_svg.is_some());
+    /// assert_eq!(start.factor.label, "Phone");
+    /// assert_eq!(start.factor.status, FactorStatus::Pending);
+    ///
+    /// // Until then it cannot sign in.
+    /// assert!(matches!(mfa.start_challenge(&alice, None).await, Err(Error::NotFound)));
+    /// // Kinds no adapter was registered for are refused.
+    /// let sms = EnrolmentRequest::new(FactorKind::SMS).destination("+14155552671");
+    /// assert!(matches!(mfa.start_enrolment(&alice, &fresh, sms).await, Err(Error::Unsupported)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn start_enrolment(
         &self,
         user: &UserId,
@@ -131,6 +163,37 @@ impl Mfa {
     /// or its ceremony is used up; [`Error::InvalidCode`] for a wrong proof;
     /// [`Error::Locked`] after too many failures; [`Error::InvalidInput`] for a malformed
     /// proof (nothing counted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// let fresh = FreshAuth::primary(mfa.now());
+    /// let start = mfa.start_enrolment(&alice, &fresh, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    ///
+    /// // Alice scans the QR code and types the code her app shows.
+    /// let typed = app_code()?;
+    /// let factor = mfa.finish_enrolment(&alice, &fresh, &start.factor.id, &Proof::code(&typed)?).await?;
+    /// assert_eq!(factor.status, FactorStatus::Active);
+    /// assert!(factor.preferred, "the first factor becomes preferred");
+    ///
+    /// // From now on, adding a factor takes recent MFA as well as the password.
+    /// let another = mfa.start_enrolment(&alice, &fresh, EnrolmentRequest::new(FactorKind::TOTP)).await;
+    /// assert!(matches!(another, Err(Error::MfaRequired)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn finish_enrolment(
         &self,
         user: &UserId,
@@ -228,6 +291,34 @@ impl Mfa {
     /// finished or expired; [`Error::RateLimited`] if a code was sent too recently or too
     /// often (the old code then still works); [`Error::Unsupported`] for kinds that send
     /// nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// let fresh = FreshAuth::primary(mfa.now());
+    /// let start = mfa.start_enrolment(&alice, &fresh, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    ///
+    /// // "Send me a new code" is for factors that send one (SMS and email, from `mfa-otp`):
+    /// // there it returns the new prompt. An authenticator app makes its own codes.
+    /// match mfa.resend_enrolment(&alice, &start.factor.id).await {
+    ///     Ok(again) => println!("{:?}", again.prompt),
+    ///     Err(Error::RateLimited { .. }) => println!("please wait before asking again"),
+    ///     Err(Error::Unsupported) => println!("enter the code your app shows"),
+    ///     Err(e) => return Err(e.into()),
+    /// }
+    /// assert!(matches!(mfa.resend_enrolment(&alice, &start.factor.id).await, Err(Error::Unsupported)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn resend_enrolment(&self, user: &UserId, factor: &FactorId) -> Result<EnrolmentStart> {
         let inner = &self.inner;
         let now = self.now();

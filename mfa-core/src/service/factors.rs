@@ -9,6 +9,33 @@ impl Mfa {
     /// # Errors
     ///
     /// [`Error::Backend`] if the store fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// assert!(mfa.list_factors(&alice).await?.is_empty());
+    ///
+    /// let fresh = FreshAuth::primary(mfa.now());
+    /// mfa.start_enrolment(&alice, &fresh, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// let factors = mfa.list_factors(&alice).await?;
+    /// assert_eq!(factors.len(), 1);
+    /// assert_eq!(factors[0].status, FactorStatus::Pending);
+    ///
+    /// // An abandoned enrolment leaves the list once it expires.
+    /// clock.advance(mfa.policy().enrolment_ttl + Duration::from_secs(1));
+    /// assert!(mfa.list_factors(&alice).await?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn list_factors(&self, user: &UserId) -> Result<Vec<FactorSummary>> {
         let now = self.now();
         let mut factors: Vec<FactorRecord> =
@@ -22,6 +49,37 @@ impl Mfa {
     /// # Errors
     ///
     /// [`Error::NotFound`] if the user has no such (unexpired) factor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// # let password_only = FreshAuth::primary(mfa.now());
+    /// # let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    /// # mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &Proof::code(&app_code()?)?).await?;
+    /// # let app = start.factor.id;
+    /// # clock.advance(Duration::from_secs(30)); // the enrolment's code is used up
+    /// let factor = mfa.get_factor(&alice, &app).await?;
+    /// assert_eq!(factor.kind, FactorKind::TOTP);
+    /// assert_eq!(factor.status, FactorStatus::Active);
+    ///
+    /// // Another user's factor id is not found.
+    /// let bob = UserId::new("bob")?;
+    /// assert!(matches!(mfa.get_factor(&bob, &app).await, Err(Error::NotFound)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn get_factor(&self, user: &UserId, factor: &FactorId) -> Result<FactorSummary> {
         let record = self.inner.store.get_factor(user, factor).await?.ok_or(Error::NotFound)?;
         if record.is_expired(self.now()) {
@@ -35,6 +93,33 @@ impl Mfa {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for a bad label; [`Error::NotFound`] for an unknown factor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// # let password_only = FreshAuth::primary(mfa.now());
+    /// # let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    /// # mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &Proof::code(&app_code()?)?).await?;
+    /// # let app = start.factor.id;
+    /// # clock.advance(Duration::from_secs(30)); // the enrolment's code is used up
+    /// let renamed = mfa.rename_factor(&alice, &app, "  Work phone ").await?;
+    /// assert_eq!(renamed.label, "Work phone");
+    /// assert!(matches!(mfa.rename_factor(&alice, &app, " ").await, Err(Error::InvalidInput { .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn rename_factor(&self, user: &UserId, factor: &FactorId, label: &str) -> Result<FactorSummary> {
         let label = validate_label(label)?;
         let now = self.now();
@@ -50,6 +135,46 @@ impl Mfa {
     ///
     /// [`Error::ReauthRequired`] / [`Error::MfaRequired`] without fresh authentication;
     /// [`Error::NotFound`] for an unknown or pending factor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// # let password_only = FreshAuth::primary(mfa.now());
+    /// # let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    /// # mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &Proof::code(&app_code()?)?).await?;
+    /// # let app = start.factor.id;
+    /// # clock.advance(Duration::from_secs(30)); // the enrolment's code is used up
+    /// // Alice adds a second app; her first one proved MFA just now.
+    /// let fresh = FreshAuth::primary(mfa.now()).with_mfa(mfa.now());
+    /// let tablet = mfa.start_enrolment(&alice, &fresh, EnrolmentRequest::new(FactorKind::TOTP).label("Tablet")).await?;
+    /// # let Prompt::SharedSecret(secret) = &tablet.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let tablet_code = totp.code_at(&key, mfa.now().unix_secs() as u64)?;
+    /// mfa.finish_enrolment(&alice, &fresh, &tablet.factor.id, &Proof::code(&tablet_code)?).await?;
+    /// assert!(!mfa.get_factor(&alice, &tablet.factor.id).await?.preferred);
+    ///
+    /// mfa.set_preferred(&alice, &fresh, &tablet.factor.id).await?;
+    /// assert!(mfa.get_factor(&alice, &tablet.factor.id).await?.preferred);
+    /// assert!(!mfa.get_factor(&alice, &app).await?.preferred);
+    ///
+    /// // A password alone is not enough once Alice has a factor.
+    /// let password_only = FreshAuth::primary(mfa.now());
+    /// assert!(matches!(mfa.set_preferred(&alice, &password_only, &app).await, Err(Error::MfaRequired)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn set_preferred(&self, user: &UserId, fresh: &FreshAuth, factor: &FactorId) -> Result<()> {
         let now = self.now();
         let factors = self.inner.store.list_factors(user).await?;
@@ -68,6 +193,37 @@ impl Mfa {
     ///
     /// [`Error::ReauthRequired`] / [`Error::MfaRequired`] without fresh authentication;
     /// [`Error::NotFound`] for an unknown factor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// # let password_only = FreshAuth::primary(mfa.now());
+    /// # let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    /// # mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &Proof::code(&app_code()?)?).await?;
+    /// # let app = start.factor.id;
+    /// # clock.advance(Duration::from_secs(30)); // the enrolment's code is used up
+    /// let fresh = FreshAuth::primary(mfa.now()).with_mfa(mfa.now());
+    /// mfa.generate_recovery_codes(&alice, &fresh).await?;
+    ///
+    /// mfa.remove_factor(&alice, &fresh, &app).await?;
+    /// assert!(mfa.list_factors(&alice).await?.is_empty());
+    /// // MFA is off for Alice, and her recovery codes went with her last factor.
+    /// assert_eq!(mfa.recovery_codes_remaining(&alice).await?, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn remove_factor(&self, user: &UserId, fresh: &FreshAuth, factor: &FactorId) -> Result<()> {
         let now = self.now();
         let factors = self.inner.store.list_factors(user).await?;

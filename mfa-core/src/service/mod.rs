@@ -145,21 +145,99 @@ pub struct PasswordlessChallenge {
 
 impl Mfa {
     /// Starts building a service.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mfa_core::{AeadSealer, Error, Mfa};
+    /// use mfa_store_memory::MemoryStore;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mfa = Mfa::builder()
+    ///     .store(MemoryStore::new())
+    ///     .sealer(AeadSealer::ephemeral()?) // load a real key in production: see `seal`
+    ///     .factor(mfa_otp::TotpFactor::new("Example")?)
+    ///     .build()?;
+    /// assert_eq!(mfa.policy().challenge_attempts, 5);
+    ///
+    /// // A store and a sealer are required.
+    /// assert!(matches!(Mfa::builder().store(MemoryStore::new()).build(), Err(Error::Config(_))));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn builder() -> MfaBuilder {
         MfaBuilder::default()
     }
 
     /// The current time on the service's clock. Hosts should stamp [`FreshAuth`] with it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mfa_core::{AeadSealer, FreshAuth, ManualClock, Mfa, Timestamp};
+    /// use mfa_store_memory::MemoryStore;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_000));
+    /// let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock).build()?;
+    /// assert_eq!(mfa.now().unix_secs(), 1_700_000_000);
+    ///
+    /// // The host just re-checked the user's password:
+    /// let fresh = FreshAuth::primary(mfa.now());
+    /// assert_eq!(fresh.primary_at(), mfa.now());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn now(&self) -> Timestamp {
         self.inner.clock.now()
     }
 
     /// The policy in force.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mfa_core::{AeadSealer, Mfa, Policy};
+    /// use mfa_store_memory::MemoryStore;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut policy = Policy::default();
+    /// policy.challenge_attempts = 3;
+    /// let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).policy(policy).build()?;
+    /// assert_eq!(mfa.policy().challenge_attempts, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn policy(&self) -> &Policy {
         &self.inner.policy
     }
 
     /// The store (for housekeeping such as [`Store::purge_expired`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// // Alice starts adding an authenticator app, then walks away.
+    /// let fresh = FreshAuth::primary(mfa.now());
+    /// mfa.start_enrolment(&alice, &fresh, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    ///
+    /// // Housekeeping, from a periodic task: expired state is removed from the store.
+    /// clock.advance(mfa.policy().enrolment_ttl + Duration::from_secs(1));
+    /// let removed = mfa.store().purge_expired(mfa.now()).await?;
+    /// assert!(removed >= 1);
+    /// assert!(mfa.list_factors(&alice).await?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
     }

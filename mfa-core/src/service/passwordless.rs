@@ -17,6 +17,29 @@ impl Mfa {
     ///
     /// [`Error::Unsupported`] if no adapter for `kind` supports usernameless sign-in;
     /// [`Error::LimitReached`] past the deployment-wide bound.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// // Usernameless sign-in needs an adapter that supports it: passkeys, from
+    /// // `mfa-webauthn` (`.factor(WebAuthnFactor::..)` on the builder). There, this returns
+    /// // the WebAuthn request options to hand to the browser. Without one:
+    /// let started = mfa.start_passwordless(&FactorKind::PASSKEY).await;
+    /// assert!(matches!(started, Err(Error::Unsupported)));
+    /// // An authenticator app cannot name the account on its own either.
+    /// assert!(matches!(mfa.start_passwordless(&FactorKind::TOTP).await, Err(Error::Unsupported)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn start_passwordless(&self, kind: &FactorKind) -> Result<PasswordlessChallenge> {
         let inner = &self.inner;
         let now = self.now();
@@ -49,6 +72,31 @@ impl Mfa {
     /// [`Error::Expired`] for an unknown, expired or used ceremony; [`Error::InvalidCode`]
     /// for an unknown credential, one that may not sign in without a password, or a proof
     /// that does not verify; [`Error::Disabled`] for a factor disabled by a hard stop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// use mfa_core::ChallengeId;
+    ///
+    /// // The browser's answer, posted back with the id `start_passwordless` returned. With a
+    /// // passkey adapter (`mfa-webauthn`), a valid answer yields a `Verified` naming the user.
+    /// let answer = Proof::credential(r#"{"id":"AAAA","type":"public-key"}"#)?;
+    ///
+    /// // A ceremony that is unknown, expired or used signs nobody in.
+    /// let unknown = ChallengeId::random()?;
+    /// assert!(matches!(mfa.finish_passwordless(&unknown, &answer).await, Err(Error::Expired)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn finish_passwordless(&self, challenge: &ChallengeId, proof: &Proof) -> Result<Verified> {
         let inner = &self.inner;
         let now = self.now();

@@ -14,6 +14,43 @@ impl Mfa {
     /// [`Mfa::regenerate_recovery_codes`]); [`Error::ReauthRequired`] /
     /// [`Error::MfaRequired`] without fresh authentication; [`Error::FactorRequired`] if the
     /// user has no active factor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// // A password alone never mints codes.
+    /// let password_only = FreshAuth::primary(mfa.now());
+    /// assert!(matches!(mfa.generate_recovery_codes(&alice, &password_only).await, Err(Error::FactorRequired)));
+    /// # let password_only = FreshAuth::primary(mfa.now());
+    /// # let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    /// # mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &Proof::code(&app_code()?)?).await?;
+    /// # let app = start.factor.id;
+    /// # clock.advance(Duration::from_secs(30)); // the enrolment's code is used up
+    /// // Alice just finished adding her app: that proved MFA.
+    /// let fresh = FreshAuth::primary(mfa.now()).with_mfa(mfa.now());
+    /// let codes = mfa.generate_recovery_codes(&alice, &fresh).await?;
+    /// assert_eq!(codes.len(), 10);
+    /// let sheet = codes.to_text("Example"); // show once, or offer as a download
+    /// assert!(sheet.expose().contains(codes.codes()[0].expose()));
+    /// assert_eq!(mfa.recovery_codes_remaining(&alice).await?, 10);
+    ///
+    /// // A new set replaces the old with `regenerate_recovery_codes`.
+    /// assert!(matches!(mfa.generate_recovery_codes(&alice, &fresh).await, Err(Error::AlreadyExists)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn generate_recovery_codes(&self, user: &UserId, fresh: &FreshAuth) -> Result<RecoveryCodeSet> {
         if self.inner.store.count_recovery_codes(user).await? > 0 {
             return Err(Error::AlreadyExists);
@@ -32,6 +69,42 @@ impl Mfa {
     /// MFA is needed. (Codes stored while the last factor is removed concurrently never
     /// count either: [`Mfa::verify_recovery_code`] needs an active factor, and the next
     /// first factor discards them.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// # let password_only = FreshAuth::primary(mfa.now());
+    /// # let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    /// # mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &Proof::code(&app_code()?)?).await?;
+    /// # let app = start.factor.id;
+    /// # clock.advance(Duration::from_secs(30)); // the enrolment's code is used up
+    /// let fresh = FreshAuth::primary(mfa.now()).with_mfa(mfa.now());
+    /// let old = mfa.generate_recovery_codes(&alice, &fresh).await?;
+    ///
+    /// let new = mfa.regenerate_recovery_codes(&alice, &fresh).await?;
+    /// assert_eq!(new.len(), 10);
+    /// // Every old code stopped working.
+    /// let old_code = old.codes()[0].expose();
+    /// assert!(matches!(mfa.verify_recovery_code(&alice, old_code).await, Err(Error::InvalidCode)));
+    ///
+    /// // It takes recent MFA.
+    /// let password_only = FreshAuth::primary(mfa.now());
+    /// assert!(matches!(mfa.regenerate_recovery_codes(&alice, &password_only).await, Err(Error::MfaRequired)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn regenerate_recovery_codes(&self, user: &UserId, fresh: &FreshAuth) -> Result<RecoveryCodeSet> {
         let inner = &self.inner;
         let now = self.now();
@@ -76,6 +149,40 @@ impl Mfa {
     /// [`Error::InvalidInput`] for malformed input (nothing counted);
     /// [`Error::InvalidCode`] for a wrong or already used code; [`Error::Locked`] after
     /// too many failures.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// # let password_only = FreshAuth::primary(mfa.now());
+    /// # let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    /// # mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &Proof::code(&app_code()?)?).await?;
+    /// # let app = start.factor.id;
+    /// # clock.advance(Duration::from_secs(30)); // the enrolment's code is used up
+    /// # let fresh = FreshAuth::primary(mfa.now()).with_mfa(mfa.now());
+    /// # let codes = mfa.generate_recovery_codes(&alice, &fresh).await?;
+    /// # let saved = codes.codes()[0].expose();
+    /// // Alice lost her phone; she types one of the codes she saved.
+    /// let verified = mfa.verify_recovery_code(&alice, saved).await?;
+    /// assert_eq!(verified.assurance, Assurance::RecoveryCode);
+    /// assert_eq!(mfa.recovery_codes_remaining(&alice).await?, 9);
+    ///
+    /// // Each code works once.
+    /// assert!(matches!(mfa.verify_recovery_code(&alice, saved).await, Err(Error::InvalidCode)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn verify_recovery_code(&self, user: &UserId, code: &str) -> Result<Verified> {
         let inner = &self.inner;
         let now = self.now();
@@ -116,6 +223,37 @@ impl Mfa {
     /// # Errors
     ///
     /// [`Error::Backend`] if the store fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mfa_core::{AeadSealer, Assurance, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId};
+    /// # use mfa_store_memory::MemoryStore;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
+    /// # let totp = mfa_otp::TotpFactor::new("Example")?;
+    /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
+    /// # let alice = UserId::new("alice")?;
+    /// # let password_only = FreshAuth::primary(mfa.now());
+    /// # let start = mfa.start_enrolment(&alice, &password_only, EnrolmentRequest::new(FactorKind::TOTP)).await?;
+    /// # let Prompt::SharedSecret(secret) = &start.prompt else { unreachable!() };
+    /// # let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes())?;
+    /// # let app_code = || totp.code_at(&key, mfa.now().unix_secs() as u64);
+    /// # mfa.finish_enrolment(&alice, &password_only, &start.factor.id, &Proof::code(&app_code()?)?).await?;
+    /// # let app = start.factor.id;
+    /// # clock.advance(Duration::from_secs(30)); // the enrolment's code is used up
+    /// assert_eq!(mfa.recovery_codes_remaining(&alice).await?, 0);
+    /// let fresh = FreshAuth::primary(mfa.now()).with_mfa(mfa.now());
+    /// let codes = mfa.generate_recovery_codes(&alice, &fresh).await?;
+    /// assert_eq!(mfa.recovery_codes_remaining(&alice).await?, 10);
+    ///
+    /// mfa.verify_recovery_code(&alice, codes.codes()[0].expose()).await?;
+    /// assert_eq!(mfa.recovery_codes_remaining(&alice).await?, 9);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn recovery_codes_remaining(&self, user: &UserId) -> Result<usize> {
         Ok(self.inner.store.count_recovery_codes(user).await?)
     }

@@ -133,6 +133,52 @@ impl Mfa {
     /// [`EventKind::PasswordlessFailed`], [`EventKind::LimitReached`]): at once for the
     /// first, then in reports that each carry a count. Call this before the service is
     /// dropped (at shutdown) so the last counts reach the [`EventSink`] too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use mfa_core::{AeadSealer, Error, Event, EventKind, EventSink, Mfa, UserId};
+    /// use mfa_store_memory::MemoryStore;
+    ///
+    /// /// Collects events (an audit log would write them somewhere).
+    /// #[derive(Debug, Clone, Default)]
+    /// struct Audit(Arc<Mutex<Vec<Event>>>);
+    ///
+    /// #[async_trait::async_trait]
+    /// impl EventSink for Audit {
+    ///     async fn record(&self, event: &Event) {
+    ///         self.0.lock().unwrap().push(event.clone());
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let audit = Audit::default();
+    /// let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).events(audit.clone()).build()?;
+    /// let alice = UserId::new("alice")?;
+    ///
+    /// // Someone guesses remembered-device tokens for Alice until the throttle locks them out,
+    /// // and keeps trying.
+    /// let guess = format!("mfa-device.{}.{}", "0".repeat(32), "A".repeat(43));
+    /// let mut refused = 0;
+    /// for _ in 0..20 {
+    ///     if let Err(Error::Locked { .. }) = mfa.check_device(&alice, &guess).await {
+    ///         refused += 1;
+    ///     }
+    /// }
+    /// assert!(refused > 0);
+    ///
+    /// // At shutdown: the refusals not yet reported reach the sink.
+    /// mfa.flush_audit().await;
+    /// let reported: u64 = audit.0.lock().unwrap().iter().map(|e| match e.kind {
+    ///     EventKind::AttemptsRefused { count, .. } => count,
+    ///     _ => 0,
+    /// }).sum();
+    /// assert_eq!(reported, refused);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn flush_audit(&self) {
         self.report_refusals(self.inner.refusals.drain(), self.now()).await;
     }

@@ -51,6 +51,29 @@ pub use records::{
 /// user where a user is involved: another user's id behaves exactly like a missing one.
 /// Methods marked **atomic** must be indivisible even across processes sharing the
 /// backend; none has a default body.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use mfa_core::{AeadSealer, Mfa, Store, UserId};
+/// use mfa_store_memory::MemoryStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+/// let mfa = Mfa::builder().shared_store(store.clone()).sealer(AeadSealer::ephemeral()?).build()?;
+///
+/// let alice = UserId::new("alice")?;
+/// assert!(store.list_factors(&alice).await?.is_empty());
+/// assert_eq!(store.count_recovery_codes(&alice).await?, 0);
+///
+/// // Housekeeping, from a periodic task.
+/// let removed = store.purge_expired(mfa.now()).await?;
+/// assert_eq!(removed, 0);
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait Store: fmt::Debug + Send + Sync + 'static {
     /// Inserts a new factor.
