@@ -77,7 +77,8 @@ fn normalised_recovery(input: &str) -> Option<String> {
         return None;
     }
     let mut out = String::new();
-    for c in input.chars() {
+    // White space around the code (a pasted line break) is dropped first.
+    for c in input.trim().chars() {
         match c.to_ascii_uppercase() {
             ' ' | '-' | '\t' => {}
             '0' => out.push('O'),

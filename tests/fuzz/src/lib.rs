@@ -14,7 +14,7 @@ use mfa_core::store::FactorRecord;
 use mfa_core::throttle::ThrottlePolicy;
 use mfa_core::{
     AeadSealer, Assurance, DeliveryPolicy, Error, FactorId, FactorKind, FactorStatus, KeyId, ManualClock, Mfa,
-    MfaBuilder, Policy, RecoveryCodePolicy, Store, Timestamp, UserId,
+    MfaBuilder, Policy, RecoveryCodePolicy, Store, Timestamp, UserId, WindowCap,
 };
 use mfa_otp::{Message, SendError, Sender};
 
@@ -41,6 +41,12 @@ pub fn policy() -> Policy {
     policy.throttle = ThrottlePolicy::new(u32::MAX, Duration::ZERO, Duration::ZERO);
     policy.recovery_codes = RecoveryCodePolicy::fast_insecure_for_tests();
     policy.delivery = DeliveryPolicy::unlimited();
+    // One service lives through a whole fuzzing run on a stopped clock: the bounds on
+    // challenges, pending enrolments and usernameless sign-ins would refuse later inputs
+    // for reasons that are not theirs.
+    policy.limits.challenges = WindowCap::new(Duration::from_secs(300), u32::MAX);
+    policy.limits.passwordless = WindowCap::new(Duration::from_secs(300), u32::MAX);
+    policy.limits.pending_enrolments = usize::MAX;
     policy
 }
 
