@@ -119,6 +119,12 @@ pub enum EventKind {
         /// Failures since the previous report.
         count: u64,
     },
+    /// Usernameless sign-ins named a credential nobody has (a guess, or a credential
+    /// removed since). `user` is `None`. Aggregated like [`EventKind::AttemptsRefused`].
+    PasswordlessUnknownCredential {
+        /// Failures since the previous report.
+        count: u64,
+    },
     /// An operation was refused by a bound on stored state
     /// ([`StateLimits`](crate::limits::StateLimits)); `user` is `None` for the
     /// deployment-wide bound on usernameless sign-ins. Aggregated like
@@ -273,6 +279,7 @@ impl EventSink for TracingEventSink {
             EventKind::LockedOut { .. }
             | EventKind::AttemptsRefused { .. }
             | EventKind::PasswordlessFailed { .. }
+            | EventKind::PasswordlessUnknownCredential { .. }
             | EventKind::LimitReached { .. }
             | EventKind::ReplayRejected { .. }
             | EventKind::CloneWarning { .. }

@@ -34,6 +34,8 @@ pub(crate) enum RefusalKey {
     Throttle { user: UserId, scope: ThrottleScope, disabled: bool },
     /// A usernameless sign-in with this user's credential failed.
     Passwordless { user: UserId, factor: FactorId },
+    /// A usernameless sign-in named a credential nobody has.
+    UnknownCredential,
     /// A bound on stored state refused (`user` is `None` for the deployment-wide one).
     Limit { user: Option<UserId>, limit: StateLimit },
 }

@@ -278,12 +278,7 @@ async fn unauthenticated_callers_naming_a_users_credentials_change_nothing() {
     for round in 0..5 {
         let missing = {
             let c = mfa.start_passwordless(&kind).await.unwrap();
-            let mut json: serde_json::Value =
-                serde_json::from_str(&passkey.get_json(&mut bob.passkey_auth, &c.prompt)).unwrap();
-            let unknown = data_encoding::BASE64URL_NOPAD.encode(FactorId::random().unwrap().as_bytes());
-            json["id"] = unknown.clone().into();
-            json["rawId"] = unknown.into();
-            let proof = Proof::credential(json.to_string()).unwrap();
+            let proof = passkey.unknown(&mut bob.passkey_auth, &c.prompt);
             format!("{:?}", mfa.finish_passwordless(&c.id, &proof).await.unwrap_err())
         };
         let forged = {

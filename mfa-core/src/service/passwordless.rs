@@ -111,7 +111,10 @@ impl Mfa {
         if ceremony.purpose != CeremonyPurpose::Challenge || ceremony.factor.is_some() {
             return Err(Error::Expired);
         }
-        let record = inner.store.find_factor_by_lookup_key(&key).await?.ok_or(Error::InvalidCode)?;
+        let Some(record) = inner.store.find_factor_by_lookup_key(&key).await? else {
+            self.report_refusals(self.inner.refusals.refuse(RefusalKey::UnknownCredential, now), now).await;
+            return Err(Error::InvalidCode);
+        };
         if !record.is_active() || record.kind != ceremony.kind {
             self.passwordless_failed(&record, now).await;
             return Err(Error::InvalidCode);

@@ -195,6 +195,7 @@ impl Mfa {
                     (Some(user), EventKind::PasswordlessFailed { factor, count })
                 }
                 RefusalKey::Limit { user, limit } => (user, EventKind::LimitReached { limit, count }),
+                RefusalKey::UnknownCredential => (None, EventKind::PasswordlessUnknownCredential { count }),
             };
             self.emit_to(user, now, kind).await;
         }

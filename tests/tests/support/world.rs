@@ -368,6 +368,15 @@ impl Discoverable {
     pub(crate) fn forged(&self, auth: &mut impl WebauthnAuthenticator, prompt: &Prompt) -> Proof {
         spoil_signature(&self.get_json(auth, prompt))
     }
+
+    /// [`Discoverable::get`] naming a credential id nobody has.
+    pub(crate) fn unknown(&self, auth: &mut impl WebauthnAuthenticator, prompt: &Prompt) -> Proof {
+        let mut json: serde_json::Value = serde_json::from_str(&self.get_json(auth, prompt)).unwrap();
+        let unknown = data_encoding::BASE64URL_NOPAD.encode(FactorId::random().unwrap().as_bytes());
+        json["id"] = unknown.clone().into();
+        json["rawId"] = unknown.into();
+        Proof::credential(json.to_string()).unwrap()
+    }
 }
 
 fn spoil_signature(assertion: &str) -> Proof {
