@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use hmac::{Hmac, KeyInit, Mac};
-use mfa_benches::{Comparison, LastCodeSender, fresh, print_summary, record, without_delivery_limits};
+use mfa_benches::{
+    Comparison, LastCodeSender, fresh, print_summary, record, without_delivery_limits, without_state_limits,
+};
 use mfa_core::{
     ChallengeId, Clock, EnrolmentRequest, FactorId, FactorKind, ManualClock, Mfa, Policy, Proof, Store, UserId,
 };
@@ -98,7 +100,7 @@ fn world(rt: &tokio::runtime::Runtime) -> World {
         .shared_store(store.clone())
         .shared_sealer(mfa_benches::sealer())
         .clock(clock.clone())
-        .policy(without_delivery_limits(Policy::default()))
+        .policy(without_state_limits(without_delivery_limits(Policy::default())))
         .factor(sms)
         .factor(email)
         .build()

@@ -90,6 +90,7 @@ fn world(rt: &tokio::runtime::Runtime) -> World {
         .shared_store(store.clone())
         .shared_sealer(mfa_benches::sealer())
         .clock(clock.clone())
+        .policy(mfa_benches::without_state_limits(mfa_core::Policy::default()))
         .factor(factor)
         .build()
         .unwrap();

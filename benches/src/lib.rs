@@ -50,5 +50,5 @@ pub use record::{
 pub use setup::{
     BenchError, BenchResult, FACTOR_SECRET, Instance, LastCodeSender, Member, PERIOD, Population, Rng, START, Steps,
     TotpCase, TotpUser, cores, current_thread, enrol_totp, fleet, fresh, multi_thread, sealer, unix_secs,
-    verify_concurrently, without_delivery_limits, without_lockout,
+    verify_concurrently, without_delivery_limits, without_lockout, without_state_limits,
 };

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use mfa_core::store::FactorRecord;
 use mfa_core::{
     AeadSealer, Clock, DeliveryPolicy, EnrolmentRequest, FactorId, FactorKind, FreshAuth, KeyId, ManualClock, Mfa,
-    Policy, Prompt, Proof, SealContext, SecretSealer, Store, ThrottlePolicy, Timestamp, UserId,
+    Policy, Prompt, Proof, SealContext, SecretSealer, Store, ThrottlePolicy, Timestamp, UserId, WindowCap,
 };
 use mfa_otp::{Message, SendError, Sender, TotpFactor};
 
@@ -45,6 +45,18 @@ pub fn without_lockout(mut policy: Policy) -> Policy {
 /// is verified, so the verification path is unchanged.
 pub fn without_delivery_limits(mut policy: Policy) -> Policy {
     policy.delivery = DeliveryPolicy::unlimited();
+    policy
+}
+
+/// `policy` without the bounds on stored state per user and for usernameless sign-in, so
+/// that a bench can open thousands of challenges or ceremonies up front. The bounds are
+/// counted when a challenge starts, never when it is verified, so the verification path is
+/// unchanged.
+pub fn without_state_limits(mut policy: Policy) -> Policy {
+    let window = Duration::from_secs(300);
+    policy.limits.challenges = WindowCap::new(window, u32::MAX);
+    policy.limits.passwordless = WindowCap::new(window, u32::MAX);
+    policy.limits.pending_enrolments = usize::MAX;
     policy
 }
 
