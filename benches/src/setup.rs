@@ -264,7 +264,7 @@ pub struct Member {
 /// make a million users take most of an hour; so one user is enrolled through the service
 /// and every other one is a copy of that factor record with its own user id, factor id and
 /// random key, sealed with the service's sealer for that user and factor and inserted with
-/// [`Store::insert_factor`]. Every member verifies through the service like an enrolled
+/// [`FactorStore::insert_factor`](mfa_core::store::FactorStore::insert_factor). Every member verifies through the service like an enrolled
 /// user.
 #[derive(Debug)]
 pub struct Population {

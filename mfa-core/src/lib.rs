@@ -138,6 +138,7 @@ pub use types::{
 
 #[doc(hidden)]
 pub mod __private {
+    pub use async_trait::async_trait;
     #[cfg(feature = "testing")]
     pub use tokio;
 }

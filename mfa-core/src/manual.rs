@@ -188,14 +188,18 @@ pub mod wiring {}
 ///   compare-and-set on a small [`ThrottleState`](crate::store::ThrottleState); the
 ///   schedule ([`ThrottlePolicy`](crate::ThrottlePolicy)) is computed in the core. Stores
 ///   implement a few primitive atomic operations (compare-and-set, compare-and-advance,
-///   single-use take, bounded attempt, replace-all, consume-if-unchanged) and none of the
-///   rules, so SQL stores stay simple and cannot drift from the memory store.
+///   single-use take, bounded attempt, replace-all, consume-if-unchanged, and a per-user
+///   edit of factors decided by a plan the core supplies) and none of the rules, so SQL
+///   stores stay simple and cannot drift from the memory store. The rules that choose
+///   the preferred factor and remove a replaced one are written once, in
+///   [`StoreExt`](crate::store::StoreExt), over
+///   [`FactorStore::edit_factors`](crate::store::FactorStore::edit_factors).
 /// - **Attempts are counted before evaluation.** `throttle_begin` reserves an attempt
 ///   atomically before the proof is checked; a success clears it. This is what bounds
 ///   parallel guessing.
-/// - **Ceremonies: attempt, then take.** [`Store::attempt_ceremony`](crate::Store::attempt_ceremony)
+/// - **Ceremonies: attempt, then take.** [`Store::attempt_ceremony`](crate::store::CeremonyStore::attempt_ceremony)
 ///   counts a try and returns the state; only a verified proof then
-///   [`takes`](crate::Store::take_ceremony) it, and only one taker wins. A resend creates
+///   [`takes`](crate::store::CeremonyStore::take_ceremony) it, and only one taker wins. A resend creates
 ///   a new ceremony, so an old code can never come back.
 /// - **The replay marker stamps last use.** Advancing a TOTP step and recording the use is
 ///   one store operation: one write on the hot path.

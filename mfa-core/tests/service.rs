@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mfa_core::store::{FactorRecord, ThrottleScope};
+use mfa_core::store::{FactorRecord, StoreExt, ThrottleScope};
 use mfa_core::testing::{FAKE, FakeFactor, RecordingEventSink, race, successes};
 use mfa_core::{
     AeadSealer, Assurance, Challenge, Clock, EnrolmentRequest, Error, EventKind, FactorId, FactorKind, FactorStatus,

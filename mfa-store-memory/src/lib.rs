@@ -32,8 +32,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use mfa_core::store::{
-    CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord, StoreError,
-    StoreResult, ThrottleScope, ThrottleState,
+    CeremonyRecord, CeremonyStore, CounterState, CounterStore, DeviceStore, DeviceTokenRecord, FactorPlan,
+    FactorRecord, FactorStore, FactorUpdate, RecoveryCodeRecord, RecoveryCodeStore, StoreError, StoreResult,
+    ThrottleScope, ThrottleState,
 };
 use mfa_core::{ChallengeId, DeviceId, FactorId, FactorStatus, Store, Timestamp, UserId};
 
@@ -281,7 +282,7 @@ fn bound_to(ceremony: &CeremonyRecord, user: Option<&UserId>) -> bool {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl FactorStore for MemoryStore {
     async fn insert_factor(&self, record: &FactorRecord) -> StoreResult<()> {
         if !self.factor_ids(&record.id).insert(record.id) {
             return Err(StoreError::AlreadyExists);
@@ -364,51 +365,25 @@ impl Store for MemoryStore {
         result.ok_or(StoreError::NotFound)
     }
 
-    async fn activate_factor(&self, user: &UserId, id: &FactorId, now: Timestamp) -> StoreResult<FactorRecord> {
-        let (record, removed) = self
-            .with_user(user, |u| {
-                let f = u.factor(id)?;
-                if f.status != FactorStatus::Pending || f.is_expired(now) {
-                    return None;
-                }
-                let replaces = f.replaces;
-                let mut removed = None;
-                let mut inherit = false;
-                if let Some(old) = replaces.filter(|old| old != id)
-                    && let Some(old_record) = u.remove_factor(&old)
-                {
-                    inherit = old_record.preferred;
-                    removed = Some(old_record);
-                }
-                let has_preferred = u.factors.iter().any(|f| f.preferred && f.status == FactorStatus::Active);
-                let f = u.factor_mut(id)?;
-                f.status = FactorStatus::Active;
-                f.expires_at = None;
-                f.enrolment = None;
-                f.replaces = None;
-                f.preferred = inherit || !has_preferred;
-                Some((f.clone(), removed))
-            })
-            .flatten()
-            .ok_or(StoreError::NotFound)?;
-        if let Some(old) = removed {
-            self.forget(&old);
+    async fn edit_factors(&self, user: &UserId, plan: &FactorPlan<'_>) -> StoreResult<Vec<FactorRecord>> {
+        let (factors, deleted) = {
+            let mut shard = self.user_shard(user);
+            let Some(u) = shard.get_mut(user) else {
+                // No records: the plan decides on none, and an edit can only name none.
+                let edit = plan(&[])?;
+                return if edit.is_empty() { Ok(Vec::new()) } else { Err(StoreError::NotFound) };
+            };
+            let edit = plan(&u.factors)?;
+            let deleted = edit.apply(&mut u.factors)?;
+            for record in &deleted {
+                u.set_throttle(&ThrottleScope::Factor(record.id), ThrottleState::default());
+            }
+            (u.factors.clone(), deleted)
+        };
+        for record in &deleted {
+            self.forget(record);
         }
-        Ok(record)
-    }
-
-    async fn set_preferred(&self, user: &UserId, id: &FactorId) -> StoreResult<()> {
-        self.with_user(user, |u| {
-            if !u.factor(id).is_some_and(|f| f.status == FactorStatus::Active) {
-                return None;
-            }
-            for f in &mut u.factors {
-                f.preferred = f.id == *id;
-            }
-            Some(())
-        })
-        .flatten()
-        .ok_or(StoreError::NotFound)
+        Ok(factors)
     }
 
     async fn delete_factor(&self, user: &UserId, id: &FactorId) -> StoreResult<FactorRecord> {
@@ -435,7 +410,10 @@ impl Store for MemoryStore {
             })
             .unwrap_or(false))
     }
+}
 
+#[async_trait]
+impl CeremonyStore for MemoryStore {
     async fn put_ceremony(&self, record: &CeremonyRecord) -> StoreResult<()> {
         match self.ceremony_shard(&record.id).entry(record.id) {
             Entry::Occupied(_) => Err(StoreError::AlreadyExists),
@@ -487,7 +465,10 @@ impl Store for MemoryStore {
             _ => Ok(None),
         }
     }
+}
 
+#[async_trait]
+impl RecoveryCodeStore for MemoryStore {
     async fn replace_recovery_codes(&self, user: &UserId, codes: &[RecoveryCodeRecord]) -> StoreResult<()> {
         let new: HashMap<String, RecoveryCodeRecord> = codes.iter().map(|c| (c.lookup.clone(), c.clone())).collect();
         self.user_shard(user).entry(user.clone()).or_default().recovery_codes = new;
@@ -510,7 +491,10 @@ impl Store for MemoryStore {
     async fn count_recovery_codes(&self, user: &UserId) -> StoreResult<usize> {
         Ok(self.with_user(user, |u| u.recovery_codes.len()).unwrap_or(0))
     }
+}
 
+#[async_trait]
+impl DeviceStore for MemoryStore {
     async fn insert_device_token(&self, record: &DeviceTokenRecord) -> StoreResult<()> {
         let mut shard = self.user_shard(&record.user);
         let data = shard.entry(record.user.clone()).or_default();
@@ -550,7 +534,10 @@ impl Store for MemoryStore {
     async fn revoke_all_device_tokens(&self, user: &UserId) -> StoreResult<u64> {
         Ok(self.with_user(user, |u| std::mem::take(&mut u.devices).len() as u64).unwrap_or(0))
     }
+}
 
+#[async_trait]
+impl CounterStore for MemoryStore {
     async fn get_throttle(&self, user: &UserId, scope: &ThrottleScope) -> StoreResult<ThrottleState> {
         Ok(self.with_user(user, |u| u.throttle(scope)).unwrap_or_default())
     }
@@ -599,7 +586,10 @@ impl Store for MemoryStore {
         }
         Ok(true)
     }
+}
 
+#[async_trait]
+impl Store for MemoryStore {
     async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
         let mut removed = 0u64;
         for shard in self.inner.counters.iter() {

@@ -54,29 +54,15 @@ pub(crate) const UPDATE_FACTOR: &str = concat!(
     factor_columns!()
 );
 
-/// Deletes factor `$2` of user `$1` (a factor being replaced), returning whether it was
-/// preferred.
-pub(crate) const DELETE_REPLACED_FACTOR: &str =
-    "DELETE FROM mfa_factors WHERE user_id = $1 AND id = $2 RETURNING preferred";
-
-/// A row if user `$1` has a preferred active factor.
-pub(crate) const SELECT_HAS_PREFERRED: &str =
-    "SELECT 1 AS one FROM mfa_factors WHERE user_id = $1 AND preferred = TRUE AND status = 'active' LIMIT 1";
-
-/// Activates factor `$3` of user `$2`, preferred if `$1`, returning it.
-pub(crate) const ACTIVATE_FACTOR: &str = concat!(
-    "UPDATE mfa_factors SET status = 'active', expires_at = NULL, enrolment = NULL, replaces = NULL, \
-     preferred = $1 WHERE user_id = $2 AND id = $3 RETURNING ",
-    factor_columns!()
-);
-
-/// A row if factor `$2` of user `$1` is active.
-pub(crate) const SELECT_IS_ACTIVE: &str =
-    "SELECT 1 AS one FROM mfa_factors WHERE user_id = $1 AND id = $2 AND status = 'active'";
-
-/// Makes factor `$1` the only preferred one of user `$2`, touching only rows that change.
-pub(crate) const SET_PREFERRED: &str =
-    "UPDATE mfa_factors SET preferred = (id = $1) WHERE user_id = $2 AND preferred IS DISTINCT FROM (id = $1)";
+/// One change of a per-user edit to factor `$4` of user `$3`: if `$1`, makes it active
+/// (clearing what only a pending factor carries); a non-NULL `$2` sets its preferred flag.
+pub(crate) const EDIT_FACTOR: &str = "UPDATE mfa_factors SET \
+     status = CASE WHEN $1 THEN 'active' ELSE status END, \
+     expires_at = CASE WHEN $1 THEN NULL ELSE expires_at END, \
+     enrolment = CASE WHEN $1 THEN NULL ELSE enrolment END, \
+     replaces = CASE WHEN $1 THEN NULL ELSE replaces END, \
+     preferred = COALESCE($2, preferred) \
+     WHERE user_id = $3 AND id = $4";
 
 /// Deletes factor `$2` of user `$1`, returning it.
 pub(crate) const DELETE_FACTOR: &str =

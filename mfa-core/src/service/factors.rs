@@ -269,26 +269,25 @@ impl Mfa {
         }
     }
 
-    /// Makes the best remaining active factor preferred if none is.
+    /// Makes the best remaining active factor preferred if none is, in one atomic edit.
     pub(super) async fn promote_preferred(&self, user: &UserId, now: Timestamp) -> Result<()> {
-        for _ in 0..8 {
-            let factors = self.inner.store.list_factors(user).await?;
-            if factors.iter().any(|f| f.is_active() && f.preferred) {
-                return Ok(());
-            }
-            let Some(best) = factors.iter().filter(|f| f.is_active()).max_by_key(|f| rank(f)) else {
-                self.emit(user, now, EventKind::PreferredChanged { factor: None }).await;
-                return Ok(());
-            };
-            match self.inner.store.set_preferred(user, &best.id).await {
-                Ok(()) => {
-                    self.emit(user, now, EventKind::PreferredChanged { factor: Some(best.id) }).await;
-                    return Ok(());
-                }
-                // Removed concurrently: look again.
-                Err(StoreError::NotFound) => continue,
-                Err(e) => return Err(e.into()),
-            }
+        let plan = |factors: &[FactorRecord]| {
+            let active = || factors.iter().filter(|f| f.is_active());
+            Ok(match active().any(|f| f.preferred) {
+                true => FactorEdit::default(),
+                false => active()
+                    .max_by_key(|f| rank(f))
+                    .map_or_else(FactorEdit::default, |best| FactorEdit::default().prefer(best.id, true)),
+            })
+        };
+        let before = self.inner.store.list_factors(user).await?;
+        if before.iter().any(|f| f.is_active() && f.preferred) {
+            return Ok(());
+        }
+        let after = self.inner.store.edit_factors(user, &plan).await?;
+        let preferred = after.iter().find(|f| f.is_active() && f.preferred).map(|f| f.id);
+        if !before.iter().any(|f| Some(f.id) == preferred && f.preferred) {
+            self.emit(user, now, EventKind::PreferredChanged { factor: preferred }).await;
         }
         Ok(())
     }

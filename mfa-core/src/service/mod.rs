@@ -24,8 +24,8 @@ use crate::seal::{OpenedSecrets, SealContext, SealedSecret, SecretSealer};
 use crate::secret::SecretBytes;
 use crate::secret::SecretString;
 use crate::store::{
-    CeremonyPurpose, CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord,
-    Store, StoreError, ThrottleScope, ThrottleState,
+    CeremonyPurpose, CeremonyRecord, CounterState, DeviceTokenRecord, FactorEdit, FactorRecord, FactorUpdate,
+    RecoveryCodeRecord, Store, StoreError, StoreExt, ThrottleScope, ThrottleState,
 };
 use crate::throttle::ThrottlePolicy;
 mod builder;

@@ -44,7 +44,7 @@ pub struct FactorRecord {
     /// The adapter's non-secret state.
     pub data: Vec<u8>,
     /// The last accepted replay marker (a TOTP time step), advanced only by
-    /// [`Store::advance_replay_marker`](super::Store::advance_replay_marker).
+    /// [`FactorStore::advance_replay_marker`](super::FactorStore::advance_replay_marker).
     pub replay_marker: Option<u64>,
     /// The ceremony that must be completed to activate a pending factor.
     pub enrolment: Option<ChallengeId>,

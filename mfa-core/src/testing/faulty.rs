@@ -4,13 +4,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use async_trait::async_trait;
-
-use crate::store::{
-    CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord, Store, StoreError,
-    StoreResult, ThrottleScope, ThrottleState,
-};
-use crate::types::{ChallengeId, DeviceId, FactorId, Timestamp, UserId};
+use crate::store::{Store, StoreError, StoreResult};
 
 /// Wraps a store and makes its `n`th call from now fail with [`StoreError::Backend`], as a
 /// lost connection or a crashed process would. Every call is recorded by name, so a test
@@ -19,7 +13,8 @@ use crate::types::{ChallengeId, DeviceId, FactorId, Timestamp, UserId};
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use mfa_core::{Store, UserId};
+/// use mfa_core::store::prelude::*;
+/// use mfa_core::UserId;
 /// use mfa_core::testing::FaultyStore;
 /// use mfa_store_memory::MemoryStore;
 ///
@@ -82,151 +77,7 @@ impl<S: Store> FaultyStore<S> {
     }
 }
 
-#[async_trait]
-impl<S: Store> Store for FaultyStore<S> {
-    async fn insert_factor(&self, record: &FactorRecord) -> StoreResult<()> {
-        self.tick("insert_factor")?;
-        self.inner.insert_factor(record).await
-    }
-    async fn find_factor_by_lookup_key(&self, key: &str) -> StoreResult<Option<FactorRecord>> {
-        self.tick("find_factor_by_lookup_key")?;
-        self.inner.find_factor_by_lookup_key(key).await
-    }
-    async fn get_factor(&self, user: &UserId, id: &FactorId) -> StoreResult<Option<FactorRecord>> {
-        self.tick("get_factor")?;
-        self.inner.get_factor(user, id).await
-    }
-    async fn list_factors(&self, user: &UserId) -> StoreResult<Vec<FactorRecord>> {
-        self.tick("list_factors")?;
-        self.inner.list_factors(user).await
-    }
-    async fn update_factor(&self, user: &UserId, id: &FactorId, update: &FactorUpdate) -> StoreResult<FactorRecord> {
-        self.tick("update_factor")?;
-        self.inner.update_factor(user, id, update).await
-    }
-    async fn activate_factor(&self, user: &UserId, id: &FactorId, now: Timestamp) -> StoreResult<FactorRecord> {
-        self.tick("activate_factor")?;
-        self.inner.activate_factor(user, id, now).await
-    }
-    async fn set_preferred(&self, user: &UserId, id: &FactorId) -> StoreResult<()> {
-        self.tick("set_preferred")?;
-        self.inner.set_preferred(user, id).await
-    }
-    async fn delete_factor(&self, user: &UserId, id: &FactorId) -> StoreResult<FactorRecord> {
-        self.tick("delete_factor")?;
-        self.inner.delete_factor(user, id).await
-    }
-    async fn advance_replay_marker(
-        &self,
-        user: &UserId,
-        id: &FactorId,
-        marker: u64,
-        used_at: Timestamp,
-    ) -> StoreResult<bool> {
-        self.tick("advance_replay_marker")?;
-        self.inner.advance_replay_marker(user, id, marker, used_at).await
-    }
-    async fn put_ceremony(&self, record: &CeremonyRecord) -> StoreResult<()> {
-        self.tick("put_ceremony")?;
-        self.inner.put_ceremony(record).await
-    }
-    async fn attempt_ceremony(
-        &self,
-        user: Option<&UserId>,
-        id: &ChallengeId,
-        now: Timestamp,
-    ) -> StoreResult<Option<CeremonyRecord>> {
-        self.tick("attempt_ceremony")?;
-        self.inner.attempt_ceremony(user, id, now).await
-    }
-    async fn take_ceremony(
-        &self,
-        user: Option<&UserId>,
-        id: &ChallengeId,
-        now: Timestamp,
-    ) -> StoreResult<Option<CeremonyRecord>> {
-        self.tick("take_ceremony")?;
-        self.inner.take_ceremony(user, id, now).await
-    }
-    async fn get_ceremony(
-        &self,
-        user: Option<&UserId>,
-        id: &ChallengeId,
-        now: Timestamp,
-    ) -> StoreResult<Option<CeremonyRecord>> {
-        self.tick("get_ceremony")?;
-        self.inner.get_ceremony(user, id, now).await
-    }
-    async fn replace_recovery_codes(&self, user: &UserId, codes: &[RecoveryCodeRecord]) -> StoreResult<()> {
-        self.tick("replace_recovery_codes")?;
-        self.inner.replace_recovery_codes(user, codes).await
-    }
-    async fn get_recovery_code(&self, user: &UserId, lookup: &str) -> StoreResult<Option<RecoveryCodeRecord>> {
-        self.tick("get_recovery_code")?;
-        self.inner.get_recovery_code(user, lookup).await
-    }
-    async fn consume_recovery_code(&self, user: &UserId, lookup: &str, hash: &str) -> StoreResult<bool> {
-        self.tick("consume_recovery_code")?;
-        self.inner.consume_recovery_code(user, lookup, hash).await
-    }
-    async fn count_recovery_codes(&self, user: &UserId) -> StoreResult<usize> {
-        self.tick("count_recovery_codes")?;
-        self.inner.count_recovery_codes(user).await
-    }
-    async fn insert_device_token(&self, record: &DeviceTokenRecord) -> StoreResult<()> {
-        self.tick("insert_device_token")?;
-        self.inner.insert_device_token(record).await
-    }
-    async fn get_device_token(&self, user: &UserId, id: &DeviceId) -> StoreResult<Option<DeviceTokenRecord>> {
-        self.tick("get_device_token")?;
-        self.inner.get_device_token(user, id).await
-    }
-    async fn list_device_tokens(&self, user: &UserId) -> StoreResult<Vec<DeviceTokenRecord>> {
-        self.tick("list_device_tokens")?;
-        self.inner.list_device_tokens(user).await
-    }
-    async fn touch_device_token(&self, user: &UserId, id: &DeviceId, at: Timestamp) -> StoreResult<bool> {
-        self.tick("touch_device_token")?;
-        self.inner.touch_device_token(user, id, at).await
-    }
-    async fn revoke_device_token(&self, user: &UserId, id: &DeviceId) -> StoreResult<bool> {
-        self.tick("revoke_device_token")?;
-        self.inner.revoke_device_token(user, id).await
-    }
-    async fn revoke_all_device_tokens(&self, user: &UserId) -> StoreResult<u64> {
-        self.tick("revoke_all_device_tokens")?;
-        self.inner.revoke_all_device_tokens(user).await
-    }
-    async fn get_throttle(&self, user: &UserId, scope: &ThrottleScope) -> StoreResult<ThrottleState> {
-        self.tick("get_throttle")?;
-        self.inner.get_throttle(user, scope).await
-    }
-    async fn compare_and_set_throttle(
-        &self,
-        user: &UserId,
-        scope: &ThrottleScope,
-        expected: &ThrottleState,
-        new: &ThrottleState,
-    ) -> StoreResult<bool> {
-        self.tick("compare_and_set_throttle")?;
-        self.inner.compare_and_set_throttle(user, scope, expected, new).await
-    }
-    async fn get_counter(&self, key: &str, now: Timestamp) -> StoreResult<CounterState> {
-        self.tick("get_counter")?;
-        self.inner.get_counter(key, now).await
-    }
-    async fn compare_and_set_counter(
-        &self,
-        key: &str,
-        expected: &CounterState,
-        new: &CounterState,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
-        self.tick("compare_and_set_counter")?;
-        self.inner.compare_and_set_counter(key, expected, new, now).await
-    }
-    async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
-        self.tick("purge_expired")?;
-        self.inner.purge_expired(now).await
-    }
-}
+crate::forward_store!(impl[S: Store] for FaultyStore<S>, |this, call| {
+    this.tick(call)?;
+    &this.inner
+});

@@ -1,8 +1,9 @@
 //! Keeping the database in shape: migrating the schema, reading its version, and purging
 //! expired rows.
 
+use async_trait::async_trait;
 use mfa_core::Timestamp;
-use mfa_core::store::{StoreError, StoreResult};
+use mfa_core::store::{Store, StoreError, StoreResult};
 
 use super::{Backend, MIGRATIONS, commit, execute, execute_script, fetch_one, fetch_optional};
 use crate::codec::{Columns, now_millis};
@@ -50,11 +51,14 @@ impl Backend {
     }
 }
 
-/// Deletes everything that expired at `now`, returning how many rows went.
-pub(super) async fn purge_expired(store: &Backend, now: Timestamp) -> StoreResult<u64> {
-    let mut removed = 0;
-    for sql in PURGE_EXPIRED {
-        removed += execute(&store.pool, sqlx::query(sql).bind(now.unix_millis())).await?;
+#[async_trait]
+impl Store for Backend {
+    /// Deletes everything that expired at `now`, returning how many rows went.
+    async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
+        let mut removed = 0;
+        for sql in PURGE_EXPIRED {
+            removed += execute(&self.pool, sqlx::query(sql).bind(now.unix_millis())).await?;
+        }
+        Ok(removed)
     }
-    Ok(removed)
 }

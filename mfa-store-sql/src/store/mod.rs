@@ -14,8 +14,8 @@
 //! The code is written once against those names and compiled with concrete types, so it
 //! needs no trait bounds over sqlx's generic interfaces. Statements come from
 //! [`statements`](crate::statements), identical for both backends; values and rows go
-//! through [`codec`](crate::codec). The trait's methods below only dispatch to one module
-//! per record family.
+//! through [`codec`](crate::codec). Each record family's store trait is implemented in its
+//! own module.
 
 mod ceremonies;
 mod counters;
@@ -23,14 +23,8 @@ mod devices;
 mod factors;
 mod maintenance;
 mod recovery_codes;
-mod throttles;
 
-use async_trait::async_trait;
-use mfa_core::store::{
-    CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord, StoreResult,
-    ThrottleScope, ThrottleState,
-};
-use mfa_core::{ChallengeId, DeviceId, FactorId, Store, Timestamp, UserId};
+use mfa_core::store::StoreResult;
 use sqlx::{Executor, Transaction};
 
 use super::{Backend, Db, MIGRATIONS};
@@ -75,152 +69,4 @@ async fn fetch_all<'c>(db: impl Executor<'c, Database = Db>, query: Query<'_>) -
 /// Commits `tx`.
 async fn commit(tx: Transaction<'_, Db>) -> StoreResult<()> {
     tx.commit().await.map_err(db_err)
-}
-
-#[async_trait]
-impl Store for Backend {
-    async fn insert_factor(&self, record: &FactorRecord) -> StoreResult<()> {
-        factors::insert(self, record).await
-    }
-
-    async fn find_factor_by_lookup_key(&self, key: &str) -> StoreResult<Option<FactorRecord>> {
-        factors::find_by_lookup_key(self, key).await
-    }
-
-    async fn get_factor(&self, user: &UserId, id: &FactorId) -> StoreResult<Option<FactorRecord>> {
-        factors::get(self, user, id).await
-    }
-
-    async fn list_factors(&self, user: &UserId) -> StoreResult<Vec<FactorRecord>> {
-        factors::list(self, user).await
-    }
-
-    async fn update_factor(&self, user: &UserId, id: &FactorId, update: &FactorUpdate) -> StoreResult<FactorRecord> {
-        factors::update(self, user, id, update).await
-    }
-
-    async fn activate_factor(&self, user: &UserId, id: &FactorId, now: Timestamp) -> StoreResult<FactorRecord> {
-        factors::activate(self, user, id, now).await
-    }
-
-    async fn set_preferred(&self, user: &UserId, id: &FactorId) -> StoreResult<()> {
-        factors::set_preferred(self, user, id).await
-    }
-
-    async fn delete_factor(&self, user: &UserId, id: &FactorId) -> StoreResult<FactorRecord> {
-        factors::delete(self, user, id).await
-    }
-
-    async fn advance_replay_marker(
-        &self,
-        user: &UserId,
-        id: &FactorId,
-        marker: u64,
-        used_at: Timestamp,
-    ) -> StoreResult<bool> {
-        factors::advance_replay_marker(self, user, id, marker, used_at).await
-    }
-
-    async fn put_ceremony(&self, record: &CeremonyRecord) -> StoreResult<()> {
-        ceremonies::put(self, record).await
-    }
-
-    async fn attempt_ceremony(
-        &self,
-        user: Option<&UserId>,
-        id: &ChallengeId,
-        now: Timestamp,
-    ) -> StoreResult<Option<CeremonyRecord>> {
-        ceremonies::attempt(self, user, id, now).await
-    }
-
-    async fn get_ceremony(
-        &self,
-        user: Option<&UserId>,
-        id: &ChallengeId,
-        now: Timestamp,
-    ) -> StoreResult<Option<CeremonyRecord>> {
-        ceremonies::get(self, user, id, now).await
-    }
-
-    async fn take_ceremony(
-        &self,
-        user: Option<&UserId>,
-        id: &ChallengeId,
-        now: Timestamp,
-    ) -> StoreResult<Option<CeremonyRecord>> {
-        ceremonies::take(self, user, id, now).await
-    }
-
-    async fn replace_recovery_codes(&self, user: &UserId, codes: &[RecoveryCodeRecord]) -> StoreResult<()> {
-        recovery_codes::replace(self, user, codes).await
-    }
-
-    async fn get_recovery_code(&self, user: &UserId, lookup: &str) -> StoreResult<Option<RecoveryCodeRecord>> {
-        recovery_codes::get(self, user, lookup).await
-    }
-
-    async fn consume_recovery_code(&self, user: &UserId, lookup: &str, hash: &str) -> StoreResult<bool> {
-        recovery_codes::consume(self, user, lookup, hash).await
-    }
-
-    async fn count_recovery_codes(&self, user: &UserId) -> StoreResult<usize> {
-        recovery_codes::count(self, user).await
-    }
-
-    async fn insert_device_token(&self, record: &DeviceTokenRecord) -> StoreResult<()> {
-        devices::insert(self, record).await
-    }
-
-    async fn get_device_token(&self, user: &UserId, id: &DeviceId) -> StoreResult<Option<DeviceTokenRecord>> {
-        devices::get(self, user, id).await
-    }
-
-    async fn list_device_tokens(&self, user: &UserId) -> StoreResult<Vec<DeviceTokenRecord>> {
-        devices::list(self, user).await
-    }
-
-    async fn touch_device_token(&self, user: &UserId, id: &DeviceId, at: Timestamp) -> StoreResult<bool> {
-        devices::touch(self, user, id, at).await
-    }
-
-    async fn revoke_device_token(&self, user: &UserId, id: &DeviceId) -> StoreResult<bool> {
-        devices::revoke(self, user, id).await
-    }
-
-    async fn revoke_all_device_tokens(&self, user: &UserId) -> StoreResult<u64> {
-        devices::revoke_all(self, user).await
-    }
-
-    async fn get_throttle(&self, user: &UserId, scope: &ThrottleScope) -> StoreResult<ThrottleState> {
-        throttles::get(self, user, scope).await
-    }
-
-    async fn compare_and_set_throttle(
-        &self,
-        user: &UserId,
-        scope: &ThrottleScope,
-        expected: &ThrottleState,
-        new: &ThrottleState,
-    ) -> StoreResult<bool> {
-        throttles::compare_and_set(self, user, scope, expected, new).await
-    }
-
-    async fn get_counter(&self, key: &str, now: Timestamp) -> StoreResult<CounterState> {
-        counters::get(self, key, now).await
-    }
-
-    async fn compare_and_set_counter(
-        &self,
-        key: &str,
-        expected: &CounterState,
-        new: &CounterState,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
-        counters::compare_and_set(self, key, expected, new, now).await
-    }
-
-    async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
-        maintenance::purge_expired(self, now).await
-    }
 }

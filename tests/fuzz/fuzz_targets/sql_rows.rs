@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
+use mfa_core::store::prelude::*;
 use mfa_core::store::{CeremonyPurpose, CeremonyRecord, DeviceTokenRecord, FactorRecord, RecoveryCodeRecord};
 use mfa_core::{
     ChallengeId, DeviceId, FactorId, FactorKind, Mfa, Proof, SealContext, SecretSealer, Store, StoreError, UserId,

@@ -11,8 +11,8 @@ use std::time::Duration;
 use crate::clock::{Clock, ManualClock};
 use crate::seal::{KeyId, SealedSecret};
 use crate::store::{
-    CeremonyPurpose, CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord,
-    Store, StoreError, ThrottleScope, ThrottleState,
+    CeremonyPurpose, CeremonyRecord, CounterState, DeviceTokenRecord, FactorEdit, FactorRecord, FactorUpdate,
+    RecoveryCodeRecord, Store, StoreError, StoreExt, ThrottleScope, ThrottleState,
 };
 use crate::types::{Assurance, ChallengeId, DeviceId, FactorId, FactorKind, FactorStatus, Timestamp, UserId};
 
@@ -127,6 +127,7 @@ impl<S: Store + ?Sized> SetThrottle for S {
 mod ceremonies;
 mod counters;
 mod devices;
+mod edits;
 mod factors;
 mod housekeeping;
 mod recovery_codes;
@@ -134,6 +135,7 @@ mod recovery_codes;
 pub use ceremonies::*;
 pub use counters::*;
 pub use devices::*;
+pub use edits::*;
 pub use factors::*;
 pub use housekeeping::*;
 pub use recovery_codes::*;
@@ -169,6 +171,11 @@ macro_rules! store_conformance_tests {
                 set_preferred_is_exclusive,
                 set_preferred_race_leaves_one_preferred,
                 delete_removes_factor_and_counter,
+                refused_edit_changes_nothing,
+                edit_naming_an_unknown_factor_changes_nothing,
+                edit_applies_exactly_its_changes,
+                edit_deletes_with_counter_and_lookup_key,
+                edit_race_activates_once,
                 lookup_keys_are_unique_and_found_without_the_user,
                 lookup_key_race_has_one_winner,
                 replay_marker_only_moves_forward,
