@@ -22,6 +22,10 @@
 //! terminal. Open the printed URL (`localhost`, a secure context for WebAuthn) in a browser.
 
 mod pages;
+mod second_step;
+mod security;
+mod session;
+mod signin;
 mod web;
 
 use std::error::Error as StdError;

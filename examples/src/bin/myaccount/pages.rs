@@ -10,7 +10,7 @@ use mfa_core::{
     RecoveryCodeSet, Timestamp,
 };
 
-use crate::web::Session;
+use crate::session::Session;
 
 /// A one-off message shown at the top of the next page.
 #[derive(Clone, Debug)]
