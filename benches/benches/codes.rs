@@ -17,7 +17,7 @@ use mfa_benches::{
     Comparison, LastCodeSender, fresh, print_summary, record, without_delivery_limits, without_state_limits,
 };
 use mfa_core::{
-    ChallengeId, Clock, EnrolmentRequest, FactorId, FactorKind, ManualClock, Mfa, Policy, Proof, Store, UserId,
+    CeremonyId, Clock, EnrolmentRequest, FactorId, FactorKind, ManualClock, Mfa, Proof, Settings, UserId, store::Store,
 };
 use mfa_otp::{EmailFactor, OobKey, SmsFactor};
 use mfa_store_memory::MemoryStore;
@@ -32,7 +32,7 @@ const POOL: usize = 512;
 
 /// A started challenge: its id, the code that was sent, and the tag the store holds.
 struct Sent {
-    id: ChallengeId,
+    id: CeremonyId,
     code: String,
     tag: Vec<u8>,
 }
@@ -100,7 +100,7 @@ fn world(rt: &tokio::runtime::Runtime) -> World {
         .shared_store(store.clone())
         .shared_sealer(mfa_benches::sealer())
         .clock(clock.clone())
-        .policy(without_state_limits(without_delivery_limits(Policy::default())))
+        .settings(without_state_limits(without_delivery_limits(Settings::default())))
         .factor(sms)
         .factor(email)
         .build()

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mfa_benches::{LastCodeSender, Population, enrol_totp, fresh};
-use mfa_core::{Clock, EnrolmentRequest, FactorKind, ManualClock, Mfa, Policy, Prompt, Proof, Store, UserId};
+use mfa_core::{Clock, EnrolmentRequest, FactorKind, ManualClock, Mfa, Prompt, Proof, Settings, UserId, store::Store};
 use mfa_otp::{OobKey, SmsFactor, TotpFactor};
 use mfa_store_memory::MemoryStore;
 use mfa_webauthn::WebauthnFactor;
@@ -99,12 +99,12 @@ fn three_factors(rt: &tokio::runtime::Runtime) {
     let webauthn = WebauthnFactor::builder("localhost", "Bench", ORIGIN).build().unwrap();
     // Thousands of enrolments at one instant share ten number ranges: lift the range cap.
     // Its counters are still kept, so their memory is measured too.
-    let mut policy = Policy::default();
-    if let Some(prefix) = &mut policy.delivery.prefix {
+    let mut settings = Settings::default();
+    if let Some(prefix) = &mut settings.delivery.prefix {
         prefix.max = u32::MAX;
     }
     let mfa = Mfa::builder()
-        .policy(policy)
+        .settings(settings)
         .store(store.clone())
         .shared_sealer(mfa_benches::sealer())
         .clock(clock.clone())

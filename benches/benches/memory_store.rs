@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
 use mfa_benches::{Comparison, Population, Rng, Steps, print_summary, record};
-use mfa_core::{ManualClock, Mfa, Proof, Store, UserId};
+use mfa_core::{ManualClock, Mfa, Proof, UserId, store::Store};
 use mfa_otp::TotpFactor;
 use mfa_store_memory::MemoryStore;
 

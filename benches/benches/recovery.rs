@@ -1,4 +1,4 @@
-//! Recovery-code verification through `Mfa` (memory store, default policy: argon2id with
+//! Recovery-code verification through `Mfa` (memory store, default settings: argon2id with
 //! OWASP's parameters) with 1 and with 10 codes held, and with a wrong code, beside one raw
 //! argon2 verification with the same parameters.
 
@@ -13,7 +13,7 @@ use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordVerifier, Version}
 use criterion::{Criterion, SamplingMode};
 use mfa_benches::{Comparison, fresh, print_summary, record, without_lockout};
 use mfa_core::store::RecoveryCodeRecord;
-use mfa_core::{Error, ManualClock, Mfa, Policy, Store, UserId};
+use mfa_core::{Error, ManualClock, Mfa, Settings, UserId, store::Store};
 use mfa_otp::TotpFactor;
 use mfa_store_memory::MemoryStore;
 
@@ -28,11 +28,11 @@ struct Held {
 
 struct World {
     store: Arc<dyn Store>,
-    /// Sets of 10 codes (the default policy).
+    /// Sets of 10 codes (the default settings).
     ten: Mfa,
-    /// Sets of 1 code, otherwise the default policy.
+    /// Sets of 1 code, otherwise the default settings.
     one: Mfa,
-    /// The default policy without lockout, for wrong codes.
+    /// The default settings without lockout, for wrong codes.
     lenient: Mfa,
     held_ten: Held,
     held_one: Held,
@@ -58,21 +58,21 @@ async fn generate(mfa: &Mfa, store: &Arc<dyn Store>, clock: &ManualClock, name: 
 fn world(rt: &tokio::runtime::Runtime) -> World {
     let clock = ManualClock::new(mfa_benches::START);
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let build = |policy: Policy| {
+    let build = |settings: Settings| {
         Mfa::builder()
             .shared_store(store.clone())
             .shared_sealer(mfa_benches::sealer())
             .clock(clock.clone())
-            .policy(policy)
+            .settings(settings)
             .factor(TotpFactor::new("Bench").unwrap())
             .build()
             .unwrap()
     };
-    let ten = build(Policy::default());
-    let mut single = Policy::default();
+    let ten = build(Settings::default());
+    let mut single = Settings::default();
     single.recovery_codes.count = 1;
     let one = build(single);
-    let lenient = build(without_lockout(Policy::default()));
+    let lenient = build(without_lockout(Settings::default()));
     let (held_ten, held_one, held_wrong) = rt.block_on(async {
         (
             generate(&ten, &store, &clock, "ten").await,
@@ -130,9 +130,9 @@ fn bench(c: &mut Criterion, rt: &tokio::runtime::Runtime, w: &World) {
     });
 
     // Raw: one argon2id verification of a code's secret part against the hash our service
-    // stored, with the policy's parameters.
+    // stored, with the settings' parameters.
     group.bench_function("raw_argon2", |b| {
-        let params = w.ten.policy().recovery_codes.hash_params;
+        let params = w.ten.settings().recovery_codes.hash_params;
         let argon2 = Argon2::new(
             Algorithm::Argon2id,
             Version::V0x13,

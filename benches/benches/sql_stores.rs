@@ -20,7 +20,7 @@ use mfa_benches::{
     Comparison, Instance, Steps, fleet, format_duration, percentiles, print_summary, record, record_latencies,
     verify_concurrently,
 };
-use mfa_core::Store;
+use mfa_core::store::Store;
 use mfa_otp::TotpFactor;
 use mfa_store_sql::sqlx::postgres::{PgConnectOptions, PgConnection};
 use mfa_store_sql::sqlx::{Connection, Executor};

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use mfa_benches::{Comparison, Instance, Steps, cores, fleet, print_summary, record, verify_concurrently};
-use mfa_core::Store;
+use mfa_core::store::Store;
 use mfa_otp::TotpFactor;
 use mfa_store_memory::MemoryStore;
 

@@ -13,7 +13,9 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
 use mfa_benches::{Comparison, Steps, TotpUser, enrol_totp, print_summary, record, without_lockout};
 use mfa_core::store::{ThrottleScope, ThrottleState};
-use mfa_core::{Clock, Error, ManualClock, Mfa, Policy, Proof, SealContext, SecretSealer, Store, UserId};
+use mfa_core::{
+    Clock, Error, ManualClock, Mfa, Proof, Settings, UserId, seal::SealContext, seal::SecretSealer, store::Store,
+};
 use mfa_otp::TotpFactor;
 use mfa_store_memory::MemoryStore;
 
@@ -22,7 +24,7 @@ const GROUP: &str = "totp_verify";
 struct World {
     clock: ManualClock,
     totp: TotpFactor,
-    /// The default policy.
+    /// The default settings.
     mfa: Mfa,
     /// The same service without lockout, for wrong codes.
     lenient: Mfa,
@@ -40,18 +42,18 @@ fn world(rt: &tokio::runtime::Runtime) -> World {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let totp = TotpFactor::new("Bench").unwrap();
     let sealer = mfa_benches::sealer();
-    let build = |policy: Policy| {
+    let build = |settings: Settings| {
         Mfa::builder()
             .shared_store(store.clone())
             .shared_sealer(sealer.clone())
             .clock(clock.clone())
-            .policy(policy)
+            .settings(settings)
             .factor(totp.clone())
             .build()
             .unwrap()
     };
-    let mfa = build(Policy::default());
-    let lenient = build(without_lockout(Policy::default()));
+    let mfa = build(Settings::default());
+    let lenient = build(without_lockout(Settings::default()));
     let (valid, invalid, parts) = rt.block_on(async {
         let valid = enrol_totp(&mfa, &totp, &clock, &UserId::new("valid").unwrap()).await.unwrap();
         let invalid = enrol_totp(&mfa, &totp, &clock, &UserId::new("invalid").unwrap()).await.unwrap();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use mfa_benches::{Comparison, fresh, print_summary, record};
 use mfa_core::{
-    ChallengeId, Clock, EnrolmentRequest, FactorId, FactorKind, ManualClock, Mfa, Prompt, Proof, Store, UserId,
+    CeremonyId, Clock, EnrolmentRequest, FactorId, FactorKind, ManualClock, Mfa, Prompt, Proof, UserId, store::Store,
 };
 use mfa_store_memory::MemoryStore;
 use mfa_webauthn::WebauthnFactor;
@@ -34,7 +34,7 @@ const POOL: usize = 256;
 /// JSON the browser posts (our input), and parsed with the ceremony state the service
 /// stored (the raw input).
 struct Assertion {
-    id: ChallengeId,
+    id: CeremonyId,
     json: String,
     credential: PublicKeyCredential,
     state: PasskeyAuthentication,
@@ -90,7 +90,7 @@ fn world(rt: &tokio::runtime::Runtime) -> World {
         .shared_store(store.clone())
         .shared_sealer(mfa_benches::sealer())
         .clock(clock.clone())
-        .policy(mfa_benches::without_state_limits(mfa_core::Policy::default()))
+        .settings(mfa_benches::without_state_limits(mfa_core::Settings::default()))
         .factor(factor)
         .build()
         .unwrap();

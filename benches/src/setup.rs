@@ -8,8 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mfa_core::store::FactorRecord;
 use mfa_core::{
-    AeadSealer, Clock, DeliveryPolicy, EnrolmentRequest, FactorId, FactorKind, FreshAuth, KeyId, ManualClock, Mfa,
-    Policy, Prompt, Proof, SealContext, SecretSealer, Store, ThrottlePolicy, Timestamp, UserId, WindowCap,
+    AeadSealer, Clock, EnrolmentRequest, FactorId, FactorKind, FreshAuth, ManualClock, Mfa, Prompt, Proof, Settings,
+    Timestamp, UserId, seal::KeyId, seal::SealContext, seal::SecretSealer, settings::DeliverySettings,
+    settings::WindowCap, store::Store, throttle::ThrottleSettings,
 };
 use mfa_otp::{Message, SendError, Sender, TotpFactor};
 
@@ -31,33 +32,33 @@ pub fn sealer() -> Arc<dyn SecretSealer> {
     Arc::new(AeadSealer::new(KeyId(1), [3; 32]))
 }
 
-/// `policy` with a throttle that never delays an attempt, for benches that measure failed
+/// `settings` with a throttle that never delays an attempt, for benches that measure failed
 /// verifications (the default locks a factor after 5 consecutive failures). Failures are
 /// still counted in the store, exactly as with the default schedule; only the lockout is
 /// never reached.
-pub fn without_lockout(mut policy: Policy) -> Policy {
-    policy.throttle = ThrottlePolicy::new(u32::MAX, Duration::from_secs(60), Duration::from_secs(3600));
-    policy
+pub fn without_lockout(mut settings: Settings) -> Settings {
+    settings.throttle = ThrottleSettings::new(u32::MAX, Duration::from_secs(60), Duration::from_secs(3600));
+    settings
 }
 
-/// `policy` with no delivery limits, so that a bench can start thousands of SMS or email
+/// `settings` with no delivery limits, so that a bench can start thousands of SMS or email
 /// challenges for one user at one instant. Limits apply when a code is sent, never when it
 /// is verified, so the verification path is unchanged.
-pub fn without_delivery_limits(mut policy: Policy) -> Policy {
-    policy.delivery = DeliveryPolicy::unlimited();
-    policy
+pub fn without_delivery_limits(mut settings: Settings) -> Settings {
+    settings.delivery = DeliverySettings::unlimited();
+    settings
 }
 
-/// `policy` without the bounds on stored state per user and for usernameless sign-in, so
+/// `settings` without the bounds on stored state per user and for passwordless sign-in, so
 /// that a bench can open thousands of challenges or ceremonies up front. The bounds are
 /// counted when a challenge starts, never when it is verified, so the verification path is
 /// unchanged.
-pub fn without_state_limits(mut policy: Policy) -> Policy {
+pub fn without_state_limits(mut settings: Settings) -> Settings {
     let window = Duration::from_secs(300);
-    policy.limits.challenges = WindowCap::new(window, u32::MAX);
-    policy.limits.passwordless = WindowCap::new(window, u32::MAX);
-    policy.limits.pending_enrolments = usize::MAX;
-    policy
+    settings.limits.challenges = WindowCap::new(window, u32::MAX);
+    settings.limits.passwordless = WindowCap::new(window, u32::MAX);
+    settings.limits.pending_enrolments = usize::MAX;
+    settings
 }
 
 /// A current-thread Tokio runtime (what `#[tokio::main(flavor = "current_thread")]` gives).
@@ -447,7 +448,7 @@ mod tests {
         let rt = current_thread().unwrap();
         for body in ["111111 is your code", "Your code is 222222."] {
             let message = Message::new(
-                mfa_otp::MessageChannel::Sms,
+                mfa_otp::DeliveryChannel::Sms,
                 "+14155552671".into(),
                 None,
                 mfa_core::SecretString::new(body.into()),

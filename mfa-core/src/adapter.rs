@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use crate::error::{Error, Result};
 use crate::secret::{SecretBytes, SecretString};
 use crate::store::{CeremonyRecord, FactorRecord};
-use crate::types::{Assurance, ChallengeId, FactorId, FactorKind, Timestamp, UserId, invalid};
+use crate::types::{Assurance, CeremonyId, FactorId, FactorKind, Timestamp, UserId, invalid};
 
 /// Longest code accepted by [`Proof::code`], in bytes (after removing white space).
 pub const MAX_CODE_LEN: usize = 128;
@@ -212,7 +212,7 @@ pub enum DeliveryChannel {
 }
 
 /// Permission to send a message, granted by the service under its
-/// [`DeliveryPolicy`](crate::policy::DeliveryPolicy). Adapters that send codes call
+/// [`DeliverySettings`](crate::settings::DeliverySettings). Adapters that send codes call
 /// [`DeliveryGate::permit`] immediately before sending, and send nothing if it refuses.
 ///
 /// # Examples
@@ -221,7 +221,7 @@ pub enum DeliveryChannel {
 /// use std::sync::atomic::{AtomicBool, Ordering};
 /// use std::time::Duration;
 /// use async_trait::async_trait;
-/// use mfa_core::{DeliveryChannel, DeliveryGate, Error, FactorContext, FactorId, FactorKind, Timestamp, UserId};
+/// use mfa_core::{DeliveryChannel, DeliveryGate, Error, adapter::FactorContext, FactorId, FactorKind, Timestamp, UserId};
 ///
 /// /// An adapter sends a code only once the gate permits it.
 /// async fn send_code(ctx: &FactorContext<'_>, to: &str) -> mfa_core::Result<()> {
@@ -298,7 +298,7 @@ pub struct FactorContext<'a> {
     /// The ceremony's id: at `start_*`, the id state will be stored under if the adapter
     /// asks for any (bind it into that state, e.g. a keyed hash of a one-time code); at
     /// `finish_*`/`verify`, the id of the ceremony being completed, if there is one.
-    pub challenge: Option<&'a ChallengeId>,
+    pub challenge: Option<&'a CeremonyId>,
     /// Where to ask before sending anything.
     pub delivery: &'a dyn DeliveryGate,
     /// The user's factors (all kinds, pending included) at `start_*`, for exclude and
@@ -313,7 +313,7 @@ impl<'a> FactorContext<'a> {
         factor: &'a FactorId,
         kind: &'a FactorKind,
         now: Timestamp,
-        challenge: Option<&'a ChallengeId>,
+        challenge: Option<&'a CeremonyId>,
         delivery: &'a dyn DeliveryGate,
         factors: &'a [FactorRecord],
     ) -> Self {
@@ -321,21 +321,21 @@ impl<'a> FactorContext<'a> {
     }
 }
 
-/// What a usernameless ceremony knows: no user yet, only the kind and the ceremony.
+/// What a passwordless ceremony knows: no user yet, only the kind and the ceremony.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
-pub struct UsernamelessContext<'a> {
+pub struct PasswordlessContext<'a> {
     /// The kind asked for (a passkey).
     pub kind: &'a FactorKind,
     /// The current time.
     pub now: Timestamp,
     /// The id the ceremony will be stored under.
-    pub challenge: &'a ChallengeId,
+    pub challenge: &'a CeremonyId,
 }
 
-impl<'a> UsernamelessContext<'a> {
+impl<'a> PasswordlessContext<'a> {
     /// A context from its parts.
-    pub fn new(kind: &'a FactorKind, now: Timestamp, challenge: &'a ChallengeId) -> Self {
+    pub fn new(kind: &'a FactorKind, now: Timestamp, challenge: &'a CeremonyId) -> Self {
         Self { kind, now, challenge }
     }
 }
@@ -346,14 +346,14 @@ impl<'a> UsernamelessContext<'a> {
 pub struct CeremonyPlan {
     /// The adapter's opaque state (never a code in clear).
     pub payload: Vec<u8>,
-    /// How long it lives; `None` uses the policy's default.
+    /// How long it lives; `None` uses the default in the settings.
     pub ttl: Option<Duration>,
-    /// How many proofs may be tried against it; `None` uses the policy's default.
+    /// How many proofs may be tried against it; `None` uses the default in the settings.
     pub max_attempts: Option<u32>,
 }
 
 impl CeremonyPlan {
-    /// State with the policy's default lifetime and attempts.
+    /// State with the default in the settings lifetime and attempts.
     pub fn new(payload: Vec<u8>) -> Self {
         Self { payload, ttl: None, max_attempts: None }
     }
@@ -483,7 +483,7 @@ pub struct VerifyInput<'a> {
 pub enum ProofStep {
     /// It completes an enrolment ([`Mfa::finish_enrolment`](crate::Mfa::finish_enrolment)).
     Enrolment,
-    /// It signs in: a challenge, a direct verification or a usernameless sign-in.
+    /// It signs in: a challenge, a direct verification or a passwordless sign-in.
     SignIn,
 }
 
@@ -503,9 +503,9 @@ pub enum ProofStep {
 /// use mfa_core::secret::constant_time_eq;
 /// use mfa_core::store::FactorRecord;
 /// use mfa_core::{
-///     AeadSealer, Assurance, ChallengePlan, EnrolmentPlan, EnrolmentRequest, Error, FactorAdapter, FactorContext,
-///     FactorKind, FreshAuth, Mfa, Prompt, Proof, ProofOutcome, ProofStep, SecretBytes, SharedSecretPrompt, UserId,
-///     VerifyInput,
+///     AeadSealer, Assurance, adapter::ChallengePlan, adapter::EnrolmentPlan, EnrolmentRequest, Error, adapter::FactorAdapter, adapter::FactorContext,
+///     FactorKind, FreshAuth, Mfa, Prompt, Proof, adapter::ProofOutcome, adapter::ProofStep, SecretBytes, SharedSecretPrompt, UserId,
+///     adapter::VerifyInput,
 /// };
 /// use mfa_store_memory::MemoryStore;
 ///
@@ -543,7 +543,7 @@ pub enum ProofStep {
 ///     }
 ///
 ///     async fn finish_enrolment(&self, ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> mfa_core::Result<ProofOutcome> {
-///         self.verify(ctx, input).await
+///         self.finish_challenge(ctx, input).await
 ///     }
 ///
 ///     async fn start_challenge(
@@ -555,7 +555,7 @@ pub enum ProofStep {
 ///         Ok(ChallengePlan::new(Prompt::EnterCode))
 ///     }
 ///
-///     async fn verify(&self, _ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> mfa_core::Result<ProofOutcome> {
+///     async fn finish_challenge(&self, _ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> mfa_core::Result<ProofOutcome> {
 ///         let typed = expect_code(input.proof)?.expose();
 ///         let secret = input.secret.ok_or(Error::InvalidCode)?;
 ///         if !constant_time_eq(typed.as_bytes(), secret.expose()) {
@@ -639,11 +639,11 @@ pub trait FactorAdapter: fmt::Debug + Send + Sync + 'static {
     ///
     /// [`Error::InvalidCode`] if it does not verify; [`Error::PossibleClone`] if it verifies
     /// but the authenticator's counter went backwards.
-    async fn verify(&self, ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome>;
+    async fn finish_challenge(&self, ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome>;
 
     /// The lookup key of the factor a proof was made with, when the proof names one (a
     /// WebAuthn assertion names its credential). The service then verifies against that
-    /// factor — for usernameless sign-in, or when the user answered a challenge with
+    /// factor — for passwordless sign-in, or when the user answered a challenge with
     /// another of their keys. `Ok(None)` for proofs that name nothing (codes).
     ///
     /// # Errors
@@ -663,13 +663,13 @@ pub trait FactorAdapter: fmt::Debug + Send + Sync + 'static {
         None
     }
 
-    /// Begins a usernameless sign-in (a passkey chooses the account). Adapters that cannot
+    /// Begins a passwordless sign-in (a passkey chooses the account). Adapters that cannot
     /// do this keep the default, which answers [`Error::Unsupported`].
     ///
     /// # Errors
     ///
     /// [`Error::Unsupported`] unless the adapter supports it for `ctx.kind`.
-    async fn start_usernameless(&self, ctx: &UsernamelessContext<'_>) -> Result<ChallengePlan> {
+    async fn start_passwordless(&self, ctx: &PasswordlessContext<'_>) -> Result<ChallengePlan> {
         let _ = ctx;
         Err(Error::Unsupported)
     }

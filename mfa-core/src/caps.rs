@@ -17,11 +17,11 @@ pub enum DeliveryCap {
     /// The destination's cooldown or cap per window, across users
     /// ([`Error::RateLimited`](crate::Error)).
     Destination,
-    /// The cap on the number's range ([`DeliveryPolicy::prefix`](crate::DeliveryPolicy::prefix)).
+    /// The cap on the number's range ([`DeliverySettings::prefix`](crate::settings::DeliverySettings::prefix)).
     Prefix,
-    /// The cap on all of the user's sends ([`DeliveryPolicy::per_user`](crate::DeliveryPolicy::per_user)).
+    /// The cap on all of the user's sends ([`DeliverySettings::per_user`](crate::settings::DeliverySettings::per_user)).
     User,
-    /// The deployment's cost budget ([`DeliveryPolicy::cost_budget`](crate::DeliveryPolicy::cost_budget)).
+    /// The deployment's cost budget ([`DeliverySettings::cost_budget`](crate::settings::DeliverySettings::cost_budget)).
     CostBudget,
 }
 
@@ -37,18 +37,18 @@ impl fmt::Display for DeliveryCap {
     }
 }
 
-/// Which bound of [`StateLimits`](crate::StateLimits) refused an operation, in
+/// Which bound of [`StateLimits`](crate::limits::StateLimits) refused an operation, in
 /// [`Error::LimitReached`](crate::Error::LimitReached) and
 /// [`EventKind::LimitReached`](crate::EventKind::LimitReached).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum StateLimit {
-    /// [`StateLimits::pending_enrolments`](crate::StateLimits::pending_enrolments).
+    /// [`StateLimits::pending_enrolments`](crate::limits::StateLimits::pending_enrolments).
     PendingEnrolments,
-    /// [`StateLimits::challenges`](crate::StateLimits::challenges).
+    /// [`StateLimits::challenges`](crate::limits::StateLimits::challenges).
     Challenges,
-    /// [`StateLimits::passwordless`](crate::StateLimits::passwordless).
+    /// [`StateLimits::passwordless`](crate::limits::StateLimits::passwordless).
     Passwordless,
 }
 

@@ -33,8 +33,8 @@ pub enum Error {
         /// How long until the next attempt will be evaluated.
         retry_after: Duration,
     },
-    /// Too many consecutive failures under a policy with a hard stop
-    /// ([`ThrottlePolicy::max_failures`](crate::ThrottlePolicy::max_failures)): this factor
+    /// Too many consecutive failures under settings with a hard stop
+    /// ([`ThrottleSettings::max_failures`](crate::throttle::ThrottleSettings::max_failures)): this factor
     /// (or the recovery codes) no longer verifies at all. The user signs in another way and
     /// replaces it, or the host removes it.
     #[error("too many failed attempts; this method is disabled")]
@@ -67,7 +67,7 @@ pub enum Error {
     #[error("the security key's signature counter went backwards; it may have been cloned")]
     PossibleClone,
     /// A bound on stored state was reached ([`StateLimits`](crate::limits::StateLimits)):
-    /// too many unfinished enrolments, sign-in challenges or usernameless sign-ins. Nothing
+    /// too many unfinished enrolments, sign-in challenges or passwordless sign-ins. Nothing
     /// was stored. Retry after `retry_after` (or finish or remove a pending enrolment).
     #[error("{limit}; retry in {} s", retry_after.as_secs().max(1))]
     LimitReached {

@@ -16,7 +16,7 @@ use crate::types::{Assurance, DeviceId, FactorId, FactorKind, Timestamp, UserId}
 pub struct Event {
     /// When.
     pub at: Timestamp,
-    /// To whom; `None` for what concerns no one user (usernameless sign-ins refused by
+    /// To whom; `None` for what concerns no one user (passwordless sign-ins refused by
     /// the deployment-wide bound).
     pub user: Option<UserId>,
     /// What.
@@ -110,7 +110,7 @@ pub enum EventKind {
         /// Refusals since the previous report.
         count: u64,
     },
-    /// A usernameless sign-in named this factor's credential and failed. Nobody was
+    /// A passwordless sign-in named this factor's credential and failed. Nobody was
     /// authenticated, so nothing was counted against the factor (SECURITY.md S23).
     /// Aggregated like [`EventKind::AttemptsRefused`].
     PasswordlessFailed {
@@ -119,7 +119,7 @@ pub enum EventKind {
         /// Failures since the previous report.
         count: u64,
     },
-    /// Usernameless sign-ins named a credential nobody has (a guess, or a credential
+    /// Passwordless sign-ins named a credential nobody has (a guess, or a credential
     /// removed since). `user` is `None`. Aggregated like [`EventKind::AttemptsRefused`].
     PasswordlessUnknownCredential {
         /// Failures since the previous report.
@@ -127,7 +127,7 @@ pub enum EventKind {
     },
     /// An operation was refused by a bound on stored state
     /// ([`StateLimits`](crate::limits::StateLimits)); `user` is `None` for the
-    /// deployment-wide bound on usernameless sign-ins. Aggregated like
+    /// deployment-wide bound on passwordless sign-ins. Aggregated like
     /// [`EventKind::AttemptsRefused`].
     LimitReached {
         /// Which bound.
@@ -153,7 +153,7 @@ pub enum EventKind {
         factor: FactorId,
     },
     /// A message was not sent because a delivery limit was reached (any of them: see
-    /// [`DeliveryPolicy`](crate::DeliveryPolicy)). Carries no destination and no code.
+    /// [`DeliverySettings`](crate::settings::DeliverySettings)). Carries no destination and no code.
     DeliveryLimited {
         /// The factor.
         factor: FactorId,

@@ -6,7 +6,7 @@
 //! factor: enrolment, challenge, verification, the preferred method, recovery codes,
 //! throttling, replay protection and audit events. Factor kinds plug in as adapters
 //! (`mfa-otp` for authenticator apps, SMS and email codes; `mfa-webauthn` for security keys
-//! and passkeys); state lives in a [`Store`] (`mfa-store-memory`, `mfa-store-sql`).
+//! and passkeys); state lives in a [`Store`](crate::store::Store) (`mfa-store-memory`, `mfa-store-sql`).
 //!
 //! You hold one [`Mfa`], built once and cloned freely:
 //!
@@ -69,14 +69,14 @@
 //!   a [`FreshAuth`]; once the user has a factor, recent MFA too.
 //! - Failures are counted in the store per user and factor before they are evaluated, so
 //!   they add up across instances and parallel guesses cannot exceed the limit
-//!   ([`ThrottlePolicy`]); errors carry `retry_after`.
+//!   ([`ThrottleSettings`](crate::throttle::ThrottleSettings)); errors carry `retry_after`.
 //! - A TOTP code is accepted once; single-use state (challenges, recovery codes) is
 //!   consumed atomically in the store.
 //! - Nothing a password alone produced counts as a second factor later: recovery codes
 //!   exist only while a factor is active, and an enrolment is finished only with the
 //!   authorisation starting it would need at that moment.
-//! - Callers nobody authenticated (usernameless sign-in) never count against, lock or
-//!   disable a user's factor; every kind of stored state is bounded ([`StateLimits`]).
+//! - Callers nobody authenticated (passwordless sign-in) never count against, lock or
+//!   disable a user's factor; every kind of stored state is bounded ([`StateLimits`](crate::limits::StateLimits)).
 //! - Every attempt refused by a throttle or a bound reaches the [`EventSink`], aggregated.
 //! - Reusable secrets are sealed with AEAD bound to user and factor ([`AeadSealer`]).
 //! - Secrets never appear in `Debug`, errors, events or logs.
@@ -102,12 +102,12 @@ pub mod error;
 pub mod events;
 pub mod limits;
 pub mod manual;
-pub mod policy;
 pub mod recovery;
 mod refusals;
 pub mod seal;
 pub mod secret;
 mod service;
+pub mod settings;
 pub mod store;
 pub mod throttle;
 pub mod types;
@@ -115,25 +115,18 @@ pub mod types;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use access::Verified;
-pub use adapter::{
-    CeremonyPlan, ChallengePlan, DeliveryChannel, DeliveryGate, EnrolmentPlan, EnrolmentRequest, FactorAdapter,
-    FactorContext, Prompt, Proof, ProofOutcome, ProofStep, SharedSecretPrompt, UsernamelessContext, VerifyInput,
-};
+pub use access::{AccessPolicy, Verified};
+pub use adapter::{DeliveryChannel, DeliveryGate, EnrolmentRequest, Prompt, Proof, SharedSecretPrompt};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{CryptoError, Error, Result};
+pub use error::{Error, Result};
 pub use events::{Event, EventKind, EventSink, FailureReason, TracingEventSink};
-pub use limits::{StateLimit, StateLimits};
-pub use policy::{CostBudget, DeliveryCap, DeliveryPolicy, DevicePolicy, FreshAuth, Policy, PrefixCap, WindowCap};
-pub use recovery::{HashParams, RecoveryCodePolicy, RecoveryCodeSet};
-pub use seal::{AeadSealer, KeyId, SealContext, SealedSecret, SecretSealer};
+pub use recovery::RecoveryCodeSet;
+pub use seal::AeadSealer;
 pub use secret::{SecretBytes, SecretString};
 pub use service::{Challenge, DeviceToken, EnrolmentStart, Mfa, MfaBuilder, PasswordlessChallenge};
-pub use store::{Store, StoreError};
-pub use throttle::ThrottlePolicy;
+pub use settings::{FreshAuth, Settings};
 pub use types::{
-    Assurance, ChallengeId, DeviceId, FactorId, FactorKind, FactorStatus, FactorSummary, Timestamp, UserId,
-    validate_label,
+    Assurance, CeremonyId, DeviceId, FactorId, FactorKind, FactorStatus, FactorSummary, Timestamp, UserId,
 };
 
 #[doc(hidden)]

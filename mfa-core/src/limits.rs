@@ -1,10 +1,10 @@
 //! Bounds on the state callers can make the service store (SECURITY.md S23).
 //!
 //! Every kind of stored state has a bound: pending enrolments and remembered devices per
-//! user, sign-in challenges per user per window, and the ceremonies of usernameless
+//! user, sign-in challenges per user per window, and the ceremonies of passwordless
 //! sign-in (started by callers nobody has authenticated) per window across the whole
 //! deployment. Recovery codes are bounded by
-//! [`RecoveryCodePolicy::count`](crate::RecoveryCodePolicy::count), failure counters by the factors they count for, and
+//! [`RecoveryCodeSettings::count`](crate::recovery::RecoveryCodeSettings::count), failure counters by the factors they count for, and
 //! delivery counters by the destinations the delivery caps admit.
 
 use std::time::Duration;
@@ -13,15 +13,15 @@ pub use crate::caps::StateLimit;
 use crate::store::CounterState;
 use crate::types::Timestamp;
 
-/// The bounds of [`Policy::limits`](crate::Policy::limits).
+/// The bounds of [`Settings::limits`](crate::Settings::limits).
 ///
 /// ```
 /// use std::time::Duration;
-/// use mfa_core::{Policy, WindowCap};
+/// use mfa_core::{Settings, settings::WindowCap};
 ///
-/// let mut policy = Policy::default();
-/// policy.limits.pending_enrolments = 3;
-/// policy.limits.passwordless = WindowCap::new(Duration::from_secs(300), 1_000);
+/// let mut settings = Settings::default();
+/// settings.limits.pending_enrolments = 3;
+/// settings.limits.passwordless = WindowCap::new(Duration::from_secs(300), 1_000);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -33,9 +33,9 @@ pub struct StateLimits {
     /// Sign-in and step-up challenges one user may start per window (each stores a
     /// ceremony until it is used or expires). Default 30 per 5 minutes.
     pub challenges: WindowCap,
-    /// Usernameless sign-ins that may be started per window across the deployment: the
+    /// Passwordless sign-ins that may be started per window across the deployment: the
     /// bound on what unauthenticated callers can make the store hold. With a window as long
-    /// as [`Policy::challenge_ttl`](crate::Policy::challenge_ttl), at most `2 × max` of them
+    /// as [`Settings::challenge_ttl`](crate::Settings::challenge_ttl), at most `2 × max` of them
     /// are unexpired at any time. Default 10,000 per 5 minutes.
     pub passwordless: WindowCap,
     /// Unexpired remembered devices one user may hold; remembering one more forgets the
@@ -69,12 +69,12 @@ impl StateLimits {
     }
 }
 
-/// At most `max` units (messages, or cost units for a [`CostBudget`](crate::CostBudget)) per fixed window.
+/// At most `max` units (messages, or cost units for a [`CostBudget`](crate::settings::CostBudget)) per fixed window.
 /// The window starts with the first unit counted after the previous one ended.
 ///
 /// ```
 /// use std::time::Duration;
-/// use mfa_core::policy::WindowCap;
+/// use mfa_core::settings::WindowCap;
 /// use mfa_core::store::CounterState;
 /// use mfa_core::Timestamp;
 ///

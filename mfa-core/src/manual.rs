@@ -21,8 +21,8 @@
 /// | log reader | find codes or secrets in logs or error messages | secrets live in zeroize-on-drop types with redacted `Debug`; errors and events carry ids only |
 /// | timing observer | learn whether a recovery code's lookup part exists | a miss runs one argon2 verification against a dummy hash, the same cost as a hit |
 /// | password holder before the first factor | mint recovery codes or start an enrolment now, so they count once the user turns MFA on | codes exist only while a factor is active ([`Error::FactorRequired`](crate::Error::FactorRequired)), are discarded with the last factor and when the first one activates, and never sign in without one; `finish_enrolment` judges the [`FreshAuth`](crate::FreshAuth) again at finish time |
-/// | caller with no session | lock or disable a user's passkey with forged usernameless sign-ins naming its (public) credential id; fill the store with ceremonies | usernameless failures never count against the factor ([`EventKind::PasswordlessFailed`](crate::EventKind::PasswordlessFailed) reports them); ceremonies bounded deployment-wide ([`StateLimits`](crate::StateLimits)) |
-/// | state grower | 10^5 pending enrolments, challenges or remembered devices for one user | per-user bounds in [`StateLimits`](crate::StateLimits), exact under racing; [`Store::purge_expired`](crate::Store::purge_expired) removes what expired |
+/// | caller with no session | lock or disable a user's passkey with forged passwordless sign-ins naming its (public) credential id; fill the store with ceremonies | passwordless failures never count against the factor ([`EventKind::PasswordlessFailed`](crate::EventKind::PasswordlessFailed) reports them); ceremonies bounded deployment-wide ([`StateLimits`](crate::limits::StateLimits)) |
+/// | state grower | 10^5 pending enrolments, challenges or remembered devices for one user | per-user bounds in [`StateLimits`](crate::limits::StateLimits), exact under racing; [`Store::purge_expired`](crate::store::Store::purge_expired) removes what expired |
 /// | cap dodger | send codes to `Victim@`, `VICTIM@`, `"victim"@`, `victim+1@` from many accounts | send limits keyed by [`canonical_destination`](crate::destination::canonical_destination) |
 /// | flooder hiding in noise | make 10^5 refused attempts that no audit sees, or that drown it | refusals reported aggregated ([`EventKind::AttemptsRefused`](crate::EventKind::AttemptsRefused)): every one counted, about log2(n) events plus one a minute |
 ///
@@ -44,22 +44,22 @@ pub mod threat_model {}
 ///
 /// | setting | default | why |
 /// |---|---|---|
-/// | `Policy::reauth_window` | 5 minutes | long enough to finish an enrolment after re-entering the password, short enough that an unattended session cannot be used to change factors |
-/// | `Policy::enrolment_ttl` | 10 minutes | a pending factor is useless until proven; it should not linger |
-/// | `Policy::challenge_ttl` | 5 minutes | SMS and email delivery can be slow; NIST allows at most 10 minutes for out-of-band codes |
-/// | `Policy::challenge_attempts` | 5 | per-challenge bound on top of the per-factor throttle |
-/// | `ThrottlePolicy::free_attempts` | 5 | enough for typos; then delays start |
-/// | `ThrottlePolicy::base_delay` | 60 s, doubling | after the free attempts: 1, 2, 4, ... minutes |
-/// | `ThrottlePolicy::max_delay` | 1 hour | caps the lockout a griefer can cause while keeping guesses to 33 a day |
-/// | `ThrottlePolicy::max_failures` | none | a hard stop (NIST: at most 100) disables the factor for good; off by default because it lets whoever knows the password disable the owner's factor |
+/// | `Settings::reauth_window` | 5 minutes | long enough to finish an enrolment after re-entering the password, short enough that an unattended session cannot be used to change factors |
+/// | `Settings::enrolment_ttl` | 10 minutes | a pending factor is useless until proven; it should not linger |
+/// | `Settings::challenge_ttl` | 5 minutes | SMS and email delivery can be slow; NIST allows at most 10 minutes for out-of-band codes |
+/// | `Settings::challenge_attempts` | 5 | per-challenge bound on top of the per-factor throttle |
+/// | `ThrottleSettings::free_attempts` | 5 | enough for typos; then delays start |
+/// | `ThrottleSettings::base_delay` | 60 s, doubling | after the free attempts: 1, 2, 4, ... minutes |
+/// | `ThrottleSettings::max_delay` | 1 hour | caps the lockout a griefer can cause while keeping guesses to 33 a day |
+/// | `ThrottleSettings::max_failures` | none | a hard stop (NIST: at most 100) disables the factor for good; off by default because it lets whoever knows the password disable the owner's factor |
 /// | recovery codes | 10 codes, 100 bits each | NIST look-up secrets need 64 bits or more when rate limited; 80 of the 100 bits are hashed |
 /// | recovery-code hash | argon2id, 19 MiB, t=2, p=1 | OWASP's recommendation; about 17 ms per verification on a small server |
 /// | recovery-code hash floor | 7 MiB, t=1 | stored hashes cheaper than this are refused, since argon2 reads its cost from the hash |
 /// | low recovery codes | 3 or fewer | time to prompt the user to regenerate |
-/// | `DeliveryPolicy` cooldown and cap | 30 s apart, 5 per 15 minutes, per factor and per destination | enough for a slow SMS and a couple of resends; a flood of one phone stops quickly |
-/// | `DeliveryPolicy::prefix` | 20 SMS per hour per 8-digit number range | an attacker cycling through a premium-rate range is stopped after 20 messages an hour; 8 digits keep genuine users of one city or operator in different ranges (see [`sms_pumping`]) |
-/// | `DeliveryPolicy::per_user` | 10 per hour, all factors and channels | two full rounds of sign-in plus resends; one account cannot be a messaging gateway |
-/// | `DeliveryPolicy::cost_budget` | off | what a message costs depends on the provider: set it once you know your prices |
+/// | `DeliverySettings` cooldown and cap | 30 s apart, 5 per 15 minutes, per factor and per destination | enough for a slow SMS and a couple of resends; a flood of one phone stops quickly |
+/// | `DeliverySettings::prefix` | 20 SMS per hour per 8-digit number range | an attacker cycling through a premium-rate range is stopped after 20 messages an hour; 8 digits keep genuine users of one city or operator in different ranges (see [`sms_pumping`]) |
+/// | `DeliverySettings::per_user` | 10 per hour, all factors and channels | two full rounds of sign-in plus resends; one account cannot be a messaging gateway |
+/// | `DeliverySettings::cost_budget` | off | what a message costs depends on the provider: set it once you know your prices |
 /// | `StateLimits::pending_enrolments` | 5 per user | a few abandoned attempts, not a store filler |
 /// | `StateLimits::challenges` | 30 per user per 5 minutes | several devices and resends at once; not 10^5 stored ceremonies |
 /// | `StateLimits::passwordless` | 10,000 per 5 minutes, deployment-wide | far above a real sign-in rate; bounds what unauthenticated callers can store to 20,000 unexpired ceremonies (rate-limit the endpoint per client address too) |
@@ -67,7 +67,7 @@ pub mod threat_model {}
 ///
 /// With the default throttle, an attacker gets 5 guesses, then one after 1, 2, 4, 8, 16
 /// and 32 minutes, then one an hour: 33 guesses in the first day
-/// ([`ThrottlePolicy::attempts_per_day`](crate::ThrottlePolicy::attempts_per_day)).
+/// ([`ThrottleSettings::attempts_per_day`](crate::throttle::ThrottleSettings::attempts_per_day)).
 /// Per factor per day that is:
 ///
 /// | factor | one guess succeeds | 33 guesses succeed |
@@ -79,7 +79,7 @@ pub mod threat_model {}
 /// | WebAuthn | a signature: not guessable | — |
 ///
 /// A user with N guessable factors gives an attacker N counters, so N times the chance.
-/// To hold a target instead, set `Policy::guess_budget` to a
+/// To hold a target instead, set `Settings::guess_budget` to a
 /// [`GuessBudget`](crate::throttle::GuessBudget): each factor's schedule is then derived
 /// from its guess space and the target shared across `factors_per_user`. For example a
 /// target of 10^-4 per user per day with up to 3 TOTPs allows 11 guesses per factor per
@@ -95,17 +95,17 @@ pub mod defaults {}
 /// ever enters a code; the bill arrives at the end of the month. Limits per factor and per
 /// destination alone do not help: every number and every account is new.
 ///
-/// **The controls** ([`DeliveryPolicy`](crate::DeliveryPolicy)), each counted in the store,
+/// **The controls** ([`DeliverySettings`](crate::settings::DeliverySettings)), each counted in the store,
 /// so they hold across sessions and service instances:
 ///
 /// - **Per destination** (on): one number or address, whoever enrols it, gets at most 5
 ///   codes per 15 minutes, 30 s apart.
-/// - **Per number range** ([`PrefixCap`](crate::PrefixCap), on): SMS to numbers sharing
+/// - **Per number range** ([`PrefixCap`](crate::settings::PrefixCap), on): SMS to numbers sharing
 ///   their first 8 digits share one cap of 20 per hour. Cycling through a range stops at 20
 ///   messages an hour per range. Email is not capped by domain: mail costs nothing per
 ///   message, and a few large providers hold most genuine addresses.
 /// - **Per user** (on): 10 sends per hour over all of a user's factors, SMS and email.
-/// - **Cost budget** ([`CostBudget`](crate::CostBudget), off): a cost per SMS (by
+/// - **Cost budget** ([`CostBudget`](crate::settings::CostBudget), off): a cost per SMS (by
 ///   longest-prefix match, so dear ranges count for more) and per email (0 by default),
 ///   and a budget per hour for the whole deployment. It bounds the damage of an attack the
 ///   other caps do not see, spread over many ranges. Once the hour's budget is spent, SMS
@@ -115,7 +115,7 @@ pub mod defaults {}
 /// A refused send sends nothing and counts nothing. The per-factor and per-destination
 /// limits refuse with [`Error::RateLimited`](crate::Error::RateLimited), the others with
 /// [`Error::DeliveryCapped`](crate::Error::DeliveryCapped) naming the
-/// [`DeliveryCap`](crate::DeliveryCap); either way an
+/// [`DeliveryCap`](crate::settings::DeliveryCap); either way an
 /// [`EventKind::DeliveryLimited`](crate::EventKind::DeliveryLimited) event names the limit
 /// (the default [`TracingEventSink`](crate::TracingEventSink) logs range and budget
 /// refusals at WARN). No counter key, event, error or log holds a number or address:
@@ -138,7 +138,7 @@ pub mod sms_pumping {}
 ///    a store (`mfa_store_memory::MemoryStore` for one process, `mfa_store_sql` for
 ///    durable or shared state), an [`AeadSealer`](crate::AeadSealer) with a key from your
 ///    secret manager, the factor adapters you offer, an [`EventSink`](crate::EventSink)
-///    that writes your audit log, and a [`Policy`](crate::Policy).
+///    that writes your audit log, and a [`Settings`](crate::Settings).
 /// 2. **Sign-in.** After the password checks out, call
 ///    [`start_challenge(user, None)`](crate::Mfa::start_challenge); the preferred factor is
 ///    chosen and the alternatives listed. Keep the challenge id in the session; on submit,
@@ -152,7 +152,7 @@ pub mod sms_pumping {}
 /// 4. **Errors to users.** `InvalidCode` → "That code didn't work"; `Expired` → "That
 ///    code expired, send a new one"; `Locked { retry_after }` → "Too many attempts, try
 ///    again in N minutes"; `Replayed` → "That code was already used, wait for the next one".
-/// 5. **Housekeeping.** Call [`Store::purge_expired`](crate::Store::purge_expired) every
+/// 5. **Housekeeping.** Call [`Store::purge_expired`](crate::store::Store::purge_expired) every
 ///    few minutes on durable stores.
 /// 6. **Keys.** See [`seal`](crate::seal) for key management and rotation.
 pub mod wiring {}
@@ -178,15 +178,15 @@ pub mod wiring {}
 ///
 /// Adapters never touch the store, the throttle or the sealer: the service hands them the
 /// opened secret and the ceremony payload, and acts on what they return
-/// ([`ProofOutcome`](crate::ProofOutcome): a replay marker to advance, new adapter data).
+/// ([`ProofOutcome`](crate::adapter::ProofOutcome): a replay marker to advance, new adapter data).
 /// So every factor kind gets the same throttling, replay protection, single-use ceremonies
 /// and events without reimplementing them.
 ///
 /// ## Decisions
 ///
-/// - **Policy logic lives in one place, atomicity in the store.** The throttle is a
+/// - **Rules live in one place, atomicity in the store.** The throttle is a
 ///   compare-and-set on a small [`ThrottleState`](crate::store::ThrottleState); the
-///   schedule ([`ThrottlePolicy`](crate::ThrottlePolicy)) is computed in the core. Stores
+///   schedule ([`ThrottleSettings`](crate::throttle::ThrottleSettings)) is computed in the core. Stores
 ///   implement a few primitive atomic operations (compare-and-set, compare-and-advance,
 ///   single-use take, bounded attempt, replace-all, consume-if-unchanged, and a per-user
 ///   edit of factors decided by a plan the core supplies) and none of the rules, so SQL
@@ -249,7 +249,7 @@ pub mod architecture {}
 /// **Remembered devices.** After MFA, [`Mfa::remember_device`](crate::Mfa::remember_device)
 /// issues a token for a long-lived cookie; [`Mfa::check_device`](crate::Mfa::check_device)
 /// at the next sign-in turns it into evidence. Removing a factor or regenerating recovery
-/// codes revokes them all (configurable in [`DevicePolicy`](crate::DevicePolicy)).
+/// codes revokes them all (configurable in [`DeviceSettings`](crate::settings::DeviceSettings)).
 ///
 /// ## Example wiring
 ///
@@ -291,4 +291,4 @@ pub mod architecture {}
 /// }
 /// # let _ = payment_step_up("1", "x");
 /// ```
-pub mod policy {}
+pub mod access_policies {}

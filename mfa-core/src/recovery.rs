@@ -66,7 +66,7 @@ impl HashParams {
 /// How recovery codes are made and checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct RecoveryCodePolicy {
+pub struct RecoveryCodeSettings {
     /// Codes per set (default 10).
     pub count: usize,
     /// Emit `RecoveryCodesLow` when this many or fewer remain (default 3).
@@ -79,13 +79,13 @@ pub struct RecoveryCodePolicy {
     pub hash_floor: HashParams,
 }
 
-impl Default for RecoveryCodePolicy {
+impl Default for RecoveryCodeSettings {
     fn default() -> Self {
         Self { count: 10, low_watermark: 3, hash_params: HashParams::OWASP, hash_floor: HashParams::OWASP_MIN_MEMORY }
     }
 }
 
-impl RecoveryCodePolicy {
+impl RecoveryCodeSettings {
     /// Cheap hashing (256 KiB, t=1) so test suites run fast. Never use it in production.
     pub fn fast_insecure_for_tests() -> Self {
         let cheap = HashParams::new(256, 1, 1);

@@ -2,7 +2,7 @@
 //! reported without an event per attempt.
 //!
 //! A flood of refused guesses (200 parallel guesses against a locked factor, 10^5
-//! usernameless sign-ins against the deployment-wide bound) must be visible to audit, but
+//! passwordless sign-ins against the deployment-wide bound) must be visible to audit, but
 //! must not become 10^5 events. Refusals are counted per key in memory; a report carries
 //! the number refused since the previous report for that key. Reports go out at the 1st,
 //! 2nd, 4th, 8th, ... refusal of a run, for the rest once [`REPORT_INTERVAL`] has passed
@@ -32,9 +32,9 @@ const MAX_KEYS: usize = 10_000;
 pub(crate) enum RefusalKey {
     /// A throttle refused an attempt (locked or disabled).
     Throttle { user: UserId, scope: ThrottleScope, disabled: bool },
-    /// A usernameless sign-in with this user's credential failed.
+    /// A passwordless sign-in with this user's credential failed.
     Passwordless { user: UserId, factor: FactorId },
-    /// A usernameless sign-in named a credential nobody has.
+    /// A passwordless sign-in named a credential nobody has.
     UnknownCredential,
     /// A bound on stored state refused (`user` is `None` for the deployment-wide one).
     Limit { user: Option<UserId>, limit: StateLimit },

@@ -86,7 +86,7 @@ impl SealContext<'_> {
 /// # Examples
 ///
 /// ```
-/// use mfa_core::{AeadSealer, CryptoError, FactorId, KeyId, Mfa, SealContext, SealedSecret, SecretBytes, SecretSealer, UserId};
+/// use mfa_core::{AeadSealer, error::CryptoError, FactorId, seal::KeyId, Mfa, seal::SealContext, seal::SealedSecret, SecretBytes, seal::SecretSealer, UserId};
 /// use mfa_store_memory::MemoryStore;
 ///
 /// /// Keys live in a KMS: the data key is unwrapped once at start-up, then secrets are
@@ -151,7 +151,7 @@ pub trait SecretSealer: fmt::Debug + Send + Sync + 'static {
 /// ones). Nonces are 192 random bits, so random nonces never collide in practice.
 ///
 /// ```
-/// use mfa_core::{AeadSealer, FactorId, KeyId, SealContext, SecretSealer, UserId};
+/// use mfa_core::{AeadSealer, FactorId, seal::KeyId, seal::SealContext, seal::SecretSealer, UserId};
 ///
 /// let sealer = AeadSealer::new(KeyId(2), [7u8; 32]).with_previous_key(KeyId(1), [9u8; 32]);
 /// let (user, factor) = (UserId::new("alice")?, FactorId::random()?);

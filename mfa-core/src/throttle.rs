@@ -19,15 +19,15 @@ use crate::types::Timestamp;
 ///
 /// ```
 /// use std::time::Duration;
-/// use mfa_core::ThrottlePolicy;
-/// let p = ThrottlePolicy::default();
+/// use mfa_core::throttle::ThrottleSettings;
+/// let p = ThrottleSettings::default();
 /// assert_eq!(p.delay_after(5), Some(Duration::from_secs(60)));
 /// assert_eq!(p.delay_after(6), Some(Duration::from_secs(120)));
 /// assert_eq!(p.delay_after(4), None);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ThrottlePolicy {
+pub struct ThrottleSettings {
     /// Consecutive failures allowed without delay (default 5).
     pub free_attempts: u32,
     /// The first delay once those are used (default 60 s).
@@ -42,7 +42,7 @@ pub struct ThrottlePolicy {
     pub max_failures: Option<u32>,
 }
 
-impl Default for ThrottlePolicy {
+impl Default for ThrottleSettings {
     fn default() -> Self {
         Self {
             free_attempts: 5,
@@ -53,22 +53,22 @@ impl Default for ThrottlePolicy {
     }
 }
 
-impl ThrottlePolicy {
-    /// A policy from its parts.
+impl ThrottleSettings {
+    /// A schedule from its parts.
     pub fn new(free_attempts: u32, base_delay: Duration, max_delay: Duration) -> Self {
         Self { free_attempts, base_delay, max_delay, max_failures: None }
     }
 
     /// This schedule with a hard stop after `failures` consecutive failures (see
-    /// [`ThrottlePolicy::max_failures`]).
+    /// [`ThrottleSettings::max_failures`]).
     ///
     /// ```
-    /// use mfa_core::ThrottlePolicy;
+    /// use mfa_core::throttle::ThrottleSettings;
     /// use mfa_core::store::ThrottleState;
-    /// let p = ThrottlePolicy::default().max_failures(100);
+    /// let p = ThrottleSettings::default().max_failures(100);
     /// assert!(!p.exhausted(&ThrottleState::new(99, None)));
     /// assert!(p.exhausted(&ThrottleState::new(100, None)));
-    /// assert!(!ThrottlePolicy::default().exhausted(&ThrottleState::new(u32::MAX, None)));
+    /// assert!(!ThrottleSettings::default().exhausted(&ThrottleState::new(u32::MAX, None)));
     /// ```
     #[must_use]
     pub fn max_failures(mut self, failures: u32) -> Self {
@@ -76,7 +76,7 @@ impl ThrottlePolicy {
         self
     }
 
-    /// True once the counter has reached [`ThrottlePolicy::max_failures`]: no attempt is
+    /// True once the counter has reached [`ThrottleSettings::max_failures`]: no attempt is
     /// evaluated any more.
     pub fn exhausted(&self, state: &ThrottleState) -> bool {
         self.max_failures.is_some_and(|max| state.failures >= max)
@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn delays_double_and_are_capped() {
-        let p = ThrottlePolicy::new(3, Duration::from_secs(10), Duration::from_secs(35));
+        let p = ThrottleSettings::new(3, Duration::from_secs(10), Duration::from_secs(35));
         assert_eq!(p.delay_after(2), None);
         assert_eq!(p.delay_after(3), Some(Duration::from_secs(10)));
         assert_eq!(p.delay_after(4), Some(Duration::from_secs(20)));
@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn wait_counts_from_the_last_attempt() {
-        let p = ThrottlePolicy::new(1, Duration::from_secs(10), Duration::from_secs(100));
+        let p = ThrottleSettings::new(1, Duration::from_secs(10), Duration::from_secs(100));
         let t = Timestamp::from_unix_secs(100);
         let state = ThrottleState::new(1, Some(t));
         assert_eq!(p.wait(&state, t), Some(Duration::from_secs(10)));
@@ -128,7 +128,7 @@ mod tests {
 
 /// A target for online guessing: the highest chance an attacker may have per day of
 /// guessing their way through one user's factors. With a budget configured
-/// ([`Policy::guess_budget`](crate::Policy::guess_budget)), the throttle of every factor
+/// ([`Settings::guess_budget`](crate::Settings::guess_budget)), the throttle of every factor
 /// whose adapter reports a guess probability is derived from it: a 6-digit TOTP with a ±1
 /// window has 3 valid codes in 10^6 per try; an SMS code, 1 in 10^6.
 ///
@@ -173,16 +173,16 @@ impl GuessBudget {
     /// base that fits, capped at a day. At least one attempt a day always remains (the user
     /// must be able to sign in), so a budget below one guess a day is met as closely as that
     /// allows.
-    pub fn throttle_for(&self, per_guess: f64) -> ThrottlePolicy {
+    pub fn throttle_for(&self, per_guess: f64) -> ThrottleSettings {
         let allowed = self.guesses_per_day(per_guess);
-        let default = ThrottlePolicy::default();
+        let default = ThrottleSettings::default();
         if default.attempts_per_day() <= allowed {
             return default;
         }
         let free = u32::try_from(allowed.clamp(1, 5)).unwrap_or(5);
         let day = Duration::from_secs(24 * 3600);
         let within =
-            |base: u64| ThrottlePolicy::new(free, Duration::from_secs(base), day).attempts_per_day() <= allowed;
+            |base: u64| ThrottleSettings::new(free, Duration::from_secs(base), day).attempts_per_day() <= allowed;
         // Longer bases allow fewer attempts: search the shortest that fits.
         let (mut lo, mut hi) = (60u64, day.as_secs());
         while lo < hi {
@@ -193,18 +193,18 @@ impl GuessBudget {
                 lo = mid + 1;
             }
         }
-        ThrottlePolicy::new(free, Duration::from_secs(hi), day)
+        ThrottleSettings::new(free, Duration::from_secs(hi), day)
     }
 
     /// The chance that an attacker making every attempt `throttle` allows in a day guesses
     /// one factor of this user, summed over `factors_per_user` factors.
-    pub fn success_per_day(&self, throttle: &ThrottlePolicy, per_guess: f64) -> f64 {
+    pub fn success_per_day(&self, throttle: &ThrottleSettings, per_guess: f64) -> f64 {
         let guesses = throttle.attempts_per_day() as f64 * f64::from(self.factors_per_user);
         1.0 - (1.0 - per_guess).powf(guesses)
     }
 }
 
-impl ThrottlePolicy {
+impl ThrottleSettings {
     /// Attempts an attacker gets in a day against one counter, trying whenever allowed and
     /// never succeeding (so the count never resets).
     pub fn attempts_per_day(&self) -> u64 {
@@ -227,9 +227,9 @@ mod budget_tests {
     #[test]
     fn the_default_schedule_allows_33_guesses_a_day() {
         // 5 free, 6 more after 1, 2, 4, 8, 16 and 32 minutes, then 22 hourly.
-        assert_eq!(ThrottlePolicy::default().attempts_per_day(), 33);
+        assert_eq!(ThrottleSettings::default().attempts_per_day(), 33);
         let budget = GuessBudget::new(1.0, 1);
-        let p = budget.success_per_day(&ThrottlePolicy::default(), 3e-6);
+        let p = budget.success_per_day(&ThrottleSettings::default(), 3e-6);
         assert!((p - 9.9e-5).abs() < 1e-6, "{p}");
     }
 
@@ -250,7 +250,7 @@ mod budget_tests {
             assert!(achieved <= target * 1.0001, "{target} {per_guess} {factors}: {achieved} with {throttle:?}");
         }
         // A generous budget keeps the default schedule.
-        assert_eq!(GuessBudget::new(1e-2, 1).throttle_for(3e-6), ThrottlePolicy::default());
+        assert_eq!(GuessBudget::new(1e-2, 1).throttle_for(3e-6), ThrottleSettings::default());
     }
 }
 

@@ -177,7 +177,7 @@ random_id!(
 random_id!(
     /// Identifies one challenge or ceremony (server-side state awaiting a proof): 128 random
     /// bits, shown as 32 hex characters.
-    ChallengeId,
+    CeremonyId,
     "challenge id"
 );
 
@@ -430,9 +430,9 @@ pub const MAX_LABEL_CHARS: usize = 64;
 /// Returns the trimmed label.
 ///
 /// ```
-/// assert_eq!(mfa_core::validate_label("  Work phone ").unwrap(), "Work phone");
-/// assert!(mfa_core::validate_label("   ").is_err());
-/// assert!(mfa_core::validate_label("bell\u{7}").is_err());
+/// assert_eq!(mfa_core::types::validate_label("  Work phone ").unwrap(), "Work phone");
+/// assert!(mfa_core::types::validate_label("   ").is_err());
+/// assert!(mfa_core::types::validate_label("bell\u{7}").is_err());
 /// ```
 ///
 /// # Errors

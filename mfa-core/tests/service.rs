@@ -11,8 +11,8 @@ use mfa_core::store::{FactorRecord, StoreExt, ThrottleScope};
 use mfa_core::testing::{FAKE, FakeFactor, RecordingEventSink, race, successes};
 use mfa_core::{
     AeadSealer, Assurance, Challenge, Clock, EnrolmentRequest, Error, EventKind, FactorId, FactorKind, FactorStatus,
-    FailureReason, FreshAuth, KeyId, ManualClock, Mfa, Policy, Prompt, Proof, RecoveryCodePolicy, SharedSecretPrompt,
-    Store, ThrottlePolicy, Timestamp, UserId,
+    FailureReason, FreshAuth, ManualClock, Mfa, Prompt, Proof, Settings, SharedSecretPrompt, Timestamp, UserId,
+    recovery::RecoveryCodeSettings, seal::KeyId, store::Store, throttle::ThrottleSettings,
 };
 use mfa_store_memory::MemoryStore;
 
@@ -35,24 +35,24 @@ impl World {
         }
     }
 
-    fn policy() -> Policy {
-        let mut policy = Policy::default();
-        policy.recovery_codes = RecoveryCodePolicy::fast_insecure_for_tests();
-        policy
+    fn settings() -> Settings {
+        let mut settings = Settings::default();
+        settings.recovery_codes = RecoveryCodeSettings::fast_insecure_for_tests();
+        settings
     }
 
     /// A service instance on the shared store, clock and event log.
     fn mfa(&self) -> Mfa {
-        self.mfa_with(AeadSealer::new(KeyId(1), KEY), Self::policy())
+        self.mfa_with(AeadSealer::new(KeyId(1), KEY), Self::settings())
     }
 
-    fn mfa_with(&self, sealer: AeadSealer, policy: Policy) -> Mfa {
+    fn mfa_with(&self, sealer: AeadSealer, settings: Settings) -> Mfa {
         Mfa::builder()
             .shared_store(self.store.clone())
             .clock(self.clock.clone())
             .sealer(sealer)
             .events(self.events.clone())
-            .policy(policy)
+            .settings(settings)
             .factor(FakeFactor::new())
             .factor(FakeFactor::with_kind(STRONG, Assurance::PhishingResistant, "Security key"))
             .factor(FakeFactor::with_kind(CHALLENGED, Assurance::RestrictedOutOfBand, "Phone").with_challenges())
@@ -314,7 +314,7 @@ async fn a_sealed_secret_copied_to_another_user_does_not_open() {
     w.store.insert_factor(&forged).await.unwrap();
     w.store.activate_factor(&mallory, &mallory_factor, w.clock.now()).await.ok();
     let err = mfa.verify(&mallory, &mallory_factor, &code(&FakeFactor::code_for(&secret, None))).await.unwrap_err();
-    assert!(matches!(err, Error::Crypto(mfa_core::CryptoError::Open)), "{err:?}");
+    assert!(matches!(err, Error::Crypto(mfa_core::error::CryptoError::Open)), "{err:?}");
 }
 
 // ----- sign-in and preferred factor ------------------------------------------------------
@@ -517,9 +517,9 @@ async fn lockout_delays_grow_with_consecutive_failures() {
 #[tokio::test]
 async fn a_hard_stop_disables_a_factor_after_its_consecutive_failures_until_it_is_replaced() {
     let w = World::new();
-    let mut policy = World::policy();
-    policy.throttle = ThrottlePolicy::default().max_failures(7);
-    let mfa = w.mfa_with(AeadSealer::new(KeyId(1), KEY), policy);
+    let mut settings = World::settings();
+    settings.throttle = ThrottleSettings::default().max_failures(7);
+    let mfa = w.mfa_with(AeadSealer::new(KeyId(1), KEY), settings);
     let alice = user("alice");
     let (factor, secret) = enrol(&w, &mfa, &alice, FAKE).await;
     let (other, _) = enrol(&w, &mfa, &alice, STRONG).await;
@@ -551,12 +551,12 @@ async fn a_hard_stop_disables_a_factor_after_its_consecutive_failures_until_it_i
     let proof = code(&FakeFactor::code_for(&new_secret, None));
     assert!(mfa.verify(&alice, &start.factor.id, &proof).await.is_ok());
     // A hard stop of zero would disable every factor at once: refused.
-    let mut zero = World::policy();
-    zero.throttle = ThrottlePolicy::default().max_failures(0);
+    let mut zero = World::settings();
+    zero.throttle = ThrottleSettings::default().max_failures(0);
     let built = Mfa::builder()
         .shared_store(w.store.clone())
         .sealer(AeadSealer::new(KeyId(1), KEY))
-        .policy(zero)
+        .settings(zero)
         .factor(FakeFactor::new())
         .build();
     assert!(matches!(built, Err(Error::Config(_))));
@@ -653,11 +653,11 @@ async fn regenerated_codes_invalidate_the_old_set() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_recovery_code_used_fifty_times_at_once_succeeds_once() {
     let w = World::new();
-    let mut policy = World::policy();
-    policy.throttle.free_attempts = 100; // so the race, not the throttle, decides
+    let mut settings = World::settings();
+    settings.throttle.free_attempts = 100; // so the race, not the throttle, decides
     let (one, two) = (
-        w.mfa_with(AeadSealer::new(KeyId(1), KEY), policy.clone()),
-        w.mfa_with(AeadSealer::new(KeyId(1), KEY), policy),
+        w.mfa_with(AeadSealer::new(KeyId(1), KEY), settings.clone()),
+        w.mfa_with(AeadSealer::new(KeyId(1), KEY), settings),
     );
     let alice = user("alice");
     enrol(&w, &one, &alice, FAKE).await; // recovery codes exist only alongside a factor
@@ -712,14 +712,14 @@ async fn few_remaining_recovery_codes_raise_an_event() {
 #[tokio::test]
 async fn a_secret_under_an_old_key_is_resealed_on_use() {
     let w = World::new();
-    let old = w.mfa_with(AeadSealer::new(KeyId(1), KEY), World::policy());
+    let old = w.mfa_with(AeadSealer::new(KeyId(1), KEY), World::settings());
     let alice = user("alice");
     let (factor, secret) = enrol(&w, &old, &alice, FAKE).await;
-    let rotated = w.mfa_with(AeadSealer::new(KeyId(2), [9; 32]).with_previous_key(KeyId(1), KEY), World::policy());
+    let rotated = w.mfa_with(AeadSealer::new(KeyId(2), [9; 32]).with_previous_key(KeyId(1), KEY), World::settings());
     rotated.verify(&alice, &factor, &code(&FakeFactor::code_for(&secret, None))).await.unwrap();
     let record = w.store.get_factor(&alice, &factor).await.unwrap().unwrap();
     assert_eq!(record.secret.unwrap().key_id, KeyId(2));
-    let new_only = w.mfa_with(AeadSealer::new(KeyId(2), [9; 32]), World::policy());
+    let new_only = w.mfa_with(AeadSealer::new(KeyId(2), [9; 32]), World::settings());
     new_only.verify(&alice, &factor, &code(&FakeFactor::code_for(&secret, None))).await.unwrap();
 }
 

@@ -1,7 +1,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 //! Authenticator apps (TOTP) and one-time codes sent by SMS and email, as
-//! [`FactorAdapter`](mfa_core::FactorAdapter)s for [`mfa_core::Mfa`].
+//! [`FactorAdapter`](mfa_core::adapter::FactorAdapter)s for [`mfa_core::Mfa`].
 //!
 //! # Authenticator app
 //!
@@ -75,7 +75,7 @@
 //!
 //! // Sign-in: a new code is sent for each challenge. Sends to one factor or number are at
 //! // least 30 s apart and at most 5 per 15 minutes, and further capped against SMS
-//! // pumping (`Policy::delivery`, see "SMS pumping" below).
+//! // pumping (`Settings::delivery`, see "SMS pumping" below).
 //! clock.advance(Duration::from_secs(30));
 //! let challenge = mfa.start_challenge(&alice, None).await?;
 //! let code = outbox.last_code_to("+14155552671").unwrap();
@@ -91,7 +91,7 @@
 //!
 //! A form that sends SMS codes can be abused to make you pay for messages to numbers that
 //! share in the revenue (toll fraud). Every send asks the service first, and
-//! [`DeliveryPolicy`](mfa_core::DeliveryPolicy) caps sends per destination, per number
+//! [`DeliverySettings`](mfa_core::settings::DeliverySettings) caps sends per destination, per number
 //! range (numbers sharing their first 8 digits, across all users), per user across all
 //! factors, and optionally against a cost budget for the whole deployment with per-prefix
 //! prices. A refused send sends nothing, returns
@@ -119,7 +119,8 @@
 //! logs — only in the message handed to the [`Sender`].
 
 mod sender;
-pub use sender::{Channel as MessageChannel, DevConsoleSender, Message, SendError, Sender};
+pub use mfa_core::DeliveryChannel;
+pub use sender::{DevConsoleSender, Message, SendError, Sender};
 
 #[cfg(feature = "testing")]
 pub use sender::MemorySender;
@@ -131,10 +132,10 @@ pub use totp::{Algorithm, MAX_WINDOW, MIN_IMPORTED_SECRET, TotpBuilder, TotpFact
 
 #[cfg(feature = "oob")]
 mod oob;
-#[cfg(feature = "oob")]
-pub use oob::{Channel, MAX_CODE_LIFETIME, MessageTemplate, OobBuilder, OobFactor, OobKey};
 #[cfg(feature = "email")]
 pub use oob::{Email, EmailFactor};
+#[cfg(feature = "oob")]
+pub use oob::{MAX_CODE_LIFETIME, MessageTemplate, OobBuilder, OobChannel, OobFactor, OobKey};
 #[cfg(feature = "sms")]
 pub use oob::{Sms, SmsFactor};
 

@@ -12,10 +12,10 @@ use mfa_core::adapter::{
 };
 use mfa_core::secret::{constant_time_eq, fill_random};
 use mfa_core::store::FactorRecord;
-use mfa_core::{Assurance, Error, FactorKind, Result, SecretBytes, SecretString};
+use mfa_core::{Assurance, DeliveryChannel, Error, FactorKind, Result, SecretBytes, SecretString};
 use sha2::Sha256;
 
-use crate::sender::{self, Message, Sender};
+use crate::sender::{Message, Sender};
 
 /// Longest code lifetime allowed (NIST SP 800-63B: out-of-band secrets live at most 10
 /// minutes).
@@ -101,7 +101,7 @@ impl MessageTemplate {
 }
 
 /// What differs between SMS and email: the destination type, its masking, the template.
-pub trait Channel: fmt::Debug + Clone + Send + Sync + 'static {
+pub trait OobChannel: fmt::Debug + Clone + Send + Sync + 'static {
     /// The factor kind.
     const KIND: FactorKind;
     /// What a verification proves.
@@ -109,7 +109,7 @@ pub trait Channel: fmt::Debug + Clone + Send + Sync + 'static {
     /// The default label.
     const LABEL: &'static str;
     /// How messages travel.
-    const CHANNEL: sender::Channel;
+    const CHANNEL: DeliveryChannel;
 
     /// Validates and normalises a destination typed by a user.
     ///
@@ -138,11 +138,11 @@ pub struct Sms {
 pub struct Email;
 
 #[cfg(feature = "sms")]
-impl Channel for Sms {
+impl OobChannel for Sms {
     const KIND: FactorKind = FactorKind::SMS;
     const ASSURANCE: Assurance = Assurance::RestrictedOutOfBand;
     const LABEL: &'static str = "Phone";
-    const CHANNEL: sender::Channel = sender::Channel::Sms;
+    const CHANNEL: DeliveryChannel = DeliveryChannel::Sms;
 
     fn normalise(&self, input: &str) -> Result<String> {
         let bad = || Error::InvalidInput { field: "destination", reason: "not a valid phone number" };
@@ -187,11 +187,11 @@ impl Channel for Sms {
 }
 
 #[cfg(feature = "email")]
-impl Channel for Email {
+impl OobChannel for Email {
     const KIND: FactorKind = FactorKind::EMAIL;
     const ASSURANCE: Assurance = Assurance::EmailOutOfBand;
     const LABEL: &'static str = "Email";
-    const CHANNEL: sender::Channel = sender::Channel::Email;
+    const CHANNEL: DeliveryChannel = DeliveryChannel::Email;
 
     fn normalise(&self, input: &str) -> Result<String> {
         let bad = || Error::InvalidInput { field: "destination", reason: "not a valid email address" };
@@ -233,7 +233,7 @@ impl Channel for Email {
 ///   time. Each code works once.
 /// - The destination is validated and normalised, stored sealed (the service seals the
 ///   factor's secret), and shown masked.
-/// - Every send first asks the service's delivery gate ([`mfa_core::DeliveryPolicy`]): a
+/// - Every send first asks the service's delivery gate ([`mfa_core::settings::DeliverySettings`]): a
 ///   cooldown and a cap per window per factor and per destination, and the caps against
 ///   SMS pumping: per number range (SMS only), per user across all factors, and an
 ///   optional cost budget for the whole deployment. A refused send sends nothing.
@@ -244,7 +244,7 @@ impl Channel for Email {
 /// - SMS verifications report [`Assurance::RestrictedOutOfBand`]; email reports
 ///   [`Assurance::EmailOutOfBand`], which never counts as an AAL2 second factor.
 #[derive(Debug, Clone)]
-pub struct OobFactor<C: Channel> {
+pub struct OobFactor<C: OobChannel> {
     channel: C,
     sender: Arc<dyn Sender>,
     key: OobKey,
@@ -265,11 +265,11 @@ pub type EmailFactor = OobFactor<Email>;
 /// Configures an [`OobFactor`].
 #[derive(Debug)]
 #[must_use]
-pub struct OobBuilder<C: Channel> {
+pub struct OobBuilder<C: OobChannel> {
     factor: OobFactor<C>,
 }
 
-impl<C: Channel + Default> OobFactor<C> {
+impl<C: OobChannel + Default> OobFactor<C> {
     /// A factor with the defaults, sending through `sender`, hashing codes under `key`.
     pub fn new(sender: impl Sender, key: OobKey) -> Self {
         OobFactor {
@@ -290,7 +290,7 @@ impl<C: Channel + Default> OobFactor<C> {
     }
 }
 
-impl<C: Channel> OobBuilder<C> {
+impl<C: OobChannel> OobBuilder<C> {
     /// The name messages use for your service ("{code} is your Example verification code").
     pub fn app_name(mut self, name: impl Into<String>) -> Self {
         self.factor.app_name = name.into();
@@ -360,7 +360,7 @@ impl OobBuilder<Sms> {
     }
 }
 
-impl<C: Channel> OobFactor<C> {
+impl<C: OobChannel> OobFactor<C> {
     /// Validates and normalises a destination as enrolment would (E.164, or a checked
     /// address).
     ///
@@ -391,7 +391,7 @@ impl<C: Channel> OobFactor<C> {
         let code = self.new_code()?;
         let minutes = self.lifetime.as_secs().div_ceil(60);
         let t = &self.template;
-        let subject = (C::CHANNEL == sender::Channel::Email)
+        let subject = (C::CHANNEL == DeliveryChannel::Email)
             .then(|| MessageTemplate::render(&t.subject, &self.app_name, "", minutes));
         let body = SecretString::new(MessageTemplate::render(&t.body, &self.app_name, code.expose(), minutes));
         ctx.delivery.permit(C::CHANNEL, destination).await?;
@@ -420,7 +420,7 @@ impl<C: Channel> OobFactor<C> {
 }
 
 #[async_trait]
-impl<C: Channel> FactorAdapter for OobFactor<C> {
+impl<C: OobChannel> FactorAdapter for OobFactor<C> {
     fn kinds(&self) -> Vec<FactorKind> {
         vec![C::KIND]
     }
@@ -478,7 +478,7 @@ impl<C: Channel> FactorAdapter for OobFactor<C> {
         Ok(ChallengePlan::with_ceremony(prompt, ceremony))
     }
 
-    async fn verify(&self, ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome> {
+    async fn finish_challenge(&self, ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome> {
         self.check(ctx, &input)
     }
 }

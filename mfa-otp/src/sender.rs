@@ -9,9 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use mfa_core::SecretString;
 
-/// How a message travels: the core's [`DeliveryChannel`](mfa_core::DeliveryChannel), which
-/// the delivery gate also sees.
-pub use mfa_core::DeliveryChannel as Channel;
+use mfa_core::DeliveryChannel;
 
 /// A message to deliver. The body holds a one-time code: it is secret, and `Debug` never
 /// prints it.
@@ -19,7 +17,7 @@ pub use mfa_core::DeliveryChannel as Channel;
 #[non_exhaustive]
 pub struct Message {
     /// SMS or email.
-    pub channel: Channel,
+    pub channel: DeliveryChannel,
     /// The destination: an E.164 phone number or an email address.
     pub to: String,
     /// The subject line (email only).
@@ -30,7 +28,7 @@ pub struct Message {
 
 impl Message {
     /// A message from its parts.
-    pub fn new(channel: Channel, to: String, subject: Option<String>, body: SecretString) -> Self {
+    pub fn new(channel: DeliveryChannel, to: String, subject: Option<String>, body: SecretString) -> Self {
         Self { channel, to, subject, body }
     }
 }

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use mfa_core::{Error, Result, SecretString};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
 
-use crate::sender::{Channel, Message, SendError, Sender};
+use crate::sender::{Message, SendError, Sender};
+use mfa_core::DeliveryChannel;
 
 /// The body of the gateway request. In every value, `{to}` becomes the E.164 number and
 /// `{body}` the message text.
@@ -115,7 +116,7 @@ fn fill(template: &str, to: &str, body: &str) -> String {
 #[async_trait]
 impl Sender for HttpSmsSender {
     async fn send(&self, message: &Message) -> Result<(), SendError> {
-        if message.channel != Channel::Sms {
+        if message.channel != DeliveryChannel::Sms {
             return Err(SendError::Unsupported);
         }
         let text = message.body.expose();

@@ -9,7 +9,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use mfa_core::{Error, Result, SecretString};
 
-use crate::sender::{Channel, Message, SendError, Sender};
+use crate::sender::{Message, SendError, Sender};
+use mfa_core::DeliveryChannel;
 
 /// How the connection to the SMTP server is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +122,7 @@ impl SmtpBuilder {
 #[async_trait]
 impl Sender for SmtpSender {
     async fn send(&self, message: &Message) -> Result<(), SendError> {
-        if message.channel != Channel::Email {
+        if message.channel != DeliveryChannel::Email {
             return Err(SendError::Unsupported);
         }
         let to: Mailbox = message.to.parse().map_err(|_| SendError::Unsupported)?;

@@ -394,7 +394,7 @@ impl FactorAdapter for TotpFactor {
     }
 
     async fn finish_enrolment(&self, ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome> {
-        self.verify(ctx, input).await
+        self.finish_challenge(ctx, input).await
     }
 
     async fn start_challenge(
@@ -406,7 +406,7 @@ impl FactorAdapter for TotpFactor {
         Ok(ChallengePlan::new(Prompt::EnterCode))
     }
 
-    async fn verify(&self, ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome> {
+    async fn finish_challenge(&self, ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome> {
         let params = Params::decode(&input.factor.data)?;
         let secret = input.secret.ok_or(Error::Config("TOTP factor without a secret"))?;
         let code = expect_code(input.proof)?;
@@ -544,8 +544,8 @@ mod tests {
 
         use mfa_core::store::FactorUpdate;
         use mfa_core::{
-            AeadSealer, Clock, CryptoError, EnrolmentRequest, FactorId, FreshAuth, KeyId, ManualClock, Mfa, Policy,
-            SealContext, SealedSecret, SecretSealer, Store, Timestamp, UserId,
+            AeadSealer, Clock, EnrolmentRequest, FactorId, FreshAuth, ManualClock, Mfa, Settings, Timestamp, UserId,
+            error::CryptoError, seal::KeyId, seal::SealContext, seal::SealedSecret, seal::SecretSealer, store::Store,
         };
         use mfa_store_memory::MemoryStore;
 
@@ -584,7 +584,7 @@ mod tests {
         }
 
         impl World {
-            fn new(policy: Policy) -> Self {
+            fn new(settings: Settings) -> Self {
                 let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
                 let sealer = Arc::new(Counting(AeadSealer::new(KeyId(1), [3; 32]), AtomicUsize::new(0)));
                 let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_010));
@@ -593,7 +593,7 @@ mod tests {
                     .shared_store(store.clone())
                     .shared_sealer(sealer.clone())
                     .clock(clock.clone())
-                    .policy(policy)
+                    .settings(settings)
                     .factor(totp.clone())
                     .build()
                     .unwrap();
@@ -627,7 +627,7 @@ mod tests {
 
         #[tokio::test]
         async fn with_the_secret_cache_a_seed_is_decrypted_once_not_at_every_verification() {
-            let w = World::new(Policy::default());
+            let w = World::new(Settings::default());
             let (id, key) = w.enrol().await;
             let after_enrolment = w.opens();
             for _ in 0..5 {
@@ -647,9 +647,9 @@ mod tests {
 
         #[tokio::test]
         async fn without_the_secret_cache_every_verification_decrypts_the_seed() {
-            let mut policy = Policy::default();
-            policy.secret_cache = 0;
-            let w = World::new(policy);
+            let mut settings = Settings::default();
+            settings.secret_cache = 0;
+            let w = World::new(settings);
             let (id, key) = w.enrol().await;
             let after_enrolment = w.opens();
             for _ in 0..5 {
@@ -660,7 +660,7 @@ mod tests {
 
         #[tokio::test]
         async fn a_seed_replaced_in_the_store_takes_effect_at_once_despite_the_cache() {
-            let w = World::new(Policy::default());
+            let w = World::new(Settings::default());
             let (id, old_key) = w.enrol().await;
             w.mfa.verify(&w.alice, &id, &w.next_code(&old_key)).await.unwrap();
             // Another instance replaces the seed (same factor id, new sealed value).

@@ -36,7 +36,7 @@ use mfa_core::store::{
     FactorRecord, FactorStore, FactorUpdate, RecoveryCodeRecord, RecoveryCodeStore, StoreError, StoreResult,
     ThrottleScope, ThrottleState,
 };
-use mfa_core::{ChallengeId, DeviceId, FactorId, FactorStatus, Store, Timestamp, UserId};
+use mfa_core::{CeremonyId, DeviceId, FactorId, FactorStatus, Timestamp, UserId, store::Store};
 
 const SHARDS: usize = 64;
 
@@ -52,7 +52,7 @@ pub struct MemoryStore {
 struct Inner {
     hasher: RandomState,
     users: Sharded<UserId, UserData>,
-    ceremonies: Sharded<ChallengeId, CeremonyRecord>,
+    ceremonies: Sharded<CeremonyId, CeremonyRecord>,
     factor_ids: Box<[Mutex<HashSet<FactorId>>]>,
     counters: Sharded<String, CounterState>,
     lookup_keys: Sharded<String, (UserId, FactorId)>,
@@ -167,7 +167,7 @@ pub struct RecordCounts {
     pub users: usize,
     /// Factors, pending and active.
     pub factors: usize,
-    /// Ceremonies (enrolment, challenge and usernameless sign-in state).
+    /// Ceremonies (enrolment, challenge and passwordless sign-in state).
     pub ceremonies: usize,
     /// Unused recovery codes.
     pub recovery_codes: usize,
@@ -214,7 +214,7 @@ impl MemoryStore {
         lock(&self.inner.users[i])
     }
 
-    fn ceremony_shard(&self, id: &ChallengeId) -> MutexGuard<'_, HashMap<ChallengeId, CeremonyRecord>> {
+    fn ceremony_shard(&self, id: &CeremonyId) -> MutexGuard<'_, HashMap<CeremonyId, CeremonyRecord>> {
         lock(&self.inner.ceremonies[id_shard(id.as_bytes())])
     }
 
@@ -427,7 +427,7 @@ impl CeremonyStore for MemoryStore {
     async fn attempt_ceremony(
         &self,
         user: Option<&UserId>,
-        id: &ChallengeId,
+        id: &CeremonyId,
         now: Timestamp,
     ) -> StoreResult<Option<CeremonyRecord>> {
         let mut shard = self.ceremony_shard(id);
@@ -443,7 +443,7 @@ impl CeremonyStore for MemoryStore {
     async fn get_ceremony(
         &self,
         user: Option<&UserId>,
-        id: &ChallengeId,
+        id: &CeremonyId,
         now: Timestamp,
     ) -> StoreResult<Option<CeremonyRecord>> {
         let shard = self.ceremony_shard(id);
@@ -453,7 +453,7 @@ impl CeremonyStore for MemoryStore {
     async fn take_ceremony(
         &self,
         user: Option<&UserId>,
-        id: &ChallengeId,
+        id: &CeremonyId,
         now: Timestamp,
     ) -> StoreResult<Option<CeremonyRecord>> {
         let mut shard = self.ceremony_shard(id);

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use mfa_core::Store;
+use mfa_core::store::Store;
 use mfa_store_memory::MemoryStore;
 
 mfa_core::store_conformance_tests!(concrete, async { Arc::new(MemoryStore::new()) });

@@ -11,7 +11,7 @@ use mfa_core::store::{
     CeremonyPurpose, CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, RecoveryCodeRecord, StoreError,
     StoreResult, ThrottleState,
 };
-use mfa_core::{Assurance, ChallengeId, DeviceId, FactorId, FactorKind, FactorStatus, Timestamp, UserId};
+use mfa_core::{Assurance, CeremonyId, DeviceId, FactorId, FactorKind, FactorStatus, Timestamp, UserId};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::error::corrupt;
@@ -182,7 +182,7 @@ pub(crate) fn factor_from_row(row: &impl Columns) -> StoreResult<FactorRecord> {
     };
     r.data = row.bytes("data")?;
     r.replay_marker = row.opt_int("replay_marker")?.map(marker_from_db);
-    r.enrolment = opt_id16(row.opt_bytes("enrolment")?, "enrolment id")?.map(ChallengeId::from_bytes);
+    r.enrolment = opt_id16(row.opt_bytes("enrolment")?, "enrolment id")?.map(CeremonyId::from_bytes);
     r.replaces = opt_id16(row.opt_bytes("replaces")?, "replaced factor id")?.map(FactorId::from_bytes);
     r.lookup_key = row.opt_text("lookup_key")?;
     Ok(r)
@@ -191,7 +191,7 @@ pub(crate) fn factor_from_row(row: &impl Columns) -> StoreResult<FactorRecord> {
 /// A ceremony from a row holding every column of `mfa_ceremonies`.
 pub(crate) fn ceremony_from_row(row: &impl Columns) -> StoreResult<CeremonyRecord> {
     let mut c = CeremonyRecord::new(
-        ChallengeId::from_bytes(id16(row.bytes("id")?, "ceremony id")?),
+        CeremonyId::from_bytes(id16(row.bytes("id")?, "ceremony id")?),
         row.opt_text("user_id")?.map(user_from_db).transpose()?,
         opt_id16(row.opt_bytes("factor_id")?, "ceremony factor id")?.map(FactorId::from_bytes),
         kind_from_db(row.text("kind")?)?,

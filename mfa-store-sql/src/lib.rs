@@ -2,7 +2,7 @@
 #![deny(missing_docs)]
 //! Durable stores for [`mfa_core`] on SQLite and PostgreSQL, built on [`sqlx`].
 //!
-//! [`SqliteStore`] and [`PostgresStore`] implement [`mfa_core::Store`] with exactly the
+//! [`SqliteStore`] and [`PostgresStore`] implement [`mfa_core::store::Store`] with exactly the
 //! behaviour of the reference in-memory store (`mfa_store_memory::MemoryStore`) and pass the
 //! same conformance suite. Unlike the memory store, their state survives restarts and is
 //! shared between every process that uses the same database, so throttles, replay
@@ -47,7 +47,7 @@
 //!
 //! # Atomicity
 //!
-//! Every method the [`Store`](mfa_core::Store) trait marks atomic is a single SQL statement
+//! Every method the [`Store`](mfa_core::store::Store) trait marks atomic is a single SQL statement
 //! (a conditional `UPDATE`/`DELETE ... RETURNING`, an `INSERT ... ON CONFLICT ... WHERE`,
 //! each checked by its row count) or one transaction. On SQLite such transactions start with
 //! `BEGIN IMMEDIATE`, taking the write lock before reading; on PostgreSQL they hold a
@@ -55,7 +55,7 @@
 //!
 //! # Housekeeping
 //!
-//! Call [`Store::purge_expired`](mfa_core::Store::purge_expired) periodically: it deletes
+//! Call [`Store::purge_expired`](mfa_core::store::Store::purge_expired) periodically: it deletes
 //! expired ceremonies, pending factors (freeing their lookup keys), counters and remembered
 //! devices.
 

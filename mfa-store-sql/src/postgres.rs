@@ -11,7 +11,7 @@ use sqlx::{Postgres, Transaction};
 use crate::error::db_err;
 use crate::statements::{Migration, POSTGRES_LOCK_MIGRATION, POSTGRES_LOCK_USER};
 
-/// The implementation of [`Store`](mfa_core::Store), `migrate` and `schema_version`
+/// The implementation of [`Store`](mfa_core::store::Store), `migrate` and `schema_version`
 /// shared with SQLite, compiled for PostgreSQL with the three names below.
 #[path = "store/mod.rs"]
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend, on purpose")]
@@ -27,7 +27,7 @@ type Db = Postgres;
 const MIGRATIONS: &[Migration] =
     &[Migration { version: 1, name: "initial", sql: include_str!("../migrations/postgres/0001_initial.sql") }];
 
-/// A [`Store`](mfa_core::Store) on PostgreSQL, shared by every process connected to the
+/// A [`Store`](mfa_core::store::Store) on PostgreSQL, shared by every process connected to the
 /// same database (and schema).
 ///
 /// Cheap to clone: clones share the connection pool. Call [`migrate`](Self::migrate) once
@@ -51,7 +51,7 @@ impl PostgresStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Backend`](mfa_core::StoreError::Backend) if the URL is malformed or the
+    /// [`StoreError::Backend`](mfa_core::store::StoreError::Backend) if the URL is malformed or the
     /// server cannot be reached.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         Self::connect_with(PgConnectOptions::from_str(url).map_err(db_err)?).await
@@ -62,7 +62,7 @@ impl PostgresStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Backend`](mfa_core::StoreError::Backend) if the server cannot be reached.
+    /// [`StoreError::Backend`](mfa_core::store::StoreError::Backend) if the server cannot be reached.
     pub async fn connect_with(options: PgConnectOptions) -> StoreResult<Self> {
         let pool = PgPoolOptions::new().max_connections(10).connect_with(options).await.map_err(db_err)?;
         Ok(Self::from_pool(pool))

@@ -12,7 +12,7 @@ use sqlx::{Sqlite, Transaction};
 use crate::error::db_err;
 use crate::statements::{Migration, SQLITE_BEGIN_IMMEDIATE};
 
-/// The implementation of [`Store`](mfa_core::Store), `migrate` and `schema_version`
+/// The implementation of [`Store`](mfa_core::store::Store), `migrate` and `schema_version`
 /// shared with PostgreSQL, compiled for SQLite with the three names below.
 #[path = "store/mod.rs"]
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend, on purpose")]
@@ -31,7 +31,7 @@ const MIGRATIONS: &[Migration] =
 /// How long a connection waits for another writer's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A [`Store`](mfa_core::Store) on SQLite: a database file shared by every process that
+/// A [`Store`](mfa_core::store::Store) on SQLite: a database file shared by every process that
 /// opens it, or an in-memory database private to this store.
 ///
 /// Cheap to clone: clones share the connection pool. Call [`migrate`](Self::migrate) once
@@ -56,7 +56,7 @@ impl SqliteStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Backend`](mfa_core::StoreError::Backend) if the URL is malformed or the
+    /// [`StoreError::Backend`](mfa_core::store::StoreError::Backend) if the URL is malformed or the
     /// database cannot be opened.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url).map_err(db_err)?;
@@ -68,7 +68,7 @@ impl SqliteStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Backend`](mfa_core::StoreError::Backend) if SQLite fails.
+    /// [`StoreError::Backend`](mfa_core::store::StoreError::Backend) if SQLite fails.
     pub async fn in_memory() -> StoreResult<Self> {
         Self::connect("sqlite::memory:").await
     }
@@ -80,7 +80,7 @@ impl SqliteStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Backend`](mfa_core::StoreError::Backend) if the database cannot be
+    /// [`StoreError::Backend`](mfa_core::store::StoreError::Backend) if the database cannot be
     /// opened.
     pub async fn connect_with(options: SqliteConnectOptions, in_memory: bool) -> StoreResult<Self> {
         let options = options.foreign_keys(true).busy_timeout(BUSY_TIMEOUT);

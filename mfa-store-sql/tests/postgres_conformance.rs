@@ -11,7 +11,7 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use mfa_core::{FactorId, Store};
+use mfa_core::{FactorId, store::Store};
 use mfa_store_sql::PostgresStore;
 use mfa_store_sql::sqlx::postgres::{PgConnectOptions, PgConnection};
 use mfa_store_sql::sqlx::{Connection, Executor};

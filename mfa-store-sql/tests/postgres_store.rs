@@ -5,7 +5,7 @@
 
 use std::str::FromStr;
 
-use mfa_core::{FactorId, StoreError};
+use mfa_core::{FactorId, store::StoreError};
 use mfa_store_sql::sqlx::postgres::{PgConnectOptions, PgConnection};
 use mfa_store_sql::sqlx::{Connection, Executor};
 use mfa_store_sql::{PostgresStore, SCHEMA_VERSION};

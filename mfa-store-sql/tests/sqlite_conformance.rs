@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use mfa_core::{FactorId, Store};
+use mfa_core::{FactorId, store::Store};
 use mfa_store_sql::SqliteStore;
 
 /// A directory for this run's database files; the previous run's files are removed first.

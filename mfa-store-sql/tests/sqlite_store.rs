@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use mfa_core::store::prelude::*;
 use mfa_core::store::{CounterState, FactorRecord, ThrottleScope, ThrottleState};
-use mfa_core::{Assurance, FactorId, FactorKind, StoreError, Timestamp, UserId};
+use mfa_core::{Assurance, FactorId, FactorKind, Timestamp, UserId, store::StoreError};
 use mfa_store_sql::{SCHEMA_VERSION, SqliteStore};
 
 const T0: Timestamp = Timestamp::from_unix_millis(1_700_000_000_000);

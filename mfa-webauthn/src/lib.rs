@@ -7,7 +7,7 @@
 //!
 //! | kind | registration | sign-in | assurance |
 //! |---|---|---|---|
-//! | [`FactorKind::PASSKEY`] | discoverable credential, user verification **required** | second factor, or usernameless without a password | [`Assurance::PhishingResistantMultiFactor`] |
+//! | [`FactorKind::PASSKEY`] | discoverable credential, user verification **required** | second factor, or passwordless without a password | [`Assurance::PhishingResistantMultiFactor`] |
 //! | [`FactorKind::SECURITY_KEY`] | CTAP2 and U2F keys; user verification preferred, no credProtect | second factor only | [`Assurance::PhishingResistant`] |
 //! | [`FactorKind::OLDER_DEVICE`] | U2F-era keys (`fido-u2f` attestation), user verification discouraged, no credProtect | second factor only, never passwordless | [`Assurance::PhishingResistant`] |
 //!
@@ -31,7 +31,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Usernameless sign-in: [`Mfa::start_passwordless`](mfa_core::Mfa::start_passwordless)
+//! Passwordless sign-in: [`Mfa::start_passwordless`](mfa_core::Mfa::start_passwordless)
 //! with [`FactorKind::PASSKEY`], then
 //! [`Mfa::finish_passwordless`](mfa_core::Mfa::finish_passwordless); the result names the
 //! user. Only passkeys that verified the user get in that way.
@@ -50,7 +50,7 @@
 //! await fetch("/security/keys/finish", { method: "POST",
 //!   headers: { "content-type": "application/json" }, body: JSON.stringify(created.toJSON()) });
 //!
-//! // Sign-in (second factor or usernameless): the same with `get`.
+//! // Sign-in (second factor or passwordless): the same with `get`.
 //! const asserted = await navigator.credentials.get({
 //!   publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options.publicKey),
 //! });
@@ -81,8 +81,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mfa_core::adapter::{
-    CeremonyPlan, ChallengePlan, EnrolmentPlan, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof,
-    ProofOutcome, ProofStep, UsernamelessContext, VerifyInput,
+    CeremonyPlan, ChallengePlan, EnrolmentPlan, EnrolmentRequest, FactorAdapter, FactorContext, PasswordlessContext,
+    Prompt, Proof, ProofOutcome, ProofStep, VerifyInput,
 };
 use mfa_core::store::FactorRecord;
 use mfa_core::{Assurance, Error, FactorKind, Result, SecretBytes, UserId};
@@ -513,7 +513,7 @@ impl FactorAdapter for WebauthnFactor {
         Ok(ChallengePlan::with_ceremony(prompt, self.ceremony(&state)?))
     }
 
-    async fn verify(&self, ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome> {
+    async fn finish_challenge(&self, ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome> {
         let credential: PublicKeyCredential = parse(input.proof)?;
         let record = input.factor;
         if record.lookup_key.as_deref() != Some(b64(credential.get_credential_id()).as_str()) {
@@ -552,7 +552,7 @@ impl FactorAdapter for WebauthnFactor {
         }
     }
 
-    async fn start_usernameless(&self, ctx: &UsernamelessContext<'_>) -> Result<ChallengePlan> {
+    async fn start_passwordless(&self, ctx: &PasswordlessContext<'_>) -> Result<ChallengePlan> {
         if !is_passkey(ctx.kind) {
             return Err(Error::Unsupported);
         }

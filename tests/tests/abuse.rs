@@ -16,8 +16,8 @@ use mfa_core::store::ThrottleScope;
 use mfa_core::testing::RecordingEventSink;
 use mfa_core::throttle::GuessBudget;
 use mfa_core::{
-    AeadSealer, ChallengeId, DeviceId, Error, EventKind, EventSink, FactorKind, FailureReason, KeyId, Mfa, Policy,
-    Store, ThrottlePolicy, Timestamp, UserId,
+    AeadSealer, CeremonyId, DeviceId, Error, EventKind, EventSink, FactorKind, FailureReason, Mfa, Settings, Timestamp,
+    UserId, seal::KeyId, store::Store, throttle::ThrottleSettings,
 };
 use mfa_otp::{OobKey, SmsFactor};
 use mfa_store_memory::MemoryStore;
@@ -81,7 +81,7 @@ impl Tally {
 
 /// Guesses a never-succeeding attacker gets evaluated within `span` of the first, trying
 /// whenever `throttle` allows.
-fn allowed_within(throttle: &ThrottlePolicy, span: Duration) -> u64 {
+fn allowed_within(throttle: &ThrottleSettings, span: Duration) -> u64 {
     let mut at = Duration::ZERO;
     let mut attempts = 0u64;
     while at <= span {
@@ -96,11 +96,11 @@ fn candidate(n: u64) -> String {
     format!("{:06}", (n.wrapping_mul(7_919).wrapping_add(104_729)) % 1_000_000)
 }
 
-fn policy_with(budget: Option<GuessBudget>) -> Policy {
-    let mut policy = Policy::default();
-    policy.recovery_codes = mfa_core::RecoveryCodePolicy::fast_insecure_for_tests();
-    policy.guess_budget = budget;
-    policy
+fn policy_with(budget: Option<GuessBudget>) -> Settings {
+    let mut settings = Settings::default();
+    settings.recovery_codes = mfa_core::recovery::RecoveryCodeSettings::fast_insecure_for_tests();
+    settings.guess_budget = budget;
+    settings
 }
 
 /// One line per scenario in `target/abuse-report.txt`, and on stderr.
@@ -125,7 +125,7 @@ fn report(scenario: &str, tally: &Tally, per_guess: f64, budget: &str) {
 /// Checks the figures against the schedule the attacker faced: never more evaluations
 /// than it allows over the simulated time or in any one day, and exactly that many for an
 /// attacker who guesses at the earliest moment.
-fn assert_within_schedule(tally: &Tally, throttle: &ThrottlePolicy, pace: Pace) {
+fn assert_within_schedule(tally: &Tally, throttle: &ThrottleSettings, pace: Pace) {
     assert_eq!(tally.guesses, GUESSES);
     assert_eq!(tally.evaluated + tally.refused, tally.guesses, "every guess is evaluated or refused");
     let allowed = allowed_within(throttle, tally.span());
@@ -180,12 +180,12 @@ async fn guess_totp(w: &World, alice: &UserId, id: mfa_core::FactorId, key: &[u8
     tally
 }
 
-async fn brute_force_totp(budget: Option<GuessBudget>, pace: Pace) -> (Tally, ThrottlePolicy, f64) {
+async fn brute_force_totp(budget: Option<GuessBudget>, pace: Pace) -> (Tally, ThrottleSettings, f64) {
     let w = World::with(Arc::new(MemoryStore::new()), policy_with(budget), None);
     let alice = UserId::new("alice").unwrap();
     let (id, key, _) = w.enrol_totp(&alice).await;
     let per_guess = 3.0 / 1e6;
-    let throttle = budget.map_or(ThrottlePolicy::default(), |b| b.throttle_for(per_guess));
+    let throttle = budget.map_or(ThrottleSettings::default(), |b| b.throttle_for(per_guess));
     let tally = guess_totp(&w, &alice, id, &key, pace).await;
 
     // The attacker stops. While the lock lasts even the right code is refused; once it
@@ -231,9 +231,9 @@ async fn totp_brute_force_stays_within_the_guess_budget() {
 
 #[tokio::test]
 async fn totp_brute_force_against_a_hard_stop_ends_at_one_hundred_failures() {
-    let mut policy = policy_with(None);
-    policy.throttle = ThrottlePolicy::default().max_failures(100);
-    let w = World::with(Arc::new(MemoryStore::new()), policy, None);
+    let mut settings = policy_with(None);
+    settings.throttle = ThrottleSettings::default().max_failures(100);
+    let w = World::with(Arc::new(MemoryStore::new()), settings, None);
     let alice = UserId::new("alice").unwrap();
     let (id, key, _) = w.enrol_totp(&alice).await;
     let per_guess = 3.0 / 1e6;
@@ -247,17 +247,17 @@ async fn totp_brute_force_against_a_hard_stop_ends_at_one_hundred_failures() {
 
 // ----- SMS --------------------------------------------------------------------------------
 
-async fn brute_force_sms(budget: Option<GuessBudget>, pace: Pace) -> (Tally, ThrottlePolicy, f64, u64) {
-    let mut policy = policy_with(budget);
-    policy.delivery = mfa_core::DeliveryPolicy::default(); // the real delivery limits
-    let w = World::with(Arc::new(MemoryStore::new()), policy, None);
+async fn brute_force_sms(budget: Option<GuessBudget>, pace: Pace) -> (Tally, ThrottleSettings, f64, u64) {
+    let mut settings = policy_with(budget);
+    settings.delivery = mfa_core::settings::DeliverySettings::default(); // the real delivery limits
+    let w = World::with(Arc::new(MemoryStore::new()), settings, None);
     let alice = UserId::new("alice").unwrap();
     let id = w.enrol_oob(&alice, FactorKind::SMS, PHONE).await;
     w.advance(30);
     let per_guess = 1e-6;
-    let throttle = budget.map_or(ThrottlePolicy::default(), |b| b.throttle_for(per_guess));
+    let throttle = budget.map_or(ThrottleSettings::default(), |b| b.throttle_for(per_guess));
     let mut tally = Tally { start: Some(w.now()), ..Tally::default() };
-    let mut challenge: Option<ChallengeId> = None;
+    let mut challenge: Option<CeremonyId> = None;
     let mut sends = 0u64;
     let mut n = 0u64;
     for _ in 0..GUESSES {
@@ -363,13 +363,13 @@ struct Pair {
 fn pair((a, b): (Arc<dyn Store>, Arc<dyn Store>)) -> Pair {
     let events = RecordingEventSink::new();
     let sink: Arc<dyn EventSink> = Arc::new(events.clone());
-    let one = World::with(a, world::policy(), Some(sink));
+    let one = World::with(a, world::settings(), Some(sink));
     // The second instance shares the clock, the outbox and the keys.
     let two = Mfa::builder()
         .shared_store(b)
         .clock(one.clock.clone())
         .sealer(AeadSealer::new(KeyId(1), world::SEAL_KEY))
-        .policy(world::policy())
+        .settings(world::settings())
         .events(events.clone())
         .factor(one.totp.clone())
         .factor(SmsFactor::builder(one.outbox.clone(), OobKey::new(&world::OOB_KEY).unwrap()).build().unwrap())
@@ -576,7 +576,7 @@ async fn parallel_device_token_guesses_are_evaluated_at_most_five_times(p: Pair)
     assert_eq!(w.mfa.check_device(&alice, &real).await.unwrap().id, device.device.id);
 }
 
-/// Callers nobody authenticated (SECURITY.md S23): 200 parallel usernameless sign-ins,
+/// Callers nobody authenticated (SECURITY.md S23): 200 parallel passwordless sign-ins,
 /// each on its own ceremony, naming Alice's passkey with a spoilt signature, through two
 /// instances. None is evaluated against her factor's throttle: it stays clear, and she
 /// signs in at once, without a username and as a second factor.

@@ -8,7 +8,8 @@
 mod support;
 
 use mfa_core::{
-    ChallengeId, DeviceId, EnrolmentRequest, Error, FactorId, FactorKind, Proof, SecretBytes, UserId, validate_label,
+    CeremonyId, DeviceId, EnrolmentRequest, Error, FactorId, FactorKind, Proof, SecretBytes, UserId,
+    types::validate_label,
 };
 use support::world::{Account, World, code, full_account, get, get_json};
 
@@ -221,13 +222,13 @@ async fn hostile_webauthn_responses_get_a_typed_error_and_change_nothing() {
         ("lossy non-UTF-8", String::from_utf8_lossy(b"{\"id\":\"\xff\xfe\"}").into_owned()),
         ("NUL inside", format!("{}\u{0}", &real[..real.len() - 1])),
     ];
-    let usernameless = w.mfa.start_passwordless(&FactorKind::PASSKEY).await.unwrap();
+    let passwordless = w.mfa.start_passwordless(&FactorKind::PASSKEY).await.unwrap();
     let pending =
         w.mfa.start_enrolment(&a.user, &w.fresh(), EnrolmentRequest::new(FactorKind::SECURITY_KEY)).await.unwrap();
     let mut ceremonies = a.challenges();
-    ceremonies.push(usernameless.id);
+    ceremonies.push(passwordless.id);
     let before = w.snapshot(&a.user, &ceremonies).await;
-    let usernameless_before = w.store.get_ceremony(None, &usernameless.id, w.now()).await.unwrap();
+    let usernameless_before = w.store.get_ceremony(None, &passwordless.id, w.now()).await.unwrap();
     for (what, json) in &inputs {
         let proof = match Proof::credential(json.clone()) {
             Err(e) => {
@@ -240,7 +241,7 @@ async fn hostile_webauthn_responses_get_a_typed_error_and_change_nothing() {
         let results = [
             ("challenge", mfa.finish_challenge(&a.user, &a.key_challenge, &proof).await.map(|_| ())),
             ("enrolment", mfa.finish_enrolment(&a.user, &w.fresh(), &pending.factor.id, &proof).await.map(|_| ())),
-            ("usernameless", mfa.finish_passwordless(&usernameless.id, &proof).await.map(|_| ())),
+            ("passwordless", mfa.finish_passwordless(&passwordless.id, &proof).await.map(|_| ())),
             ("totp", mfa.verify(&a.user, &a.totp, &proof).await.map(|_| ())),
         ];
         for (path, r) in results {
@@ -248,7 +249,7 @@ async fn hostile_webauthn_responses_get_a_typed_error_and_change_nothing() {
             assert!(matches!(e, Error::InvalidInput { .. }), "{what} at {path}: {e:?}");
         }
         assert_eq!(w.snapshot(&a.user, &ceremonies).await, before, "{what} changed state");
-        assert_eq!(w.store.get_ceremony(None, &usernameless.id, w.now()).await.unwrap(), usernameless_before);
+        assert_eq!(w.store.get_ceremony(None, &passwordless.id, w.now()).await.unwrap(), usernameless_before);
     }
     // The real response still signs in.
     w.mfa.finish_challenge(&a.user, &a.key_challenge, &Proof::credential(real).unwrap()).await.unwrap();
@@ -319,7 +320,7 @@ fn hostile_user_ids_and_ids_get_a_typed_error() {
         // Every kind of id takes exactly 32 hexadecimal characters.
         let fields = [
             ("factor id", FactorId::parse(&input).err()),
-            ("challenge id", ChallengeId::parse(&input).err()),
+            ("challenge id", CeremonyId::parse(&input).err()),
             ("device id", DeviceId::parse(&input).err()),
         ];
         for (field, e) in fields {
@@ -331,7 +332,7 @@ fn hostile_user_ids_and_ids_get_a_typed_error() {
     for (what, json) in [("a number", "7"), ("an object", "{}"), ("null", "null"), ("truncated", "\"abc")] {
         assert!(serde_json::from_str::<UserId>(json).is_err(), "{what}");
         assert!(serde_json::from_str::<FactorId>(json).is_err(), "{what}");
-        assert!(serde_json::from_str::<ChallengeId>(json).is_err(), "{what}");
+        assert!(serde_json::from_str::<CeremonyId>(json).is_err(), "{what}");
         assert!(serde_json::from_str::<DeviceId>(json).is_err(), "{what}");
     }
     // The user id "alice" with a trailing NUL is not alice.

@@ -15,8 +15,9 @@ use std::time::Duration;
 use mfa_core::store::CounterState;
 use mfa_core::testing::RecordingEventSink;
 use mfa_core::{
-    AeadSealer, Clock, CostBudget, DeliveryCap, DeliveryPolicy, EnrolmentRequest, Error, EventKind, FactorId,
-    FactorKind, FreshAuth, KeyId, ManualClock, Mfa, Policy, PrefixCap, Store, Timestamp, UserId,
+    AeadSealer, Clock, EnrolmentRequest, Error, EventKind, FactorId, FactorKind, FreshAuth, ManualClock, Mfa, Settings,
+    Timestamp, UserId, seal::KeyId, settings::CostBudget, settings::DeliveryCap, settings::DeliverySettings,
+    settings::PrefixCap, store::Store,
 };
 use mfa_otp::{EmailFactor, MemorySender, OobKey, SmsFactor};
 use mfa_store_memory::MemoryStore;
@@ -41,27 +42,27 @@ impl World {
     }
 
     /// A service instance on the first store handle with `delivery` limits.
-    fn mfa(&self, delivery: DeliveryPolicy) -> Mfa {
+    fn mfa(&self, delivery: DeliverySettings) -> Mfa {
         self.instance(self.stores.0.clone(), delivery)
     }
 
     /// A second service instance, on the second store handle.
-    fn other_mfa(&self, delivery: DeliveryPolicy) -> Mfa {
+    fn other_mfa(&self, delivery: DeliverySettings) -> Mfa {
         self.instance(self.stores.1.clone(), delivery)
     }
 
-    fn instance(&self, store: Arc<dyn Store>, delivery: DeliveryPolicy) -> Mfa {
+    fn instance(&self, store: Arc<dyn Store>, delivery: DeliverySettings) -> Mfa {
         let key = OobKey::new(&[5; 32]).unwrap();
-        let mut policy = Policy::default();
-        policy.delivery = delivery;
+        let mut settings = Settings::default();
+        settings.delivery = delivery;
         // Users here start many enrolments; the bound on pending ones has tests of its own.
-        policy.limits.pending_enrolments = 1_000;
+        settings.limits.pending_enrolments = 1_000;
         Mfa::builder()
             .shared_store(store)
             .clock(self.clock.clone())
             .sealer(AeadSealer::new(KeyId(1), [3; 32]))
             .events(self.events.clone())
-            .policy(policy)
+            .settings(settings)
             .factor(SmsFactor::builder(self.outbox.clone(), key.clone()).app_name("Example").build().unwrap())
             .factor(EmailFactor::builder(self.outbox.clone(), key).app_name("Example").build().unwrap())
             .build()
@@ -155,7 +156,7 @@ fn user(name: &str) -> UserId {
 /// Two users add one number: their sends share its cap (5 per 15 minutes), and the refusal
 /// counts nothing.
 async fn a_destination_is_capped_across_users(w: World) {
-    let mfa = w.mfa(DeliveryPolicy::default());
+    let mfa = w.mfa(DeliverySettings::default());
     let shared = "+14155552671";
     let (alice, bob) = (user("alice"), user("bob"));
     let alice_phone = w.add(&mfa, &alice, FactorKind::SMS, shared).await;
@@ -183,7 +184,7 @@ async fn a_destination_is_capped_across_users(w: World) {
 /// 21 users add 21 numbers of one range (their first 8 digits): the default cap of 20 per
 /// hour refuses the 21st, while numbers of another range and another country still go.
 async fn numbers_of_one_range_are_capped_together_across_users(w: World) {
-    let mfa = w.mfa(DeliveryPolicy::default());
+    let mfa = w.mfa(DeliverySettings::default());
     let number = |i: usize| format!("+4420794609{i:02}");
     for i in 0..20 {
         w.start(&mfa, &user(&format!("pumper{i}")), FactorKind::SMS, &number(i)).await.unwrap();
@@ -219,7 +220,7 @@ async fn numbers_of_one_range_are_capped_together_across_users(w: World) {
 /// One user's sends are capped together (10 per hour by default), whatever the factor or
 /// channel, while the per-factor limits alone would allow more.
 async fn one_user_is_capped_across_sms_and_email(w: World) {
-    let mfa = w.mfa(DeliveryPolicy::default());
+    let mfa = w.mfa(DeliverySettings::default());
     let alice = user("alice");
     let (number, address) = ("+14155552671", "alice@example.com");
     let phone = w.add(&mfa, &alice, FactorKind::SMS, number).await;
@@ -261,7 +262,7 @@ async fn one_user_is_capped_across_sms_and_email(w: World) {
 /// cost units: numbers of a dear range use it up sooner, a refused send spends nothing,
 /// email (free by default) still goes, and the budget is whole again after the hour.
 async fn the_cost_budget_is_shared_and_resets_after_the_hour(w: World) {
-    let mut delivery = DeliveryPolicy::default();
+    let mut delivery = DeliverySettings::default();
     delivery.cost_budget = Some(CostBudget::per_hour(10).sms_cost(3).prefix_cost("+1", 1).prefix_cost("+44", 5));
     let instances = [w.mfa(delivery.clone()), w.other_mfa(delivery)];
     let us = |i: usize| format!("+141555526{i:02}");
@@ -315,7 +316,7 @@ async fn the_cost_budget_is_shared_and_resets_after_the_hour(w: World) {
 /// no cost budget, the default) apply: many numbers of one range all go. A cap on fewer
 /// digits covers a wider range.
 async fn the_range_cap_can_be_turned_off_or_widened(w: World) {
-    let mut delivery = DeliveryPolicy::default();
+    let mut delivery = DeliverySettings::default();
     delivery.prefix = None;
     let mfa = w.mfa(delivery);
     for i in 0..30 {
@@ -323,7 +324,7 @@ async fn the_range_cap_can_be_turned_off_or_widened(w: World) {
     }
     assert_eq!(w.sent(), 30);
     // A tighter range cap with fewer digits catches the whole country.
-    let mut delivery = DeliveryPolicy::default();
+    let mut delivery = DeliverySettings::default();
     delivery.prefix = Some(PrefixCap::new(2, Duration::from_secs(600), 2));
     let mfa = w.other_mfa(delivery);
     w.start(&mfa, &user("v1"), FactorKind::SMS, "+442079470001").await.unwrap();
@@ -389,9 +390,9 @@ on_backend!(
 
 #[test]
 fn unusable_caps_are_refused_when_the_service_is_built() {
-    let mut policy = Policy::default();
-    policy.delivery.cost_budget = Some(CostBudget::per_hour(10).prefix_cost("+44x", 2));
+    let mut settings = Settings::default();
+    settings.delivery.cost_budget = Some(CostBudget::per_hour(10).prefix_cost("+44x", 2));
     let built =
-        Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::new(KeyId(1), [3; 32])).policy(policy).build();
+        Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::new(KeyId(1), [3; 32])).settings(settings).build();
     assert!(matches!(built, Err(Error::Config(_))), "{built:?}");
 }

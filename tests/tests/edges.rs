@@ -13,8 +13,9 @@ use std::time::Duration;
 use mfa_core::store::ThrottleScope;
 use mfa_core::testing::RecordingEventSink;
 use mfa_core::{
-    AeadSealer, Clock, DeliveryPolicy, EnrolmentRequest, Error, EventKind, EventSink, FactorKind, FreshAuth, KeyId,
-    Mfa, Policy, Prompt, StateLimit, Store, ThrottlePolicy, UserId, WindowCap,
+    AeadSealer, Clock, EnrolmentRequest, Error, EventKind, EventSink, FactorKind, FreshAuth, Mfa, Prompt, Settings,
+    UserId, limits::StateLimit, seal::KeyId, settings::DeliverySettings, settings::WindowCap, store::Store,
+    throttle::ThrottleSettings,
 };
 use mfa_otp::{EmailFactor, OobKey, SmsFactor};
 use mfa_store_memory::MemoryStore;
@@ -22,10 +23,10 @@ use support::world::{self, World, code, create, get};
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
 /// A world on `store` whose events are recorded.
-fn world_on(store: Arc<dyn Store>, policy: Policy) -> (World, RecordingEventSink) {
+fn world_on(store: Arc<dyn Store>, settings: Settings) -> (World, RecordingEventSink) {
     let events = RecordingEventSink::new();
     let sink: Arc<dyn EventSink> = Arc::new(events.clone());
-    (World::with(store, policy, Some(sink)), events)
+    (World::with(store, settings, Some(sink)), events)
 }
 
 fn user(name: &str) -> UserId {
@@ -40,7 +41,7 @@ fn password_only(w: &World) -> FreshAuth {
 // ----- finding 1: recovery codes minted before MFA ---------------------------------------
 
 async fn recovery_codes_minted_with_only_a_password_never_count(store: Arc<dyn Store>) {
-    let (w, events) = world_on(store, world::policy());
+    let (w, events) = world_on(store, world::settings());
     let alice = user("alice");
     // With only the password, before any factor: no codes.
     let minted = w.mfa.generate_recovery_codes(&alice, &password_only(&w)).await;
@@ -69,7 +70,7 @@ async fn recovery_codes_minted_with_only_a_password_never_count(store: Arc<dyn S
 }
 
 async fn removing_the_last_factor_discards_the_recovery_codes(store: Arc<dyn Store>) {
-    let (w, events) = world_on(store, world::policy());
+    let (w, events) = world_on(store, world::settings());
     let alice = user("alice");
     let (totp, _, _) = w.enrol_totp(&alice).await;
     let sms = w.enrol_oob(&alice, FactorKind::SMS, "+14155552671").await;
@@ -87,7 +88,7 @@ async fn removing_the_last_factor_discards_the_recovery_codes(store: Arc<dyn Sto
 // ----- finding 2: a pending enrolment started before MFA ----------------------------------
 
 async fn an_enrolment_started_before_mfa_cannot_be_finished_after_it(store: Arc<dyn Store>) {
-    let (w, _) = world_on(store, world::policy());
+    let (w, _) = world_on(store, world::settings());
     let alice = user("alice");
     // The attacker, with only the password, starts an authenticator-app enrolment.
     let req = EnrolmentRequest::new(FactorKind::TOTP);
@@ -115,7 +116,7 @@ async fn an_enrolment_started_before_mfa_cannot_be_finished_after_it(store: Arc<
 }
 
 async fn a_first_enrolment_started_and_finished_with_the_password_still_works(store: Arc<dyn Store>) {
-    let (w, _) = world_on(store, world::policy());
+    let (w, _) = world_on(store, world::settings());
     let alice = user("alice");
     let (id, key, _) = w.start_totp(&alice).await;
     let finished = w.mfa.finish_enrolment(&alice, &password_only(&w), &id, &code(&w.totp_code(&key))).await;
@@ -125,10 +126,10 @@ async fn a_first_enrolment_started_and_finished_with_the_password_still_works(st
 // ----- finding 3: unauthenticated passkey lockout -----------------------------------------
 
 async fn unauthenticated_failures_never_lock_or_disable_a_passkey(store: Arc<dyn Store>) {
-    let mut policy = world::policy();
+    let mut settings = world::settings();
     // A hard stop after 3: before the fix, 3 forged sign-ins disabled the passkey for good.
-    policy.throttle = ThrottlePolicy::default().max_failures(3);
-    let (w, events) = world_on(store, policy);
+    settings.throttle = ThrottleSettings::default().max_failures(3);
+    let (w, events) = world_on(store, settings);
     let alice = user("alice");
     let mut passkey = SoftPasskey::new(true);
     let key = w.enrol_passkey(&alice, &mut passkey).await;
@@ -220,12 +221,12 @@ impl Backend {
 
 const CALLS: usize = 100_000;
 
-async fn usernameless_sign_ins_leave_the_store_bounded(backend: Backend, cap: u32) {
+async fn passwordless_sign_ins_leave_the_store_bounded(backend: Backend, cap: u32) {
     let ttl = Duration::from_secs(300);
-    let mut policy = world::policy();
-    policy.challenge_ttl = ttl;
-    policy.limits.passwordless = WindowCap::new(ttl, cap);
-    let (w, events) = world_on(backend.shared(), policy);
+    let mut settings = world::settings();
+    settings.challenge_ttl = ttl;
+    settings.limits.passwordless = WindowCap::new(ttl, cap);
+    let (w, events) = world_on(backend.shared(), settings);
     let alice = user("alice");
     let mut passkey = SoftPasskey::new(true);
     let key = w.enrol_passkey(&alice, &mut passkey).await;
@@ -248,7 +249,7 @@ async fn usernameless_sign_ins_leave_the_store_bounded(backend: Backend, cap: u3
     let stored = stored_ceremonies(&backend).await - baseline;
     assert_eq!(stored, started, "every ceremony started is stored until purged, nothing else");
     eprintln!(
-        "{CALLS} usernameless starts: {started} admitted, {refused} refused, {stored} ceremonies stored \
+        "{CALLS} passwordless starts: {started} admitted, {refused} refused, {stored} ceremonies stored \
          (bound {} per window)",
         cap
     );
@@ -279,10 +280,10 @@ async fn usernameless_sign_ins_leave_the_store_bounded(backend: Backend, cap: u3
 }
 
 async fn pending_enrolments_per_user_are_bounded_also_under_racing(store: Arc<dyn Store>) {
-    let mut policy = world::policy();
-    let max = Policy::default().limits.pending_enrolments;
-    policy.limits.pending_enrolments = max;
-    let (w, events) = world_on(store, policy);
+    let mut settings = world::settings();
+    let max = Settings::default().limits.pending_enrolments;
+    settings.limits.pending_enrolments = max;
+    let (w, events) = world_on(store, settings);
     let alice = user("alice");
     let mut refused = 0;
     for _ in 0..300 {
@@ -290,7 +291,7 @@ async fn pending_enrolments_per_user_are_bounded_also_under_racing(store: Arc<dy
         match w.mfa.start_enrolment(&alice, &password_only(&w), req).await {
             Ok(_) => {}
             Err(Error::LimitReached { limit: StateLimit::PendingEnrolments, retry_after }) => {
-                assert_eq!(retry_after, w.mfa.policy().enrolment_ttl, "until the oldest expires");
+                assert_eq!(retry_after, w.mfa.settings().enrolment_ttl, "until the oldest expires");
                 refused += 1;
             }
             Err(e) => panic!("{e:?}"),
@@ -319,12 +320,12 @@ async fn pending_enrolments_per_user_are_bounded_also_under_racing(store: Arc<dy
 }
 
 async fn challenges_and_remembered_devices_per_user_are_bounded(store: Arc<dyn Store>) {
-    let mut policy = world::policy();
-    policy.limits = Policy::default().limits;
-    let (w, _) = world_on(store, policy);
+    let mut settings = world::settings();
+    settings.limits = Settings::default().limits;
+    let (w, _) = world_on(store, settings);
     let alice = user("alice");
     let (totp, key, _) = w.enrol_totp(&alice).await;
-    let cap = w.mfa.policy().limits.challenges.max as usize;
+    let cap = w.mfa.settings().limits.challenges.max as usize;
     let started = {
         let mut n = 0;
         for _ in 0..100 {
@@ -340,7 +341,7 @@ async fn challenges_and_remembered_devices_per_user_are_bounded(store: Arc<dyn S
     w.advance(300);
     w.mfa.start_challenge(&alice, Some(&totp)).await.unwrap();
     // Remembered devices: the oldest are forgotten past the bound.
-    let max = w.mfa.policy().limits.devices;
+    let max = w.mfa.settings().limits.devices;
     let mut tokens = Vec::new();
     for i in 0..max + 10 {
         w.advance(30);
@@ -355,12 +356,12 @@ async fn challenges_and_remembered_devices_per_user_are_bounded(store: Arc<dyn S
 // ----- finding 5: canonical destination keys ----------------------------------------------
 
 async fn every_spelling_of_one_mailbox_shares_one_delivery_cap(store: Arc<dyn Store>) {
-    let mut policy = world::policy();
+    let mut settings = world::settings();
     // One code per 30 s per destination, as by default.
-    policy.delivery = DeliveryPolicy::new(Duration::from_secs(30), Duration::from_secs(900), 5);
-    policy.delivery.per_user = None;
-    policy.delivery.prefix = None;
-    let (w, _) = world_on(store, policy);
+    settings.delivery = DeliverySettings::new(Duration::from_secs(30), Duration::from_secs(900), 5);
+    settings.delivery.per_user = None;
+    settings.delivery.prefix = None;
+    let (w, _) = world_on(store, settings);
     let spellings = [
         "victim@example.com",
         "Victim@example.com",
@@ -396,16 +397,16 @@ async fn every_spelling_of_one_mailbox_shares_one_delivery_cap(store: Arc<dyn St
 async fn every_spelling_of_one_number_shares_one_delivery_cap(store: Arc<dyn Store>) {
     let clock = mfa_core::ManualClock::new(mfa_core::Timestamp::from_unix_secs(world::T0));
     let outbox = mfa_otp::MemorySender::new();
-    let mut policy = world::policy();
-    policy.delivery = DeliveryPolicy::new(Duration::from_secs(30), Duration::from_secs(900), 5);
-    policy.delivery.per_user = None;
-    policy.delivery.prefix = None;
+    let mut settings = world::settings();
+    settings.delivery = DeliverySettings::new(Duration::from_secs(30), Duration::from_secs(900), 5);
+    settings.delivery.per_user = None;
+    settings.delivery.prefix = None;
     let key = OobKey::new(&world::OOB_KEY).unwrap();
     let mfa = Mfa::builder()
         .shared_store(store)
         .clock(clock.clone())
         .sealer(AeadSealer::new(KeyId(1), world::SEAL_KEY))
-        .policy(policy)
+        .settings(settings)
         .factor(SmsFactor::builder(outbox.clone(), key.clone()).default_region("US").unwrap().build().unwrap())
         .factor(EmailFactor::new(outbox.clone(), key))
         .build()
@@ -429,7 +430,7 @@ async fn every_spelling_of_one_number_shares_one_delivery_cap(store: Arc<dyn Sto
 // ----- finding 6: replacing a factor keeps remembered devices ------------------------------
 
 async fn replacing_a_factor_revokes_remembered_devices_as_removing_it_does(store: Arc<dyn Store>) {
-    let (w, _) = world_on(store, world::policy());
+    let (w, _) = world_on(store, world::settings());
     let alice = user("alice");
     let old = w.enrol_oob(&alice, FactorKind::SMS, "+14155552671").await;
     let c = w.mfa.start_challenge(&alice, Some(&old)).await.unwrap();
@@ -449,7 +450,7 @@ async fn replacing_a_factor_revokes_remembered_devices_as_removing_it_does(store
 // (The 200-guess races of abuse.rs assert it for every kind of counter on every store.)
 
 async fn attempts_refused_by_a_lock_are_reported_in_aggregate(store: Arc<dyn Store>) {
-    let (w, events) = world_on(store, world::policy());
+    let (w, events) = world_on(store, world::settings());
     let alice = user("alice");
     let (id, key, _) = w.enrol_totp(&alice).await;
     w.advance(30);
@@ -485,7 +486,7 @@ async fn attempts_refused_by_a_lock_are_reported_in_aggregate(store: Arc<dyn Sto
 // ----- finding 8: a user id with ':' ------------------------------------------------------
 
 async fn a_user_id_with_a_colon_enrols_totp_with_the_default_account_name(store: Arc<dyn Store>) {
-    let (w, _) = world_on(store, world::policy());
+    let (w, _) = world_on(store, world::settings());
     for name in ["tenant:42", "urn:example:user:7", " padded:id "] {
         let who = user(name);
         let start = w.mfa.start_enrolment(&who, &password_only(&w), EnrolmentRequest::new(FactorKind::TOTP)).await;
@@ -502,7 +503,7 @@ async fn a_user_id_with_a_colon_enrols_totp_with_the_default_account_name(store:
 // ----- finding 9: the smaller ones ----------------------------------------------------------
 
 async fn labels_that_disguise_a_device_are_refused(store: Arc<dyn Store>) {
-    let (w, _) = world_on(store, world::policy());
+    let (w, _) = world_on(store, world::settings());
     let alice = user("alice");
     let (id, _, _) = w.enrol_totp(&alice).await;
     for label in ["Phone\u{202E}enohp", "\u{200B}Authenticator app", "Yubi\u{200D}Key", "Key\u{2067}1\u{2069}"] {
@@ -516,7 +517,7 @@ async fn labels_that_disguise_a_device_are_refused(store: Arc<dyn Store>) {
 }
 
 async fn a_recovery_code_pasted_with_a_line_break_works(store: Arc<dyn Store>) {
-    let (w, _) = world_on(store, world::policy());
+    let (w, _) = world_on(store, world::settings());
     let alice = user("alice");
     w.enrol_totp(&alice).await;
     let set = w.mfa.generate_recovery_codes(&alice, &w.fresh()).await.unwrap();
@@ -527,7 +528,7 @@ async fn a_recovery_code_pasted_with_a_line_break_works(store: Arc<dyn Store>) {
 }
 
 async fn default_labels_ignore_abandoned_enrolments(store: Arc<dyn Store>) {
-    let (w, _) = world_on(store, world::policy());
+    let (w, _) = world_on(store, world::settings());
     let alice = user("alice");
     let mut passkey = SoftPasskey::new(true);
     // One abandoned attempt, then one that is finished.
@@ -585,8 +586,8 @@ macro_rules! on_backend {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             $(#[$attr])*
-            async fn usernameless_sign_ins_leave_the_store_bounded() {
-                super::usernameless_sign_ins_leave_the_store_bounded($backend, $cap).await;
+            async fn passwordless_sign_ins_leave_the_store_bounded() {
+                super::passwordless_sign_ins_leave_the_store_bounded($backend, $cap).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

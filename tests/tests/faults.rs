@@ -11,11 +11,11 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mfa_core::recovery::RecoveryCodePolicy;
+use mfa_core::recovery::RecoveryCodeSettings;
 use mfa_core::testing::FaultyStore;
 use mfa_core::{
-    AeadSealer, Clock, EnrolmentRequest, Error, FactorId, FactorKind, FactorStatus, FreshAuth, KeyId, ManualClock, Mfa,
-    Policy, Prompt, Proof, Store, Timestamp, UserId,
+    AeadSealer, Clock, EnrolmentRequest, Error, FactorId, FactorKind, FactorStatus, FreshAuth, ManualClock, Mfa,
+    Prompt, Proof, Settings, Timestamp, UserId, seal::KeyId, store::Store,
 };
 use mfa_otp::TotpFactor;
 use mfa_store_memory::MemoryStore;
@@ -37,15 +37,15 @@ impl<S: Store> World<S> {
         let store = Arc::new(FaultyStore::new(inner));
         let clock = ManualClock::new(Timestamp::from_unix_secs(T));
         let totp = TotpFactor::new("Example Corp").unwrap();
-        let mut policy = Policy::default();
-        policy.recovery_codes = RecoveryCodePolicy::fast_insecure_for_tests();
-        policy.devices.revoke_on_recovery_regeneration = true;
+        let mut settings = Settings::default();
+        settings.recovery_codes = RecoveryCodeSettings::fast_insecure_for_tests();
+        settings.devices.revoke_on_recovery_regeneration = true;
         // Every interrupted attempt below leaves a pending enrolment behind.
-        policy.limits.pending_enrolments = 1_000;
+        settings.limits.pending_enrolments = 1_000;
         let mfa = Mfa::builder()
             .shared_store(store.clone() as Arc<dyn Store>)
             .clock(clock.clone())
-            .policy(policy)
+            .settings(settings)
             .sealer(AeadSealer::new(KeyId(1), [9; 32]))
             .factor(totp.clone())
             .build()

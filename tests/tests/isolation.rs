@@ -10,7 +10,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use mfa_core::access::ActionDigest;
-use mfa_core::{ChallengeId, DeviceId, EnrolmentRequest, FactorId, FactorKind, Proof, ThrottlePolicy, UserId};
+use mfa_core::{
+    CeremonyId, DeviceId, EnrolmentRequest, FactorId, FactorKind, Proof, UserId, throttle::ThrottleSettings,
+};
 use support::world::{self, Account, Discoverable, World, code, full_account, get_json};
 
 /// What one call is given in place of the victim's identifiers.
@@ -18,7 +20,7 @@ use support::world::{self, Account, Discoverable, World, code, full_account, get
 struct Target {
     factor: FactorId,
     kind: FactorKind,
-    challenge: ChallengeId,
+    challenge: CeremonyId,
     device: DeviceId,
     token: String,
     recovery_code: String,
@@ -38,7 +40,7 @@ enum Coverage {
 const OPERATIONS: &[(&str, Coverage)] = &[
     ("builder", Coverage::NoForeignId("builds a service")),
     ("now", Coverage::NoForeignId("reads the clock")),
-    ("policy", Coverage::NoForeignId("reads the configuration")),
+    ("settings", Coverage::NoForeignId("reads the configuration")),
     ("store", Coverage::NoForeignId("hands the host its own store")),
     ("start_enrolment", Coverage::Matrix), // `replaces` names a factor
     ("finish_enrolment", Coverage::Matrix),
@@ -101,8 +103,8 @@ async fn call(w: &World, actor: &UserId, name: &str, t: &Target) -> Result<Strin
         "finish_challenge" => {
             mfa.finish_challenge(actor, &t.challenge, &t.proof).await.map_or_else(err, |_| ok("verified"))
         }
-        // Usernameless: the acting user is not an argument, and a user's challenge is not
-        // a usernameless one.
+        // Passwordless: the acting user is not an argument, and a user's challenge is not
+        // a passwordless one.
         "finish_passwordless" => {
             mfa.finish_passwordless(&t.challenge, &t.proof).await.map_or_else(err, |_| ok("verified"))
         }
@@ -205,9 +207,9 @@ fn victim_targets(w: &World, bob: &mut Account) -> Vec<(String, Target)> {
 #[tokio::test]
 async fn another_users_ids_behave_exactly_like_missing_ones_and_change_nothing() {
     // Generous throttling, so the many calls never lock the actor out mid-matrix.
-    let mut policy = world::policy();
-    policy.throttle = ThrottlePolicy::new(10_000, Duration::from_secs(60), Duration::from_secs(3600));
-    let w = World::with(std::sync::Arc::new(mfa_store_memory::MemoryStore::new()), policy, None);
+    let mut settings = world::settings();
+    settings.throttle = ThrottleSettings::new(10_000, Duration::from_secs(60), Duration::from_secs(3600));
+    let w = World::with(std::sync::Arc::new(mfa_store_memory::MemoryStore::new()), settings, None);
     let alice = full_account(&w, "alice", 1).await;
     let mut bob = full_account(&w, "bob", 2).await;
     w.advance(60); // later TOTP steps are free for both
@@ -222,7 +224,7 @@ async fn another_users_ids_behave_exactly_like_missing_ones_and_change_nothing()
         for (what, target) in &targets {
             let missing = Target {
                 factor: FactorId::random().unwrap(),
-                challenge: ChallengeId::random().unwrap(),
+                challenge: CeremonyId::random().unwrap(),
                 device: DeviceId::random().unwrap(),
                 token: random_token(),
                 recovery_code: random_code(),
@@ -258,16 +260,16 @@ async fn another_users_ids_behave_exactly_like_missing_ones_and_change_nothing()
 }
 
 /// The unauthenticated entry points (SECURITY.md S23): a caller with no session starts
-/// usernameless sign-ins and answers them naming Bob's credentials (which are not secret)
+/// passwordless sign-ins and answers them naming Bob's credentials (which are not secret)
 /// with forged signatures, with a genuine answer replayed from another ceremony, and with
 /// his security key (second factor only). Each answer is refused exactly like one naming a
 /// credential that does not exist, and nothing of Bob's changes: not even under a hard stop
 /// of 3 failures, his passkey still signs him in.
 #[tokio::test]
 async fn unauthenticated_callers_naming_a_users_credentials_change_nothing() {
-    let mut policy = world::policy();
-    policy.throttle = ThrottlePolicy::default().max_failures(3);
-    let w = World::with(std::sync::Arc::new(mfa_store_memory::MemoryStore::new()), policy, None);
+    let mut settings = world::settings();
+    settings.throttle = ThrottleSettings::default().max_failures(3);
+    let w = World::with(std::sync::Arc::new(mfa_store_memory::MemoryStore::new()), settings, None);
     let mut bob = full_account(&w, "bob", 2).await;
     let before = w.snapshot(&bob.user, &bob.challenges()).await;
     let passkey = bob.passkey_discoverable.clone();

@@ -76,7 +76,7 @@ async fn no_secret_appears_in_logs_errors_or_events() {
     let recorder = RecordingEventSink::new();
     let w = World::with(
         Arc::new(mfa_store_memory::MemoryStore::new()),
-        world::policy(),
+        world::settings(),
         Some(Arc::new(Tee(recorder.clone()))),
     );
     let mut secrets: Vec<String> = Vec::new();

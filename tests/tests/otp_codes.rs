@@ -12,7 +12,7 @@ use std::time::Duration;
 use mfa_core::testing::RecordingEventSink;
 use mfa_core::{
     AeadSealer, Assurance, Clock, EnrolmentRequest, Error, EventKind, FactorId, FactorKind, FactorStatus, FreshAuth,
-    KeyId, ManualClock, Mfa, Prompt, Proof, Store, Timestamp, UserId,
+    ManualClock, Mfa, Prompt, Proof, Timestamp, UserId, seal::KeyId, store::Store,
 };
 use mfa_otp::{EmailFactor, MemorySender, MessageTemplate, OobKey, SmsFactor};
 use mfa_store_memory::MemoryStore;

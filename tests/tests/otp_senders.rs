@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::post;
 use mfa_core::{AeadSealer, EnrolmentRequest, Error, FactorKind, FactorStatus, FreshAuth, Mfa, Proof, UserId};
 use mfa_otp::{
-    DevConsoleSender, EmailFactor, HttpSmsSender, Message, MessageChannel, OobKey, Sender, SmsBody, SmsFactor,
+    DeliveryChannel, DevConsoleSender, EmailFactor, HttpSmsSender, Message, OobKey, Sender, SmsBody, SmsFactor,
     SmtpSender, SmtpTls,
 };
 use mfa_store_memory::MemoryStore;
@@ -112,7 +112,7 @@ async fn a_json_gateway_gets_json_strings_and_custom_headers() {
     let body = SmsBody::Json(r#"{"recipient": {to}, "message": {body}, "sender": "Example"}"#.into());
     let sender =
         HttpSmsSender::new(&format!("{base}/json"), body).unwrap().header("x-api-key", "k-123".into()).unwrap();
-    let message = Message::new(MessageChannel::Sms, "+14155552671".into(), None, "Say \"hi\"\n123456".into());
+    let message = Message::new(DeliveryChannel::Sms, "+14155552671".into(), None, "Say \"hi\"\n123456".into());
     sender.send(&message).await.unwrap();
     let got = rec.last();
     assert_eq!(got.headers.get("x-api-key").unwrap(), "k-123");
@@ -146,7 +146,7 @@ async fn an_unreachable_gateway_is_a_delivery_error() {
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     let sender = HttpSmsSender::twilio_at(&format!("http://127.0.0.1:{port}"), "AC1", "t".into(), "+1").unwrap();
-    let message = Message::new(MessageChannel::Sms, "+14155552671".into(), None, "123456".into());
+    let message = Message::new(DeliveryChannel::Sms, "+14155552671".into(), None, "123456".into());
     assert!(sender.send(&message).await.is_err());
 }
 
@@ -166,11 +166,11 @@ fn gateway_urls_must_be_https_except_on_loopback() {
 async fn the_development_sender_prints_and_keeps_the_last_codes() {
     let dev = DevConsoleSender::new();
     let message =
-        Message::new(MessageChannel::Email, "jane@example.com".into(), Some("s".into()), "Code 123456.".into());
+        Message::new(DeliveryChannel::Email, "jane@example.com".into(), Some("s".into()), "Code 123456.".into());
     dev.clone().send(&message).await.unwrap();
     assert_eq!(dev.last_code_to("jane@example.com").as_deref(), Some("123456"), "clones share the outbox");
     for i in 0..150 {
-        let m = Message::new(MessageChannel::Sms, format!("+1415555{i:04}"), None, "654321".into());
+        let m = Message::new(DeliveryChannel::Sms, format!("+1415555{i:04}"), None, "654321".into());
         dev.send(&m).await.unwrap();
     }
     assert_eq!(dev.last_to("jane@example.com").map(|m| m.to), None, "only the last 100 are kept");
@@ -240,7 +240,7 @@ async fn smtp_failure_to_connect_is_a_delivery_error() {
     drop(listener);
     let sender =
         SmtpSender::builder("127.0.0.1", "no-reply@example.com").port(port).tls(SmtpTls::None).build().unwrap();
-    let message = Message::new(MessageChannel::Email, "jane@example.com".into(), Some("s".into()), "123456".into());
+    let message = Message::new(DeliveryChannel::Email, "jane@example.com".into(), Some("s".into()), "123456".into());
     let err = sender.send(&message).await.unwrap_err();
     assert!(!format!("{err} {err:?}").contains("123456"));
 }

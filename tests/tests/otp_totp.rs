@@ -8,8 +8,8 @@ mod support;
 use std::sync::Arc;
 
 use mfa_core::{
-    AeadSealer, Assurance, Clock, EnrolmentRequest, Error, FactorId, FactorKind, FactorStatus, FreshAuth, KeyId,
-    ManualClock, Mfa, Prompt, Proof, SecretBytes, SharedSecretPrompt, Store, Timestamp, UserId,
+    AeadSealer, Assurance, Clock, EnrolmentRequest, Error, FactorId, FactorKind, FactorStatus, FreshAuth, ManualClock,
+    Mfa, Prompt, Proof, SecretBytes, SharedSecretPrompt, Timestamp, UserId, seal::KeyId, store::Store,
 };
 use mfa_otp::{Algorithm, TotpFactor};
 use mfa_store_memory::MemoryStore;
@@ -267,13 +267,13 @@ async fn malformed_codes_are_refused_without_counting() {
 async fn a_guess_budget_derives_the_factors_throttle() {
     let f = totp();
     let w = World::new();
-    let mut policy = mfa_core::Policy::default();
-    policy.guess_budget = Some(mfa_core::throttle::GuessBudget::new(6e-6, 1));
+    let mut settings = mfa_core::Settings::default();
+    settings.guess_budget = Some(mfa_core::throttle::GuessBudget::new(6e-6, 1));
     let mfa = Mfa::builder()
         .shared_store(w.store.clone())
         .clock(w.clock.clone())
         .sealer(AeadSealer::new(KeyId(1), [3; 32]))
-        .policy(policy)
+        .settings(settings)
         .factor(f.clone())
         .build()
         .unwrap();

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mfa_core::access::{AccessPolicy, Evidence, Outcome, Requirement, SatisfiedBy, StepUp};
-use mfa_core::recovery::RecoveryCodePolicy;
+use mfa_core::recovery::RecoveryCodeSettings;
 use mfa_core::store::{ThrottleScope, ThrottleState};
 use mfa_core::{
-    AeadSealer, Assurance, Clock, EnrolmentRequest, Error, FactorKind, FreshAuth, KeyId, ManualClock, Mfa, Policy,
-    Proof, SecretBytes, Store, ThrottlePolicy, Timestamp, UserId, Verified, validate_label,
+    AeadSealer, Assurance, Clock, EnrolmentRequest, Error, FactorKind, FreshAuth, ManualClock, Mfa, Proof, SecretBytes,
+    Settings, Timestamp, UserId, Verified, seal::KeyId, store::Store, throttle::ThrottleSettings,
+    types::validate_label,
 };
 use mfa_otp::TotpFactor;
 use mfa_store_memory::MemoryStore;
@@ -23,17 +24,17 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
-fn service(throttle: ThrottlePolicy) -> (Mfa, ManualClock, Arc<dyn Store>) {
+fn service(throttle: ThrottleSettings) -> (Mfa, ManualClock, Arc<dyn Store>) {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let clock = ManualClock::new(Timestamp::from_unix_secs(T0));
-    let mut policy = Policy::default();
-    policy.recovery_codes = RecoveryCodePolicy::fast_insecure_for_tests();
-    policy.throttle = throttle;
+    let mut settings = Settings::default();
+    settings.recovery_codes = RecoveryCodeSettings::fast_insecure_for_tests();
+    settings.throttle = throttle;
     let mfa = Mfa::builder()
         .shared_store(store.clone())
         .clock(clock.clone())
         .sealer(AeadSealer::new(KeyId(1), [4; 32]))
-        .policy(policy)
+        .settings(settings)
         .factor(TotpFactor::new("Example").unwrap())
         .build()
         .unwrap();
@@ -150,7 +151,7 @@ proptest! {
         failures in 0u32..200,
         elapsed in 0u64..200_000,
     ) {
-        let p = ThrottlePolicy::new(free, Duration::from_secs(base), Duration::from_secs(base + cap_extra));
+        let p = ThrottleSettings::new(free, Duration::from_secs(base), Duration::from_secs(base + cap_extra));
         let cap = Duration::from_secs(base + cap_extra);
         let delay = p.delay_after(failures);
         prop_assert_eq!(delay.is_none(), failures < free);
@@ -237,7 +238,7 @@ proptest! {
         bad in prop_oneof![Just('-'), Just('a'), Just('O'), Just('\u{ff11}')],
     ) {
         runtime().block_on(async {
-            let (mfa, clock, store) = service(ThrottlePolicy::default());
+            let (mfa, clock, store) = service(ThrottleSettings::default());
             let alice = UserId::new("alice").unwrap();
             let f = TotpFactor::new("Example").unwrap();
             let fresh = FreshAuth::primary(clock.now());
@@ -270,7 +271,7 @@ proptest! {
         junk in "[A-Za-z2-7 -]{0,19}|[A-Za-z2-7]{21,30}|[A-Z]{4}[9!@#]{16}",
     ) {
         runtime().block_on(async {
-            let (mfa, clock, store) = service(ThrottlePolicy::default());
+            let (mfa, clock, store) = service(ThrottleSettings::default());
             let alice = UserId::new("alice").unwrap();
             let fresh = enrol_totp(&mfa, &clock, &alice).await;
             let set = mfa.generate_recovery_codes(&alice, &fresh).await.unwrap();
@@ -305,7 +306,7 @@ proptest! {
         steps in 1usize..8,
         early in 0u64..100,
     ) {
-        let throttle = ThrottlePolicy::new(free, Duration::from_secs(base), Duration::from_secs(base + cap_extra));
+        let throttle = ThrottleSettings::new(free, Duration::from_secs(base), Duration::from_secs(base + cap_extra));
         runtime().block_on(async {
             let (mfa, clock, store) = service(throttle);
             let alice = UserId::new("alice").unwrap();

@@ -9,10 +9,10 @@ mod support;
 
 use std::sync::Arc;
 
-use mfa_core::recovery::RecoveryCodePolicy;
+use mfa_core::recovery::RecoveryCodeSettings;
 use mfa_core::{
-    AeadSealer, Clock, EnrolmentRequest, Error, FactorId, FactorKind, FreshAuth, KeyId, ManualClock, Mfa, Policy,
-    Prompt, Proof, Store, Timestamp, UserId,
+    AeadSealer, Clock, EnrolmentRequest, Error, FactorId, FactorKind, FreshAuth, ManualClock, Mfa, Prompt, Proof,
+    Settings, Timestamp, UserId, seal::KeyId, store::Store,
 };
 use mfa_otp::TotpFactor;
 
@@ -30,13 +30,13 @@ impl Pair {
     fn new((a, b): (Arc<dyn Store>, Arc<dyn Store>)) -> Self {
         let clock = ManualClock::new(Timestamp::from_unix_secs(T));
         let totp = TotpFactor::new("Example Corp").unwrap();
-        let mut policy = Policy::default();
-        policy.recovery_codes = RecoveryCodePolicy::fast_insecure_for_tests();
+        let mut settings = Settings::default();
+        settings.recovery_codes = RecoveryCodeSettings::fast_insecure_for_tests();
         let build = |store: Arc<dyn Store>| {
             Mfa::builder()
                 .shared_store(store)
                 .clock(clock.clone())
-                .policy(policy.clone())
+                .settings(settings.clone())
                 .sealer(AeadSealer::new(KeyId(1), [7; 32]))
                 .factor(totp.clone())
                 .build()

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use mfa_core::testing::RecordingEventSink;
 use mfa_core::{
-    AeadSealer, Assurance, ChallengeId, Clock, EnrolmentRequest, Error, EventKind, FactorId, FactorKind, FactorStatus,
-    FreshAuth, KeyId, ManualClock, Mfa, Prompt, Proof, Store, Timestamp, UserId,
+    AeadSealer, Assurance, CeremonyId, Clock, EnrolmentRequest, Error, EventKind, FactorId, FactorKind, FactorStatus,
+    FreshAuth, ManualClock, Mfa, Prompt, Proof, Timestamp, UserId, seal::KeyId, store::Store,
 };
 use mfa_store_memory::MemoryStore;
 use mfa_webauthn::WebauthnFactor;
@@ -97,12 +97,12 @@ fn get(auth: &mut impl WebauthnAuthenticator, prompt: &Prompt) -> Proof {
     get_from(auth, prompt, ORIGIN)
 }
 
-/// A usernameless assertion from a resident-key authenticator: it picks `credential` and
+/// A passwordless assertion from a resident-key authenticator: it picks `credential` and
 /// returns the user handle it stored at registration (not covered by the signature, so a
 /// soft authenticator can be given it).
 fn get_discoverable(auth: &mut impl WebauthnAuthenticator, prompt: &Prompt, credential: &str, handle: &[u8]) -> Proof {
     let mut options: RequestChallengeResponse = serde_json::from_str(options_json(prompt)).unwrap();
-    assert!(options.public_key.allow_credentials.is_empty(), "usernameless: no allow list");
+    assert!(options.public_key.allow_credentials.is_empty(), "passwordless: no allow list");
     let id = data_encoding::BASE64URL_NOPAD.decode(credential.as_bytes()).unwrap();
     options.public_key.allow_credentials = vec![AllowCredentials { type_: "public-key".into(), id, transports: None }];
     let mut asserted = auth.do_authentication(origin(), options).unwrap();
@@ -219,7 +219,7 @@ async fn an_older_u2f_key_is_accepted_as_a_second_factor_only() {
 
 /// Finding 10: Chromium refuses a registration asking credProtect
 /// `userVerificationRequired` unless user verification is required too ("Requested
-/// protection policy is inconsistent or incongruent…"), for CTAP2 and U2F keys alike, so
+/// protection settings is inconsistent or incongruent…"), for CTAP2 and U2F keys alike, so
 /// "Add a USB security key" never reached a key. Security keys and older devices are second
 /// factors: they ask for no credential protection and never require user verification.
 #[tokio::test]
@@ -381,7 +381,7 @@ async fn a_ceremony_started_on_one_instance_finishes_on_another() {
     assert_eq!(active.kind, FactorKind::PASSKEY);
 }
 
-// ----- usernameless ----------------------------------------------------------------------
+// ----- passwordless ----------------------------------------------------------------------
 
 #[tokio::test]
 async fn a_passkey_signs_in_without_a_username_and_the_result_names_the_user() {
@@ -525,8 +525,8 @@ async fn expired_state_is_refused() {
     let proof = get(&mut key, &challenge.prompt);
     w.clock.advance(Duration::from_secs(300));
     assert!(matches!(mfa.finish_challenge(&alice, &challenge.id, &proof).await, Err(Error::Expired)));
-    let usernameless = mfa.start_passwordless(&FactorKind::PASSKEY).await.unwrap();
-    assert_eq!(usernameless.expires_at, w.clock.now().saturating_add(Duration::from_secs(300)));
+    let passwordless = mfa.start_passwordless(&FactorKind::PASSKEY).await.unwrap();
+    assert_eq!(passwordless.expires_at, w.clock.now().saturating_add(Duration::from_secs(300)));
 }
 
 #[tokio::test]
@@ -598,13 +598,13 @@ async fn malformed_responses_are_refused_without_counting() {
     ];
     for proof in &bad {
         assert!(matches!(mfa.finish_challenge(&alice, &challenge.id, proof).await, Err(Error::InvalidInput { .. })));
-        assert!(matches!(mfa.finish_passwordless(&ChallengeId::random().unwrap(), proof).await, Err(Error::Expired)));
+        assert!(matches!(mfa.finish_passwordless(&CeremonyId::random().unwrap(), proof).await, Err(Error::Expired)));
     }
     // Nothing was used up: the real answer still works.
     let proof = get(&mut key, &challenge.prompt);
     mfa.finish_challenge(&alice, &challenge.id, &proof).await.unwrap();
-    let usernameless = mfa.start_passwordless(&FactorKind::PASSKEY).await.unwrap();
+    let passwordless = mfa.start_passwordless(&FactorKind::PASSKEY).await.unwrap();
     for proof in &bad {
-        assert!(matches!(mfa.finish_passwordless(&usernameless.id, proof).await, Err(Error::InvalidInput { .. })));
+        assert!(matches!(mfa.finish_passwordless(&passwordless.id, proof).await, Err(Error::InvalidInput { .. })));
     }
 }

@@ -5,29 +5,29 @@ use super::*;
 /// Builds an [`Mfa`] service.
 ///
 /// A store and a sealer are required; the clock defaults to [`SystemClock`], events to
-/// [`TracingEventSink`], the policy to [`Policy::default`].
+/// [`TracingEventSink`], the settings to [`Settings::default`].
 ///
 /// # Examples
 ///
 /// ```
 /// use std::time::Duration;
-/// use mfa_core::{AeadSealer, KeyId, Mfa, Policy, SystemClock, TracingEventSink};
+/// use mfa_core::{AeadSealer, seal::KeyId, Mfa, Settings, SystemClock, TracingEventSink};
 /// use mfa_store_memory::MemoryStore;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let key_from_your_secret_store = [7u8; 32];
-/// let mut policy = Policy::default();
-/// policy.challenge_ttl = Duration::from_secs(3 * 60);
+/// let mut settings = Settings::default();
+/// settings.challenge_ttl = Duration::from_secs(3 * 60);
 ///
 /// let mfa = Mfa::builder()
 ///     .store(MemoryStore::new())                                  // required
 ///     .sealer(AeadSealer::new(KeyId(1), key_from_your_secret_store)) // required
 ///     .clock(SystemClock)                                         // the default
 ///     .events(TracingEventSink)                                   // the default
-///     .policy(policy)
+///     .settings(settings)
 ///     .factor(mfa_otp::TotpFactor::new("Example Corp")?)
 ///     .build()?;
-/// assert_eq!(mfa.policy().challenge_ttl, Duration::from_secs(180));
+/// assert_eq!(mfa.settings().challenge_ttl, Duration::from_secs(180));
 /// # Ok(())
 /// # }
 /// ```
@@ -38,7 +38,7 @@ pub struct MfaBuilder {
     clock: Option<Arc<dyn Clock>>,
     sealer: Option<Arc<dyn SecretSealer>>,
     events: Option<Arc<dyn EventSink>>,
-    policy: Option<Policy>,
+    settings: Option<Settings>,
     adapters: Vec<Arc<dyn FactorAdapter>>,
 }
 
@@ -69,7 +69,7 @@ impl MfaBuilder {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use mfa_core::{AeadSealer, Mfa, SecretSealer, Store};
+    /// use mfa_core::{AeadSealer, Mfa, seal::SecretSealer, store::Store};
     /// use mfa_store_memory::MemoryStore;
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -115,7 +115,7 @@ impl MfaBuilder {
     /// # Examples
     ///
     /// ```
-    /// use mfa_core::{AeadSealer, KeyId, Mfa};
+    /// use mfa_core::{AeadSealer, seal::KeyId, Mfa};
     /// use mfa_store_memory::MemoryStore;
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -138,7 +138,7 @@ impl MfaBuilder {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use mfa_core::{AeadSealer, KeyId, Mfa, SecretSealer};
+    /// use mfa_core::{AeadSealer, seal::KeyId, Mfa, seal::SecretSealer};
     /// use mfa_store_memory::MemoryStore;
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -198,31 +198,31 @@ impl MfaBuilder {
         self
     }
 
-    /// The policy (default: [`Policy::default`]).
+    /// The settings (default: [`Settings::default`]).
     ///
     /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
-    /// use mfa_core::{AeadSealer, Error, Mfa, Policy};
+    /// use mfa_core::{AeadSealer, Error, Mfa, Settings};
     /// use mfa_store_memory::MemoryStore;
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mut policy = Policy::default();
-    /// policy.reauth_window = Duration::from_secs(10 * 60);
-    /// let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).policy(policy).build()?;
-    /// assert_eq!(mfa.policy().reauth_window, Duration::from_secs(600));
+    /// let mut settings = Settings::default();
+    /// settings.reauth_window = Duration::from_secs(10 * 60);
+    /// let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).settings(settings).build()?;
+    /// assert_eq!(mfa.settings().reauth_window, Duration::from_secs(600));
     ///
-    /// // An unusable policy is refused when the service is built.
-    /// let mut zero = Policy::default();
+    /// // An unusable settings is refused when the service is built.
+    /// let mut zero = Settings::default();
     /// zero.challenge_attempts = 0;
-    /// let built = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).policy(zero).build();
+    /// let built = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).settings(zero).build();
     /// assert!(matches!(built, Err(Error::Config(_))));
     /// # Ok(())
     /// # }
     /// ```
-    pub fn policy(mut self, policy: Policy) -> Self {
-        self.policy = Some(policy);
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = Some(settings);
         self
     }
 
@@ -255,7 +255,7 @@ impl MfaBuilder {
     /// # Errors
     ///
     /// [`Error::Config`] without a store or sealer, when two adapters claim the same kind,
-    /// or when the policy is unusable (zero attempts, zero lifetimes, fewer than one
+    /// or when the settings is unusable (zero attempts, zero lifetimes, fewer than one
     /// recovery code, a delivery cap with a zero window, a number prefix of no digits or a
     /// malformed cost prefix).
     ///
@@ -267,7 +267,7 @@ impl MfaBuilder {
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).build()?;
-    /// assert_eq!(mfa.policy().challenge_attempts, 5, "the default policy");
+    /// assert_eq!(mfa.settings().challenge_attempts, 5, "the default settings");
     ///
     /// assert!(matches!(Mfa::builder().store(MemoryStore::new()).build(), Err(Error::Config(_))));
     /// # Ok(())
@@ -276,21 +276,21 @@ impl MfaBuilder {
     pub fn build(self) -> Result<Mfa> {
         let store = self.store.ok_or(Error::Config("a store is required"))?;
         let sealer = self.sealer.ok_or(Error::Config("a secret sealer is required"))?;
-        let policy = self.policy.unwrap_or_default();
-        if policy.challenge_attempts == 0
-            || policy.throttle.free_attempts == 0
-            || policy.throttle.max_failures == Some(0)
+        let settings = self.settings.unwrap_or_default();
+        if settings.challenge_attempts == 0
+            || settings.throttle.free_attempts == 0
+            || settings.throttle.max_failures == Some(0)
         {
             return Err(Error::Config("attempt limits must be at least 1"));
         }
-        if policy.enrolment_ttl.is_zero() || policy.challenge_ttl.is_zero() {
+        if settings.enrolment_ttl.is_zero() || settings.challenge_ttl.is_zero() {
             return Err(Error::Config("lifetimes must be positive"));
         }
-        if policy.recovery_codes.count == 0 || policy.recovery_codes.count > 100 {
+        if settings.recovery_codes.count == 0 || settings.recovery_codes.count > 100 {
             return Err(Error::Config("recovery code count must be 1-100"));
         }
-        policy.delivery.check().map_err(Error::Config)?;
-        policy.limits.check().map_err(Error::Config)?;
+        settings.delivery.check().map_err(Error::Config)?;
+        settings.limits.check().map_err(Error::Config)?;
         let mut adapters = HashMap::new();
         for adapter in self.adapters {
             for kind in adapter.kinds() {
@@ -299,14 +299,14 @@ impl MfaBuilder {
                 }
             }
         }
-        let opened = OpenedSecrets::new(policy.secret_cache);
+        let opened = OpenedSecrets::new(settings.secret_cache);
         Ok(Mfa {
             inner: Arc::new(Inner {
                 store,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 sealer,
                 events: self.events.unwrap_or_else(|| Arc::new(TracingEventSink)),
-                policy,
+                settings,
                 adapters,
                 dummy_hash: DummyHash::default(),
                 derived: std::sync::RwLock::default(),

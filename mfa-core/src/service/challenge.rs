@@ -12,7 +12,7 @@ impl Mfa {
     /// [`Error::NotFound`] if the user has no such active factor (pending ones never
     /// count); [`Error::Locked`] while the factor is throttled ([`Error::Disabled`] after a
     /// hard stop); [`Error::LimitReached`] past
-    /// [`StateLimits::challenges`](crate::StateLimits); [`Error::Delivery`] if a code could
+    /// [`StateLimits::challenges`](crate::limits::StateLimits); [`Error::Delivery`] if a code could
     /// not be sent.
     ///
     /// # Examples
@@ -160,7 +160,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn resend_challenge(&self, user: &UserId, challenge: &ChallengeId) -> Result<Challenge> {
+    pub async fn resend_challenge(&self, user: &UserId, challenge: &CeremonyId) -> Result<Challenge> {
         let inner = &self.inner;
         let now = self.now();
         let old = inner.store.get_ceremony(Some(user), challenge, now).await?.ok_or(Error::Expired)?;
@@ -196,11 +196,11 @@ impl Mfa {
         let state = inner.store.get_throttle(user, &scope).await?;
         self.throttle_check(user, &scope, &self.throttle_for(chosen), &state, now).await?;
         let challenges = hashed_key("open:challenges", "challenges-per-user", user.as_str());
-        if let Err(retry_after) = self.count_in_window(&challenges, inner.policy.limits.challenges, now).await? {
+        if let Err(retry_after) = self.count_in_window(&challenges, inner.settings.limits.challenges, now).await? {
             return Err(self.limit_reached(Some(user), StateLimit::Challenges, retry_after, now).await);
         }
         let secret = self.open(chosen)?;
-        let id = ChallengeId::random()?;
+        let id = CeremonyId::random()?;
         let gate = Gate { mfa: self, user, factor: chosen.id, now };
         let ctx = FactorContext::new(user, &chosen.id, &chosen.kind, now, Some(&id), &gate, factors);
         let plan = match adapter.start_challenge(&ctx, chosen, secret.as_ref()).await {
@@ -209,7 +209,7 @@ impl Mfa {
         };
         let of = CeremonyFor { id, user: Some(user), factor: Some(chosen.id), kind: &chosen.kind };
         let ceremony = self
-            .ceremony(of, CeremonyPurpose::Challenge, plan.ceremony, inner.policy.challenge_ttl, None, now)
+            .ceremony(of, CeremonyPurpose::Challenge, plan.ceremony, inner.settings.challenge_ttl, None, now)
             .with_action(action);
         let expires_at = ceremony.expires_at;
         inner.store.put_ceremony(&ceremony).await?;
@@ -225,7 +225,7 @@ impl Mfa {
     }
 
     /// Completes a challenge with the user's proof. Each challenge is single-use and allows
-    /// [`Policy::challenge_attempts`] tries; failures also count toward the factor's
+    /// [`Settings::challenge_attempts`] tries; failures also count toward the factor's
     /// throttle, across every challenge and service instance.
     ///
     /// # Errors
@@ -271,7 +271,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn finish_challenge(&self, user: &UserId, challenge: &ChallengeId, proof: &Proof) -> Result<Verified> {
+    pub async fn finish_challenge(&self, user: &UserId, challenge: &CeremonyId, proof: &Proof) -> Result<Verified> {
         let inner = &self.inner;
         let now = self.now();
         // Malformed input is refused before anything is counted.
@@ -394,7 +394,7 @@ impl Mfa {
         let gate = Gate { mfa: self, user, factor: record.id, now };
         let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.map(|c| &c.id), &gate, &[]);
         let input = VerifyInput { factor: record, secret: secret.as_deref(), ceremony, proof };
-        let outcome = match adapter.verify(&ctx, input).await {
+        let outcome = match adapter.finish_challenge(&ctx, input).await {
             Ok(outcome) => outcome,
             Err(Error::InvalidCode) => return failed(Error::InvalidCode).await,
             Err(Error::PossibleClone) => {

@@ -7,7 +7,7 @@ impl Mfa {
     /// in a long-lived, HttpOnly, Secure cookie. Presenting it later
     /// ([`Mfa::check_device`]) satisfies an [`AccessPolicy`](crate::access::AccessPolicy)
     /// that trusts remembered devices, never a step-up. Only a hash of its secret is
-    /// stored; it expires after [`DevicePolicy::lifetime`](crate::policy::DevicePolicy).
+    /// stored; it expires after [`DeviceSettings::lifetime`](crate::settings::DeviceSettings).
     ///
     /// # Errors
     ///
@@ -42,14 +42,14 @@ impl Mfa {
     /// assert_eq!(mfa.list_devices(&alice).await?.len(), 1);
     ///
     /// // Only a recent verification can remember a device.
-    /// clock.advance(mfa.policy().reauth_window + Duration::from_secs(1));
+    /// clock.advance(mfa.settings().reauth_window + Duration::from_secs(1));
     /// assert!(matches!(mfa.remember_device(&verified, "Chrome").await, Err(Error::MfaRequired)));
     /// # Ok(())
     /// # }
     /// ```
     pub async fn remember_device(&self, verified: &Verified, label: &str) -> Result<DeviceToken> {
         let now = self.now();
-        if !is_fresh(verified.at, now, self.inner.policy.reauth_window) {
+        if !is_fresh(verified.at, now, self.inner.settings.reauth_window) {
             return Err(Error::MfaRequired);
         }
         let label = validate_label(label)?;
@@ -59,7 +59,7 @@ impl Mfa {
             "{DEVICE_TOKEN_PREFIX}{id}.{}",
             data_encoding::BASE64URL_NOPAD.encode(secret.expose())
         ));
-        let expires_at = now.saturating_add(self.inner.policy.devices.lifetime);
+        let expires_at = now.saturating_add(self.inner.settings.devices.lifetime);
         let user = verified.user.clone();
         let record =
             DeviceTokenRecord::new(id, user.clone(), label, device_hash(&id, secret.expose()), now, expires_at);
@@ -117,7 +117,7 @@ impl Mfa {
         let now = self.now();
         let (id, secret) = parse_device_token(token)?;
         let scope = ThrottleScope::DeviceTokens;
-        let throttle = inner.policy.throttle;
+        let throttle = inner.settings.throttle;
         let attempt = self.throttle_begin(user, &scope, now, &throttle).await?;
         let record = inner.store.get_device_token(user, &id).await?;
         let matches = record
@@ -138,14 +138,14 @@ impl Mfa {
         Ok(device)
     }
 
-    /// Keeps the user's unexpired devices within [`StateLimits::devices`](crate::StateLimits)
+    /// Keeps the user's unexpired devices within [`StateLimits::devices`](crate::limits::StateLimits)
     /// by forgetting the oldest (and every expired one). Racing calls each trim what they
     /// see, so the bound holds once they are done.
     pub(super) async fn forget_oldest_devices(&self, user: &UserId, now: Timestamp) -> Result<()> {
         let store = &self.inner.store;
         let mut devices = store.list_device_tokens(user).await?;
         devices.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        let max = self.inner.policy.limits.devices;
+        let max = self.inner.settings.limits.devices;
         let mut kept = 0;
         for device in devices {
             if device.expires_at > now && kept < max {
@@ -192,7 +192,7 @@ impl Mfa {
     /// assert_eq!(devices[0].label, "Firefox on Linux");
     ///
     /// // Expired devices are not listed.
-    /// clock.advance(mfa.policy().devices.lifetime);
+    /// clock.advance(mfa.settings().devices.lifetime);
     /// assert!(mfa.list_devices(&alice).await?.is_empty());
     /// # Ok(())
     /// # }

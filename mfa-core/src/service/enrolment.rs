@@ -5,7 +5,7 @@ use super::*;
 impl Mfa {
     /// Starts adding a factor. The factor is pending — never usable to sign in — until
     /// [`Mfa::finish_enrolment`] gets the proof the adapter asks for, and it expires after
-    /// [`Policy::enrolment_ttl`].
+    /// [`Settings::enrolment_ttl`].
     ///
     /// # Errors
     ///
@@ -14,7 +14,7 @@ impl Mfa {
     /// an unconfigured kind; [`Error::InvalidInput`] for a bad label or destination;
     /// [`Error::NotFound`] if `replaces` names no active factor of the same kind;
     /// [`Error::LimitReached`] if the user already holds
-    /// [`StateLimits::pending_enrolments`](crate::StateLimits) unfinished enrolments;
+    /// [`StateLimits::pending_enrolments`](crate::limits::StateLimits) unfinished enrolments;
     /// [`Error::Delivery`] if a code could not be sent.
     ///
     /// # Examples
@@ -64,7 +64,7 @@ impl Mfa {
             factors.iter().find(|f| f.id == old && f.is_active() && f.kind == request.kind).ok_or(Error::NotFound)?;
         }
         let pending = self.pending_enrolments(&factors, now);
-        if pending.len() >= inner.policy.limits.pending_enrolments {
+        if pending.len() >= inner.settings.limits.pending_enrolments {
             let retry_after =
                 pending.first().and_then(|f| f.expires_at).map_or(Duration::ZERO, |e| e.duration_since(now));
             return Err(self.limit_reached(Some(user), StateLimit::PendingEnrolments, retry_after, now).await);
@@ -75,14 +75,14 @@ impl Mfa {
         };
 
         let id = FactorId::random()?;
-        let cid = ChallengeId::random()?;
+        let cid = CeremonyId::random()?;
         let gate = Gate { mfa: self, user, factor: id, now };
         let ctx = FactorContext::new(user, &id, &request.kind, now, Some(&cid), &gate, &factors);
         let plan = match adapter.start_enrolment(&ctx, &request).await {
             Ok(plan) => plan,
             Err(e) => return Err(self.delivery_error(user, id, e, now).await),
         };
-        let expires_at = now.saturating_add(inner.policy.enrolment_ttl);
+        let expires_at = now.saturating_add(inner.settings.enrolment_ttl);
         let mut record =
             FactorRecord::pending(id, user.clone(), request.kind.clone(), label, plan.assurance, now, expires_at);
         if let Some(secret) = &plan.secret {
@@ -94,7 +94,7 @@ impl Mfa {
         record.replaces = request.replaces;
         if let Some(plan) = plan.ceremony {
             let of = CeremonyFor { id: cid, user: Some(user), factor: Some(id), kind: &request.kind };
-            let ttl = inner.policy.enrolment_ttl;
+            let ttl = inner.settings.enrolment_ttl;
             let ceremony = self.ceremony(of, CeremonyPurpose::Enrolment, Some(plan), ttl, Some(expires_at), now);
             inner.store.put_ceremony(&ceremony).await?;
             record.enrolment = Some(cid);
@@ -123,7 +123,7 @@ impl Mfa {
         let store = &self.inner.store;
         let factors = store.list_factors(user).await?;
         let pending = self.pending_enrolments(&factors, now);
-        for extra in pending.iter().skip(self.inner.policy.limits.pending_enrolments) {
+        for extra in pending.iter().skip(self.inner.settings.limits.pending_enrolments) {
             if let Some(cid) = &extra.enrolment {
                 store.take_ceremony(Some(user), cid, now).await?;
             }
@@ -258,7 +258,7 @@ impl Mfa {
         };
         // A replaced factor is removed: its remembered devices go as they would with
         // `remove_factor`, and before it, so an interruption never leaves them behind.
-        if replaced.as_ref().is_some_and(FactorRecord::is_active) && inner.policy.devices.revoke_on_factor_removal {
+        if replaced.as_ref().is_some_and(FactorRecord::is_active) && inner.settings.devices.revoke_on_factor_removal {
             self.revoke_all_devices(user).await?;
         }
         // The commit point: everything before it leaves the previous state in place, and
@@ -329,7 +329,7 @@ impl Mfa {
         let old = record.enrolment.ok_or(Error::Unsupported)?;
         let adapter = self.adapter(&record.kind)?;
         let secret = self.open(&record)?;
-        let cid = ChallengeId::random()?;
+        let cid = CeremonyId::random()?;
         let gate = Gate { mfa: self, user, factor: record.id, now };
         let ctx = FactorContext::new(user, &record.id, &record.kind, now, Some(&cid), &gate, &[]);
         let plan = match adapter.start_challenge(&ctx, &record, secret.as_ref()).await {
@@ -339,7 +339,7 @@ impl Mfa {
         let ceremony = plan.ceremony.ok_or(Error::Unsupported)?;
         let expires_at = record.expires_at.unwrap_or(now);
         let of = CeremonyFor { id: cid, user: Some(user), factor: Some(record.id), kind: &record.kind };
-        let ttl = inner.policy.enrolment_ttl;
+        let ttl = inner.settings.enrolment_ttl;
         let new = self.ceremony(of, CeremonyPurpose::Enrolment, Some(ceremony), ttl, Some(expires_at), now);
         inner.store.put_ceremony(&new).await?;
         let update = FactorUpdate { enrolment: Some(cid), ..FactorUpdate::default() };

@@ -31,7 +31,7 @@ impl Mfa {
     /// assert_eq!(factors[0].status, FactorStatus::Pending);
     ///
     /// // An abandoned enrolment leaves the list once it expires.
-    /// clock.advance(mfa.policy().enrolment_ttl + Duration::from_secs(1));
+    /// clock.advance(mfa.settings().enrolment_ttl + Duration::from_secs(1));
     /// assert!(mfa.list_factors(&alice).await?.is_empty());
     /// # Ok(())
     /// # }
@@ -231,7 +231,7 @@ impl Mfa {
         let target = factors.iter().find(|f| f.id == *factor).ok_or(Error::NotFound)?;
         // Devices go before the factor, so an interruption never leaves a removed factor's
         // remembered devices behind.
-        if target.is_active() && self.inner.policy.devices.revoke_on_factor_removal {
+        if target.is_active() && self.inner.settings.devices.revoke_on_factor_removal {
             self.revoke_all_devices(user).await?;
         }
         let removed = self.inner.store.delete_factor(user, factor).await?;

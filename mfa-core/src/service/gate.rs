@@ -1,9 +1,9 @@
-//! The delivery gate: every limit of the [`DeliveryPolicy`] a send is counted under.
+//! The delivery gate: every limit of the [`DeliverySettings`] a send is counted under.
 
 use super::*;
 
 /// The service's answer to an adapter asking to send: every limit of the
-/// [`DeliveryPolicy`], counted in the store.
+/// [`DeliverySettings`], counted in the store.
 pub(super) struct Gate<'a> {
     pub(super) mfa: &'a Mfa,
     pub(super) user: &'a UserId,
@@ -19,16 +19,21 @@ struct Limit {
 }
 
 enum Rule {
-    /// The cooldown and cap per window of [`DeliveryPolicy`] (per factor, per destination).
+    /// The cooldown and cap per window of [`DeliverySettings`] (per factor, per destination).
     CooldownAndWindow,
     /// `amount` units under a fixed-window cap.
     Cap(WindowCap, u32),
 }
 
 impl Limit {
-    fn next(&self, policy: &DeliveryPolicy, state: &CounterState, now: Timestamp) -> Result<CounterState, Duration> {
+    fn next(
+        &self,
+        settings: &DeliverySettings,
+        state: &CounterState,
+        now: Timestamp,
+    ) -> Result<CounterState, Duration> {
         match &self.rule {
-            Rule::CooldownAndWindow => policy.count(state, now),
+            Rule::CooldownAndWindow => settings.count(state, now),
             Rule::Cap(cap, amount) => cap.count(state, now, *amount),
         }
     }
@@ -38,7 +43,7 @@ impl Gate<'_> {
     /// The counters a send on `channel` to `destination` is counted under, in the order
     /// they are counted.
     fn limits(&self, channel: DeliveryChannel, destination: &str) -> Vec<Limit> {
-        let policy = &self.mfa.inner.policy.delivery;
+        let settings = &self.mfa.inner.settings.delivery;
         let mut limits = vec![
             Limit {
                 cap: DeliveryCap::Factor,
@@ -51,15 +56,15 @@ impl Gate<'_> {
                 rule: Rule::CooldownAndWindow,
             },
         ];
-        if let Some(cap) = policy.per_user {
+        if let Some(cap) = settings.per_user {
             let key = hashed_key("send:user", "send-user", self.user.as_str());
             limits.push(Limit { cap: DeliveryCap::User, key, rule: Rule::Cap(cap, 1) });
         }
-        if let (Some(prefix), DeliveryChannel::Sms) = (&policy.prefix, channel) {
+        if let (Some(prefix), DeliveryChannel::Sms) = (&settings.prefix, channel) {
             let key = hashed_key("send:prefix", "number-prefix", &prefix.prefix_of(destination));
             limits.push(Limit { cap: DeliveryCap::Prefix, key, rule: Rule::Cap(prefix.cap(), 1) });
         }
-        if let Some(budget) = &policy.cost_budget {
+        if let Some(budget) = &settings.cost_budget {
             let cost = budget.cost_of(channel, destination);
             // A free message cannot exceed the budget: it need not touch the shared counter.
             if cost > 0 {
@@ -77,7 +82,7 @@ impl Gate<'_> {
         destination: &str,
     ) -> Result<Result<(), (DeliveryCap, Duration)>> {
         let store = &self.mfa.inner.store;
-        let policy = &self.mfa.inner.policy.delivery;
+        let settings = &self.mfa.inner.settings.delivery;
         let now = self.now;
         let limits = self.limits(channel, destination);
         // Check every limit before counting any, so a refusal counts nothing. When several
@@ -86,7 +91,7 @@ impl Gate<'_> {
         let mut refusal: Option<(DeliveryCap, Duration)> = None;
         for limit in &limits {
             let current = store.get_counter(&limit.key, now).await?;
-            if let Err(wait) = limit.next(policy, &current, now)
+            if let Err(wait) = limit.next(settings, &current, now)
                 && refusal.is_none_or(|(_, longest)| wait > longest)
             {
                 refusal = Some((limit.cap, wait));
@@ -101,7 +106,7 @@ impl Gate<'_> {
         for (limit, mut current) in limits.iter().zip(read) {
             let mut counted = false;
             for _ in 0..MAX_CAS_RETRIES {
-                let next = match limit.next(policy, &current, now) {
+                let next = match limit.next(settings, &current, now) {
                     Ok(next) => next,
                     Err(wait) => return Ok(Err((limit.cap, wait))),
                 };

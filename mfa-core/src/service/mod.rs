@@ -9,25 +9,25 @@ use async_trait::async_trait;
 use crate::access::{ActionDigest, RememberedDevice, Verified};
 
 use crate::adapter::{
-    CeremonyPlan, DeliveryChannel, DeliveryGate, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof,
-    ProofStep, UsernamelessContext, VerifyInput,
+    CeremonyPlan, DeliveryChannel, DeliveryGate, EnrolmentRequest, FactorAdapter, FactorContext, PasswordlessContext,
+    Prompt, Proof, ProofStep, VerifyInput,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::destination::canonical_destination;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind, EventSink, FailureReason, TracingEventSink};
 use crate::limits::StateLimit;
-use crate::policy::{DeliveryCap, DeliveryPolicy, FreshAuth, Policy, WindowCap, is_fresh};
 use crate::recovery::{self, DummyHash, RecoveryCodeSet};
 use crate::refusals::{RefusalKey, Refusals};
 use crate::seal::{OpenedSecrets, SealContext, SealedSecret, SecretSealer};
 use crate::secret::SecretBytes;
 use crate::secret::SecretString;
+use crate::settings::{DeliveryCap, DeliverySettings, FreshAuth, Settings, WindowCap, is_fresh};
 use crate::store::{
     CeremonyPurpose, CeremonyRecord, CounterState, DeviceTokenRecord, FactorEdit, FactorRecord, FactorUpdate,
     RecoveryCodeRecord, Store, StoreError, StoreExt, ThrottleScope, ThrottleState,
 };
-use crate::throttle::ThrottlePolicy;
+use crate::throttle::ThrottleSettings;
 mod builder;
 mod challenge;
 mod devices;
@@ -43,7 +43,7 @@ pub use devices::DeviceToken;
 use gate::{Gate, hashed_key};
 
 use crate::types::{
-    Assurance, ChallengeId, DeviceId, FactorId, FactorKind, FactorSummary, Timestamp, UserId, validate_label,
+    Assurance, CeremonyId, DeviceId, FactorId, FactorKind, FactorSummary, Timestamp, UserId, validate_label,
 };
 
 /// The purpose string bound into every sealed factor secret.
@@ -51,7 +51,7 @@ const FACTOR_SECRET: &str = "factor-secret";
 /// Compare-and-set retries before a throttle update gives up (only reachable under
 /// pathological contention).
 const MAX_CAS_RETRIES: usize = 10_000;
-/// The counter of usernameless sign-ins started, across the deployment.
+/// The counter of passwordless sign-ins started, across the deployment.
 const PASSWORDLESS_KEY: &str = "open:passwordless";
 
 /// When [`Mfa::discard_recovery_codes`] discards.
@@ -69,7 +69,7 @@ enum Discard {
 enum Counting {
     /// A caller who holds the user's first factor: failures count, locks apply.
     Throttled,
-    /// Nobody is authenticated (usernameless sign-in): nothing counts against the factor.
+    /// Nobody is authenticated (passwordless sign-in): nothing counts against the factor.
     Unauthenticated,
 }
 
@@ -89,12 +89,12 @@ struct Inner {
     clock: Arc<dyn Clock>,
     sealer: Arc<dyn SecretSealer>,
     events: Arc<dyn EventSink>,
-    policy: Policy,
+    settings: Settings,
     adapters: HashMap<FactorKind, Arc<dyn FactorAdapter>>,
     dummy_hash: DummyHash,
     /// Throttles derived from the guess budget, by guess probability.
-    derived: std::sync::RwLock<HashMap<u64, ThrottlePolicy>>,
-    /// Secrets opened for verification ([`Policy::secret_cache`]); `None` when off.
+    derived: std::sync::RwLock<HashMap<u64, ThrottleSettings>>,
+    /// Secrets opened for verification ([`Settings::secret_cache`]); `None` when off.
     opened: Option<OpenedSecrets>,
     /// Refused attempts counted for audit but not yet reported.
     refusals: Refusals,
@@ -117,7 +117,7 @@ pub struct EnrolmentStart {
 #[non_exhaustive]
 pub struct Challenge {
     /// Pass this to [`Mfa::finish_challenge`] with the proof (keep it in the session).
-    pub id: ChallengeId,
+    pub id: CeremonyId,
     /// The factor being challenged (the preferred one unless another was asked for).
     pub factor: FactorSummary,
     /// What to show the user.
@@ -130,13 +130,13 @@ pub struct Challenge {
     pub recovery_codes_remaining: usize,
 }
 
-/// A started usernameless sign-in: hand the prompt (WebAuthn request options) to the
+/// A started passwordless sign-in: hand the prompt (WebAuthn request options) to the
 /// browser, then call [`Mfa::finish_passwordless`] with its answer.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct PasswordlessChallenge {
     /// Keep it (in a cookie or the page) for [`Mfa::finish_passwordless`].
-    pub id: ChallengeId,
+    pub id: CeremonyId,
     /// What to hand to the browser.
     pub prompt: Prompt,
     /// When it expires.
@@ -158,7 +158,7 @@ impl Mfa {
     ///     .sealer(AeadSealer::ephemeral()?) // load a real key in production: see `seal`
     ///     .factor(mfa_otp::TotpFactor::new("Example")?)
     ///     .build()?;
-    /// assert_eq!(mfa.policy().challenge_attempts, 5);
+    /// assert_eq!(mfa.settings().challenge_attempts, 5);
     ///
     /// // A store and a sealer are required.
     /// assert!(matches!(Mfa::builder().store(MemoryStore::new()).build(), Err(Error::Config(_))));
@@ -192,24 +192,24 @@ impl Mfa {
         self.inner.clock.now()
     }
 
-    /// The policy in force.
+    /// The settings in force.
     ///
     /// # Examples
     ///
     /// ```
-    /// use mfa_core::{AeadSealer, Mfa, Policy};
+    /// use mfa_core::{AeadSealer, Mfa, Settings};
     /// use mfa_store_memory::MemoryStore;
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mut policy = Policy::default();
-    /// policy.challenge_attempts = 3;
-    /// let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).policy(policy).build()?;
-    /// assert_eq!(mfa.policy().challenge_attempts, 3);
+    /// let mut settings = Settings::default();
+    /// settings.challenge_attempts = 3;
+    /// let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).settings(settings).build()?;
+    /// assert_eq!(mfa.settings().challenge_attempts, 3);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn policy(&self) -> &Policy {
-        &self.inner.policy
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
     }
 
     /// The store (for housekeeping such as [`Store::purge_expired`]).
@@ -231,7 +231,7 @@ impl Mfa {
     /// mfa.start_enrolment(&alice, &fresh, EnrolmentRequest::new(FactorKind::TOTP)).await?;
     ///
     /// // Housekeeping, from a periodic task: expired state is removed from the store.
-    /// clock.advance(mfa.policy().enrolment_ttl + Duration::from_secs(1));
+    /// clock.advance(mfa.settings().enrolment_ttl + Duration::from_secs(1));
     /// let removed = mfa.store().purge_expired(mfa.now()).await?;
     /// assert!(removed >= 1);
     /// assert!(mfa.list_factors(&alice).await?.is_empty());
@@ -243,7 +243,7 @@ impl Mfa {
     }
 
     /// The ceremony an adapter's plan asks for (an empty one when it asks for none): the
-    /// plan's lifetime or `ttl`, never past `until`; the plan's attempts or the policy's.
+    /// plan's lifetime or `ttl`, never past `until`; the plan's attempts or those in the settings.
     fn ceremony(
         &self,
         of: CeremonyFor<'_>,
@@ -259,7 +259,7 @@ impl Mfa {
         };
         let end = now.saturating_add(own_ttl.unwrap_or(ttl));
         let expires_at = until.map_or(end, |until| end.min(until));
-        let attempts = attempts.unwrap_or(self.inner.policy.challenge_attempts).max(1);
+        let attempts = attempts.unwrap_or(self.inner.settings.challenge_attempts).max(1);
         CeremonyRecord::new(
             of.id,
             of.user.cloned(),
@@ -280,7 +280,7 @@ impl Mfa {
     /// S17: a recent primary authentication, and recent MFA once the user has an active
     /// factor.
     fn check_fresh(&self, fresh: &FreshAuth, now: Timestamp, factors: &[FactorRecord]) -> Result<()> {
-        let window = self.inner.policy.reauth_window;
+        let window = self.inner.settings.reauth_window;
         if !is_fresh(fresh.primary_at(), now, window) {
             return Err(Error::ReauthRequired);
         }
@@ -302,7 +302,7 @@ impl Mfa {
     }
 
     /// The secret a sign-in proof is verified against. Factors that verify without a
-    /// challenge (authenticator apps) go through the cache of opened secrets when the policy
+    /// challenge (authenticator apps) go through the cache of opened secrets when the settings
     /// keeps one, so their sealed secret is decrypted once, not at every verification;
     /// everything else is opened as it comes.
     fn open_to_verify(&self, adapter: &dyn FactorAdapter, record: &FactorRecord) -> Result<Option<Arc<SecretBytes>>> {
@@ -342,7 +342,7 @@ fn ranked_active(factors: &[FactorRecord]) -> Vec<&FactorRecord> {
 
 /// Whom a ceremony belongs to.
 struct CeremonyFor<'a> {
-    id: ChallengeId,
+    id: CeremonyId,
     user: Option<&'a UserId>,
     factor: Option<FactorId>,
     kind: &'a FactorKind,

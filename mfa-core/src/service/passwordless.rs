@@ -1,21 +1,21 @@
-//! Usernameless sign-in with a passkey, for callers nobody has authenticated yet.
+//! Passwordless sign-in with a passkey, for callers nobody has authenticated yet.
 
 use super::*;
 
 impl Mfa {
-    /// Starts a usernameless sign-in: the browser offers the user's passkeys for this site
+    /// Starts a passwordless sign-in: the browser offers the user's passkeys for this site
     /// and the one chosen names the account. Nothing about any user is needed or revealed.
     ///
     /// The endpoint that calls this is reachable before sign-in: rate-limit it by client
     /// address like any other unauthenticated endpoint. Each call stores a ceremony until
     /// it is used or expires; across the deployment at most
-    /// [`StateLimits::passwordless`](crate::StateLimits) are started per window, so
+    /// [`StateLimits::passwordless`](crate::limits::StateLimits) are started per window, so
     /// unauthenticated callers can make the store hold at most twice that many unexpired
     /// ceremonies (and [`Store::purge_expired`] removes the expired ones).
     ///
     /// # Errors
     ///
-    /// [`Error::Unsupported`] if no adapter for `kind` supports usernameless sign-in;
+    /// [`Error::Unsupported`] if no adapter for `kind` supports passwordless sign-in;
     /// [`Error::LimitReached`] past the deployment-wide bound.
     ///
     /// # Examples
@@ -30,7 +30,7 @@ impl Mfa {
     /// # let totp = mfa_otp::TotpFactor::new("Example")?;
     /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
     /// # let alice = UserId::new("alice")?;
-    /// // Usernameless sign-in needs an adapter that supports it: passkeys, from
+    /// // Passwordless sign-in needs an adapter that supports it: passkeys, from
     /// // `mfa-webauthn` (`.factor(WebAuthnFactor::..)` on the builder). There, this returns
     /// // the WebAuthn request options to hand to the browser. Without one:
     /// let started = mfa.start_passwordless(&FactorKind::PASSKEY).await;
@@ -44,19 +44,21 @@ impl Mfa {
         let inner = &self.inner;
         let now = self.now();
         let adapter = self.adapter(kind)?;
-        if let Err(retry_after) = self.count_in_window(PASSWORDLESS_KEY, inner.policy.limits.passwordless, now).await? {
+        if let Err(retry_after) =
+            self.count_in_window(PASSWORDLESS_KEY, inner.settings.limits.passwordless, now).await?
+        {
             return Err(self.limit_reached(None, StateLimit::Passwordless, retry_after, now).await);
         }
-        let id = ChallengeId::random()?;
-        let plan = adapter.start_usernameless(&UsernamelessContext::new(kind, now, &id)).await?;
+        let id = CeremonyId::random()?;
+        let plan = adapter.start_passwordless(&PasswordlessContext::new(kind, now, &id)).await?;
         let of = CeremonyFor { id, user: None, factor: None, kind };
         let ceremony =
-            self.ceremony(of, CeremonyPurpose::Challenge, plan.ceremony, inner.policy.challenge_ttl, None, now);
+            self.ceremony(of, CeremonyPurpose::Challenge, plan.ceremony, inner.settings.challenge_ttl, None, now);
         inner.store.put_ceremony(&ceremony).await?;
         Ok(PasswordlessChallenge { id, prompt: plan.prompt, expires_at: ceremony.expires_at })
     }
 
-    /// Completes a usernameless sign-in. The proof names its credential; only a credential
+    /// Completes a passwordless sign-in. The proof names its credential; only a credential
     /// of the kind the ceremony was started for (a passkey, never an older device) that
     /// verifies the user signs in. The result names the user.
     ///
@@ -85,19 +87,19 @@ impl Mfa {
     /// # let totp = mfa_otp::TotpFactor::new("Example")?;
     /// # let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).clock(clock.clone()).factor(totp.clone()).build()?;
     /// # let alice = UserId::new("alice")?;
-    /// use mfa_core::ChallengeId;
+    /// use mfa_core::CeremonyId;
     ///
     /// // The browser's answer, posted back with the id `start_passwordless` returned. With a
     /// // passkey adapter (`mfa-webauthn`), a valid answer yields a `Verified` naming the user.
     /// let answer = Proof::credential(r#"{"id":"AAAA","type":"public-key"}"#)?;
     ///
     /// // A ceremony that is unknown, expired or used signs nobody in.
-    /// let unknown = ChallengeId::random()?;
+    /// let unknown = CeremonyId::random()?;
     /// assert!(matches!(mfa.finish_passwordless(&unknown, &answer).await, Err(Error::Expired)));
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn finish_passwordless(&self, challenge: &ChallengeId, proof: &Proof) -> Result<Verified> {
+    pub async fn finish_passwordless(&self, challenge: &CeremonyId, proof: &Proof) -> Result<Verified> {
         let inner = &self.inner;
         let now = self.now();
         // Malformed input is refused before anything is counted.
@@ -124,7 +126,7 @@ impl Mfa {
         self.verify_record(&user, &record, Some(&ceremony), proof, now, required, Counting::Unauthenticated).await
     }
 
-    /// Reports a failed usernameless sign-in against `record`'s owner, aggregated.
+    /// Reports a failed passwordless sign-in against `record`'s owner, aggregated.
     pub(super) async fn passwordless_failed(&self, record: &FactorRecord, now: Timestamp) {
         let key = RefusalKey::Passwordless { user: record.user.clone(), factor: record.id };
         self.report_refusals(self.inner.refusals.refuse(key, now), now).await;

@@ -113,7 +113,7 @@ impl Mfa {
         if !factors.iter().any(FactorRecord::is_active) {
             return Err(Error::FactorRequired);
         }
-        let settings = inner.policy.recovery_codes;
+        let settings = inner.settings.recovery_codes;
         let codes = recovery::generate_codes(settings.count)?;
         let hashed = recovery::blocking(move || -> Result<(Vec<RecoveryCodeRecord>, RecoveryCodeSet)> {
             let mut records = Vec::with_capacity(codes.len());
@@ -131,7 +131,7 @@ impl Mfa {
         // Remembered devices go first: if we are interrupted after that, the old codes
         // still work (and the devices are gone, the cautious side). Replacing the codes is
         // the one step that commits, and nothing after it can fail.
-        if inner.policy.devices.revoke_on_recovery_regeneration {
+        if inner.settings.devices.revoke_on_recovery_regeneration {
             self.revoke_all_devices(user).await?;
         }
         inner.store.replace_recovery_codes(user, &records).await?;
@@ -188,11 +188,11 @@ impl Mfa {
         let now = self.now();
         let parsed = recovery::parse_code(code)?;
         let scope = ThrottleScope::RecoveryCodes;
-        let throttle = inner.policy.throttle;
+        let throttle = inner.settings.throttle;
         let attempt = self.throttle_begin(user, &scope, now, &throttle).await?;
         let stored = inner.store.get_recovery_code(user, &parsed.lookup).await?;
         let has_factor = stored.is_some() && inner.store.list_factors(user).await?.iter().any(FactorRecord::is_active);
-        let settings = inner.policy.recovery_codes;
+        let settings = inner.settings.recovery_codes;
         let (hash, known) = match &stored {
             Some(record) => (Arc::new(record.hash.clone()), has_factor),
             None => (inner.dummy_hash.get(&settings.hash_params)?, false),

@@ -5,20 +5,20 @@ use super::*;
 
 impl Mfa {
     /// The throttle for a factor: derived from the guess budget when one is configured and
-    /// the adapter reports the factor's guess probability, else the policy's.
-    pub(super) fn throttle_for(&self, record: &FactorRecord) -> ThrottlePolicy {
+    /// the adapter reports the factor's guess probability, else the one in the settings.
+    pub(super) fn throttle_for(&self, record: &FactorRecord) -> ThrottleSettings {
         let inner = &self.inner;
         let (Some(budget), Some(p)) =
-            (inner.policy.guess_budget, self.adapter(&record.kind).ok().and_then(|a| a.guess_probability(record)))
+            (inner.settings.guess_budget, self.adapter(&record.kind).ok().and_then(|a| a.guess_probability(record)))
         else {
-            return inner.policy.throttle;
+            return inner.settings.throttle;
         };
         let key = p.to_bits();
         if let Some(t) = inner.derived.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
             return *t;
         }
-        // The hard stop, if any, is the policy's whatever the budget derives.
-        let derived = ThrottlePolicy { max_failures: inner.policy.throttle.max_failures, ..budget.throttle_for(p) };
+        // The hard stop, if any, comes from the settings, whatever the budget derives.
+        let derived = ThrottleSettings { max_failures: inner.settings.throttle.max_failures, ..budget.throttle_for(p) };
         inner.derived.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, derived);
         derived
     }
@@ -33,7 +33,7 @@ impl Mfa {
         user: &UserId,
         scope: &ThrottleScope,
         now: Timestamp,
-        throttle: &ThrottlePolicy,
+        throttle: &ThrottleSettings,
     ) -> Result<ThrottleState> {
         let store = &self.inner.store;
         let clear = ThrottleState::default();
@@ -61,7 +61,7 @@ impl Mfa {
         &self,
         user: &UserId,
         scope: &ThrottleScope,
-        throttle: &ThrottlePolicy,
+        throttle: &ThrottleSettings,
         state: &ThrottleState,
         now: Timestamp,
     ) -> Result<()> {
@@ -242,7 +242,7 @@ impl Mfa {
         attempt: ThrottleState,
         reason: FailureReason,
         now: Timestamp,
-        throttle: &ThrottlePolicy,
+        throttle: &ThrottleSettings,
     ) {
         self.emit(user, now, EventKind::VerificationFailed { factor, reason }).await;
         if let Some(retry_after) = throttle.delay_after(attempt.failures) {

@@ -15,7 +15,7 @@ use super::records::{
     CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord, ThrottleScope,
     ThrottleState,
 };
-use crate::types::{ChallengeId, DeviceId, FactorId, Timestamp, UserId};
+use crate::types::{CeremonyId, DeviceId, FactorId, Timestamp, UserId};
 
 /// The plan of a [`FactorStore::edit_factors`]: given the user's factors as they are, the
 /// change to make, or an error to make none.
@@ -122,14 +122,14 @@ pub trait FactorStore: fmt::Debug + Send + Sync + 'static {
 /// ```
 /// use std::time::Duration;
 /// use mfa_core::store::{CeremonyPurpose, CeremonyRecord, CeremonyStore};
-/// use mfa_core::{ChallengeId, FactorKind, Timestamp, UserId};
+/// use mfa_core::{CeremonyId, FactorKind, Timestamp, UserId};
 /// use mfa_store_memory::MemoryStore;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = MemoryStore::new();
 /// let (alice, now) = (UserId::new("alice")?, Timestamp::from_unix_millis(1_700_000_000_000));
-/// let id = ChallengeId::random()?;
+/// let id = CeremonyId::random()?;
 /// let expires = now.saturating_add(Duration::from_secs(300));
 /// let record = CeremonyRecord::new(id, Some(alice.clone()), None, FactorKind::TOTP, CeremonyPurpose::Challenge, vec![], 5, now, expires);
 /// store.put_ceremony(&record).await?;
@@ -156,7 +156,7 @@ pub trait CeremonyStore: fmt::Debug + Send + Sync + 'static {
     async fn attempt_ceremony(
         &self,
         user: Option<&UserId>,
-        id: &ChallengeId,
+        id: &CeremonyId,
         now: Timestamp,
     ) -> StoreResult<Option<CeremonyRecord>>;
 
@@ -165,7 +165,7 @@ pub trait CeremonyStore: fmt::Debug + Send + Sync + 'static {
     async fn get_ceremony(
         &self,
         user: Option<&UserId>,
-        id: &ChallengeId,
+        id: &CeremonyId,
         now: Timestamp,
     ) -> StoreResult<Option<CeremonyRecord>>;
 
@@ -175,7 +175,7 @@ pub trait CeremonyStore: fmt::Debug + Send + Sync + 'static {
     async fn take_ceremony(
         &self,
         user: Option<&UserId>,
-        id: &ChallengeId,
+        id: &CeremonyId,
         now: Timestamp,
     ) -> StoreResult<Option<CeremonyRecord>>;
 }

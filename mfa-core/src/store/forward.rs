@@ -64,11 +64,11 @@ macro_rules! forward_store {
         });
         $crate::forward_store!(@family [$($g)*] $ty, |$this, $call| $target, CeremonyStore {
             put_ceremony(record: &$crate::store::CeremonyRecord) -> ();
-            attempt_ceremony(user: Option<&$crate::UserId>, id: &$crate::ChallengeId, now: $crate::Timestamp)
+            attempt_ceremony(user: Option<&$crate::UserId>, id: &$crate::CeremonyId, now: $crate::Timestamp)
                 -> Option<$crate::store::CeremonyRecord>;
-            get_ceremony(user: Option<&$crate::UserId>, id: &$crate::ChallengeId, now: $crate::Timestamp)
+            get_ceremony(user: Option<&$crate::UserId>, id: &$crate::CeremonyId, now: $crate::Timestamp)
                 -> Option<$crate::store::CeremonyRecord>;
-            take_ceremony(user: Option<&$crate::UserId>, id: &$crate::ChallengeId, now: $crate::Timestamp)
+            take_ceremony(user: Option<&$crate::UserId>, id: &$crate::CeremonyId, now: $crate::Timestamp)
                 -> Option<$crate::store::CeremonyRecord>;
         });
         $crate::forward_store!(@family [$($g)*] $ty, |$this, $call| $target, RecoveryCodeStore {

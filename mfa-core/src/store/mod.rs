@@ -63,7 +63,7 @@ pub use records::{
 /// ```
 /// use std::sync::Arc;
 /// use mfa_core::store::prelude::*;
-/// use mfa_core::{AeadSealer, Mfa, Store, UserId};
+/// use mfa_core::{AeadSealer, Mfa, store::Store, UserId};
 /// use mfa_store_memory::MemoryStore;
 ///
 /// # #[tokio::main(flavor = "current_thread")]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::seal::SealedSecret;
 use crate::types::{
-    Assurance, ChallengeId, DeviceId, FactorId, FactorKind, FactorStatus, FactorSummary, Timestamp, UserId,
+    Assurance, CeremonyId, DeviceId, FactorId, FactorKind, FactorStatus, FactorSummary, Timestamp, UserId,
 };
 
 /// One factor of one user, as stored. The secret is sealed; `data` is the adapter's own
@@ -47,7 +47,7 @@ pub struct FactorRecord {
     /// [`FactorStore::advance_replay_marker`](super::FactorStore::advance_replay_marker).
     pub replay_marker: Option<u64>,
     /// The ceremony that must be completed to activate a pending factor.
-    pub enrolment: Option<ChallengeId>,
+    pub enrolment: Option<CeremonyId>,
     /// An active factor this one replaces once activated (a changed phone number).
     pub replaces: Option<FactorId>,
     /// A key unique across all users by which the factor is found without knowing its
@@ -146,7 +146,7 @@ pub struct FactorUpdate {
     /// New details for summaries.
     pub details: Option<Vec<(String, String)>>,
     /// A new enrolment ceremony for a pending factor (a resent code).
-    pub enrolment: Option<ChallengeId>,
+    pub enrolment: Option<CeremonyId>,
     /// The factor's unique lookup key (set once, when a credential is registered).
     pub lookup_key: Option<String>,
     /// Raises the replay marker to at least this value; it never moves back. Finishing an
@@ -178,13 +178,13 @@ impl CeremonyPurpose {
 }
 
 /// Server-side state of a ceremony awaiting its proof: bound to one user (or to nobody,
-/// for usernameless passkey sign-in) and one factor, expiring, with bounded attempts.
+/// for passwordless passkey sign-in) and one factor, expiring, with bounded attempts.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct CeremonyRecord {
     /// Its id.
-    pub id: ChallengeId,
-    /// The user it is bound to (`None` only for usernameless sign-in).
+    pub id: CeremonyId,
+    /// The user it is bound to (`None` only for passwordless sign-in).
     pub user: Option<UserId>,
     /// The factor it is bound to, if one.
     pub factor: Option<FactorId>,
@@ -211,7 +211,7 @@ impl CeremonyRecord {
     /// A new ceremony with no attempts made.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        id: ChallengeId,
+        id: CeremonyId,
         user: Option<UserId>,
         factor: Option<FactorId>,
         kind: FactorKind,

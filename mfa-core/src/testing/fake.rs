@@ -138,7 +138,7 @@ impl FactorAdapter for FakeFactor {
         Ok(ChallengePlan { prompt, ceremony: Some(CeremonyPlan::new(nonce.into_bytes())) })
     }
 
-    async fn verify(&self, _ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome> {
+    async fn finish_challenge(&self, _ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome> {
         let payload = input.ceremony.map(|c| c.payload.as_slice());
         self.check(input.secret, input.proof, payload)
     }

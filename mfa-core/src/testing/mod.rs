@@ -8,7 +8,7 @@
 //! // tests/conformance.rs of a store crate (needs tokio with "macros" and "rt-multi-thread")
 //! mfa_core::store_conformance_tests!(concrete, async { std::sync::Arc::new(MyStore::new()) });
 //! mfa_core::store_conformance_tests!(dyn_store, async {
-//!     std::sync::Arc::new(MyStore::new()) as std::sync::Arc<dyn mfa_core::Store>
+//!     std::sync::Arc::new(MyStore::new()) as std::sync::Arc<dyn mfa_core::store::Store>
 //! });
 //! ```
 

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use mfa_core::store::{CeremonyRecord, CeremonyStore, StoreResult};
-use mfa_core::{ChallengeId, Timestamp, UserId};
+use mfa_core::{CeremonyId, Timestamp, UserId};
 
 use super::{Backend, execute, fetch_all, fetch_optional};
 use crate::codec::ceremony_from_row;
@@ -34,7 +34,7 @@ impl CeremonyStore for Backend {
     async fn attempt_ceremony(
         &self,
         user: Option<&UserId>,
-        id: &ChallengeId,
+        id: &CeremonyId,
         now: Timestamp,
     ) -> StoreResult<Option<CeremonyRecord>> {
         let query = sqlx::query(ATTEMPT_CEREMONY)
@@ -47,7 +47,7 @@ impl CeremonyStore for Backend {
     async fn get_ceremony(
         &self,
         user: Option<&UserId>,
-        id: &ChallengeId,
+        id: &CeremonyId,
         now: Timestamp,
     ) -> StoreResult<Option<CeremonyRecord>> {
         let query = sqlx::query(SELECT_CEREMONY)
@@ -62,7 +62,7 @@ impl CeremonyStore for Backend {
     async fn take_ceremony(
         &self,
         user: Option<&UserId>,
-        id: &ChallengeId,
+        id: &CeremonyId,
         now: Timestamp,
     ) -> StoreResult<Option<CeremonyRecord>> {
         let query = sqlx::query(TAKE_CEREMONY).bind(&id.as_bytes()[..]).bind(user.map(UserId::as_str));

@@ -1,4 +1,4 @@
-//! The one implementation of [`Store`](mfa_core::Store) for both backends.
+//! The one implementation of [`Store`](mfa_core::store::Store) for both backends.
 //!
 //! This module is compiled once per backend: `sqlite.rs` and `postgres.rs` each include it
 //! with `#[path = "store/mod.rs"] mod store;` and define, next to that declaration, the

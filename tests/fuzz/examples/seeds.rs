@@ -14,8 +14,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mfa_core::{Clock, EnrolmentRequest, FactorKind, FreshAuth, Mfa, Prompt, Proof, Store, UserId};
-use mfa_fuzz::{block_on, clock, policy, sealer};
+use mfa_core::{Clock, EnrolmentRequest, FactorKind, FreshAuth, Mfa, Prompt, Proof, UserId, store::Store};
+use mfa_fuzz::{block_on, clock, sealer, settings};
 use mfa_store_memory::MemoryStore;
 use mfa_webauthn::WebauthnFactor;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
@@ -73,7 +73,7 @@ async fn capture(dir: &Path, name: &str, kind: FactorKind, auth: &mut impl Webau
         .shared_store(store.clone())
         .clock(clock.clone())
         .sealer(sealer())
-        .policy(policy())
+        .settings(settings())
         .factor(factor)
         .build()
         .unwrap();

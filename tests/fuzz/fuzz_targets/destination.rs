@@ -11,7 +11,7 @@
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use mfa_core::{EnrolmentRequest, FactorKind, FreshAuth, Mfa, Store, UserId};
+use mfa_core::{EnrolmentRequest, FactorKind, FreshAuth, Mfa, UserId, store::Store};
 use mfa_fuzz::{NullSender, T0, block_on, expect_error, expect_invalid_input, text};
 use mfa_otp::{EmailFactor, OobKey, SmsFactor};
 use mfa_store_memory::MemoryStore;

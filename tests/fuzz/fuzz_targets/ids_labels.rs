@@ -1,4 +1,4 @@
-//! Identifiers and labels from requests: `UserId::new`, `FactorId` / `ChallengeId` /
+//! Identifiers and labels from requests: `UserId::new`, `FactorId` / `CeremonyId` /
 //! `DeviceId::parse`, `FactorKind::new`, `Assurance::parse`, `validate_label`, their serde
 //! forms, and through the service `Mfa::rename_factor` (a label), `Mfa::check_device` (a
 //! remembered-device token) and `Mfa::list_factors` (a user id).
@@ -12,7 +12,9 @@
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use mfa_core::{Assurance, ChallengeId, DeviceId, FactorId, FactorKind, Mfa, Store, UserId, Verified, validate_label};
+use mfa_core::{
+    Assurance, CeremonyId, DeviceId, FactorId, FactorKind, Mfa, UserId, Verified, store::Store, types::validate_label,
+};
 use mfa_fuzz::{T0, block_on, expect_error, expect_invalid_input, text};
 use mfa_otp::TotpFactor;
 use mfa_store_memory::MemoryStore;
@@ -83,7 +85,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(UserId::new(u.as_str()).unwrap(), u);
     }
     check_random_id!(FactorId, input, "factor id");
-    check_random_id!(ChallengeId, input, "challenge id");
+    check_random_id!(CeremonyId, input, "challenge id");
     check_random_id!(DeviceId, input, "device id");
     match FactorKind::new(input) {
         Ok(k) => {

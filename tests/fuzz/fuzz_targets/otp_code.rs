@@ -12,8 +12,8 @@ use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use mfa_core::store::RecoveryCodeRecord;
-use mfa_core::{EnrolmentRequest, FactorId, FactorKind, FreshAuth, Mfa, Proof, Store, UserId};
-use mfa_fuzz::{T0, block_on, clock, expect_error, expect_invalid_input, policy, sealer, text, totp_code};
+use mfa_core::{EnrolmentRequest, FactorId, FactorKind, FreshAuth, Mfa, Proof, UserId, store::Store};
+use mfa_fuzz::{T0, block_on, clock, expect_error, expect_invalid_input, sealer, settings, text, totp_code};
 use mfa_otp::TotpFactor;
 use mfa_store_memory::MemoryStore;
 
@@ -36,13 +36,13 @@ fn world() -> &'static World {
         block_on(async {
             let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
             let clock = clock();
-            let mut policy = policy();
-            policy.secret_cache = 0; // open the sealed secret at every verification
+            let mut settings = settings();
+            settings.secret_cache = 0; // open the sealed secret at every verification
             let mfa = Mfa::builder()
                 .shared_store(store.clone())
                 .clock(clock)
                 .sealer(sealer())
-                .policy(policy)
+                .settings(settings)
                 .factor(TotpFactor::new("Fuzz").unwrap())
                 .build()
                 .unwrap();
@@ -63,7 +63,7 @@ fn world() -> &'static World {
     })
 }
 
-/// argon2id with the test policy's cost (256 KiB, t=1, p=1), as a PHC string.
+/// argon2id with the test settings' cost (256 KiB, t=1, p=1), as a PHC string.
 fn hash_recovery_secret(secret: &str) -> String {
     use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
     let params = Params::new(256, 1, 1, Some(32)).unwrap();

@@ -17,7 +17,8 @@ use libfuzzer_sys::fuzz_target;
 use mfa_core::store::prelude::*;
 use mfa_core::store::{CeremonyPurpose, CeremonyRecord, DeviceTokenRecord, FactorRecord, RecoveryCodeRecord};
 use mfa_core::{
-    ChallengeId, DeviceId, FactorId, FactorKind, Mfa, Proof, SealContext, SecretSealer, Store, StoreError, UserId,
+    CeremonyId, DeviceId, FactorId, FactorKind, Mfa, Proof, UserId, seal::SealContext, seal::SecretSealer,
+    store::Store, store::StoreError,
 };
 use mfa_fuzz::{T0, block_on, expect_error, sealer, totp_code};
 use mfa_otp::TotpFactor;
@@ -105,7 +106,7 @@ fn world() -> &'static World {
             factor.details = vec![("a".into(), "b".into())];
             let expires = T0.saturating_add(std::time::Duration::from_secs(300));
             let ceremony = CeremonyRecord::new(
-                ChallengeId::random().unwrap(),
+                CeremonyId::random().unwrap(),
                 Some(user.clone()),
                 Some(id),
                 FactorKind::TOTP,

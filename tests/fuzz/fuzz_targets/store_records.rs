@@ -21,10 +21,10 @@ use std::sync::{Arc, OnceLock};
 use libfuzzer_sys::fuzz_target;
 use mfa_core::store::{CeremonyPurpose, CeremonyRecord, DeviceTokenRecord, FactorRecord, RecoveryCodeRecord};
 use mfa_core::{
-    Assurance, ChallengeId, DeviceId, FactorId, FactorKind, KeyId, Mfa, Proof, SealContext, SealedSecret, SecretSealer,
-    Store, UserId,
+    Assurance, CeremonyId, DeviceId, FactorId, FactorKind, Mfa, Proof, UserId, seal::KeyId, seal::SealContext,
+    seal::SealedSecret, seal::SecretSealer, store::Store,
 };
-use mfa_fuzz::{T0, block_on, clock, expect_error, fixtures, policy, sealer, totp_code};
+use mfa_fuzz::{T0, block_on, clock, expect_error, fixtures, sealer, settings, totp_code};
 use mfa_otp::TotpFactor;
 use mfa_store_memory::MemoryStore;
 use mfa_webauthn::WebauthnFactor;
@@ -45,13 +45,13 @@ fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let mut policy = policy();
-        policy.secret_cache = 0;
+        let mut settings = settings();
+        settings.secret_cache = 0;
         let mfa = Mfa::builder()
             .shared_store(store.clone())
             .clock(clock())
             .sealer(sealer())
-            .policy(policy)
+            .settings(settings)
             .factor(TotpFactor::new("Fuzz").unwrap())
             .factor(WebauthnFactor::builder("localhost", "Example", "http://localhost:8080").build().unwrap())
             .build()
@@ -132,7 +132,7 @@ fuzz_target!(|data: &[u8]| {
                 // A passkey under challenge, and a pending one under enrolment, both with this state.
                 let active = fixtures::record(fixtures::PASSKEY, FactorId::random().unwrap());
                 w.store.insert_factor(&active).await.unwrap();
-                let cid = ChallengeId::random().unwrap();
+                let cid = CeremonyId::random().unwrap();
                 let ceremony = |cid, factor, purpose| {
                     let expires = T0.saturating_add(std::time::Duration::from_secs(300));
                     CeremonyRecord::new(
@@ -164,7 +164,7 @@ fuzz_target!(|data: &[u8]| {
                 w.store.take_ceremony(Some(user), &cid, T0).await.unwrap();
 
                 let pid = FactorId::random().unwrap();
-                let ecid = ChallengeId::random().unwrap();
+                let ecid = CeremonyId::random().unwrap();
                 let mut pending = FactorRecord::pending(
                     pid,
                     user.clone(),

@@ -1,7 +1,7 @@
 //! WebAuthn responses as the browser posts them (JSON), fed as the proof of every ceremony
 //! of the `mfa-webauthn` factor: passkey and security-key registration
 //! (`finish_enrolment`), authentication against an active passkey and an active security
-//! key (`finish_challenge`), and usernameless sign-in (`finish_passwordless`); plus the
+//! key (`finish_challenge`), and passwordless sign-in (`finish_passwordless`); plus the
 //! adapter's own `check_proof` / `identify`.
 //!
 //! Checks: no panic; never accepted (every ceremony has a fresh random challenge, so
@@ -18,7 +18,8 @@ use libfuzzer_sys::fuzz_target;
 use mfa_core::adapter::{FactorAdapter, ProofStep};
 use mfa_core::store::FactorRecord;
 use mfa_core::{
-    ChallengeId, EnrolmentRequest, Error, FactorId, FactorKind, FactorStatus, FreshAuth, Mfa, Proof, Store, UserId,
+    CeremonyId, EnrolmentRequest, Error, FactorId, FactorKind, FactorStatus, FreshAuth, Mfa, Proof, UserId,
+    store::Store,
 };
 use mfa_fuzz::{T0, block_on, expect_error, expect_invalid_input, fixtures, text};
 use mfa_store_memory::MemoryStore;
@@ -64,7 +65,7 @@ async fn assert_active_unchanged(w: &World) {
 }
 
 /// Snapshot of a ceremony: (payload, attempts).
-async fn ceremony(w: &World, user: Option<&UserId>, id: &ChallengeId) -> Option<(Vec<u8>, u32)> {
+async fn ceremony(w: &World, user: Option<&UserId>, id: &CeremonyId) -> Option<(Vec<u8>, u32)> {
     w.store.get_ceremony(user, id, T0).await.unwrap().map(|c| (c.payload, c.attempts))
 }
 
@@ -117,7 +118,7 @@ async fn passwordless(w: &World, proof: &Proof) {
     let challenge = w.mfa.start_passwordless(&FactorKind::PASSKEY).await.unwrap();
     let before = ceremony(w, None, &challenge.id).await;
     match w.mfa.finish_passwordless(&challenge.id, proof).await {
-        Ok(v) => panic!("a usernameless assertion for a random challenge was accepted: {v:?}"),
+        Ok(v) => panic!("a passwordless assertion for a random challenge was accepted: {v:?}"),
         Err(e) => {
             expect_error("finish_passwordless", &e, &["InvalidInput", "InvalidCode", "Expired"]);
             let after = ceremony(w, None, &challenge.id).await;

@@ -1,5 +1,5 @@
 //! Shared set-up for the fuzz targets: a single-threaded runtime, a fixed clock, a
-//! permissive policy (no lockouts, so every input reaches the code under test), a sender
+//! permissive settings (no lockouts, so every input reaches the code under test), a sender
 //! that drops messages, and checks that an error is one of the typed errors a caller may
 //! see for that operation.
 
@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mfa_core::store::FactorRecord;
-use mfa_core::throttle::ThrottlePolicy;
+use mfa_core::throttle::ThrottleSettings;
 use mfa_core::{
-    AeadSealer, Assurance, DeliveryPolicy, Error, FactorId, FactorKind, FactorStatus, KeyId, ManualClock, Mfa,
-    MfaBuilder, Policy, RecoveryCodePolicy, Store, Timestamp, UserId, WindowCap,
+    AeadSealer, Assurance, Error, FactorId, FactorKind, FactorStatus, ManualClock, Mfa, MfaBuilder, Settings,
+    Timestamp, UserId, recovery::RecoveryCodeSettings, seal::KeyId, settings::DeliverySettings, settings::WindowCap,
+    store::Store,
 };
 use mfa_otp::{Message, SendError, Sender};
 
@@ -34,20 +35,20 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
     RUNTIME.with(|rt| rt.block_on(f))
 }
 
-/// The default policy without lockouts or delivery limits (caps and budget included), and with cheap recovery-code
+/// The default settings without lockouts or delivery limits (caps and budget included), and with cheap recovery-code
 /// hashing: fuzzing must not be stopped by the throttle it would otherwise trip at once.
-pub fn policy() -> Policy {
-    let mut policy = Policy::default();
-    policy.throttle = ThrottlePolicy::new(u32::MAX, Duration::ZERO, Duration::ZERO);
-    policy.recovery_codes = RecoveryCodePolicy::fast_insecure_for_tests();
-    policy.delivery = DeliveryPolicy::unlimited();
+pub fn settings() -> Settings {
+    let mut settings = Settings::default();
+    settings.throttle = ThrottleSettings::new(u32::MAX, Duration::ZERO, Duration::ZERO);
+    settings.recovery_codes = RecoveryCodeSettings::fast_insecure_for_tests();
+    settings.delivery = DeliverySettings::unlimited();
     // One service lives through a whole fuzzing run on a stopped clock: the bounds on
-    // challenges, pending enrolments and usernameless sign-ins would refuse later inputs
+    // challenges, pending enrolments and passwordless sign-ins would refuse later inputs
     // for reasons that are not theirs.
-    policy.limits.challenges = WindowCap::new(Duration::from_secs(300), u32::MAX);
-    policy.limits.passwordless = WindowCap::new(Duration::from_secs(300), u32::MAX);
-    policy.limits.pending_enrolments = usize::MAX;
-    policy
+    settings.limits.challenges = WindowCap::new(Duration::from_secs(300), u32::MAX);
+    settings.limits.passwordless = WindowCap::new(Duration::from_secs(300), u32::MAX);
+    settings.limits.pending_enrolments = usize::MAX;
+    settings
 }
 
 /// A fixed sealing key.
@@ -60,10 +61,10 @@ pub fn clock() -> ManualClock {
     ManualClock::new(T0)
 }
 
-/// A service builder on `store` with the targets' clock, sealer and policy; add the factors
+/// A service builder on `store` with the targets' clock, sealer and settings; add the factors
 /// and build.
 pub fn builder(store: Arc<dyn Store>) -> MfaBuilder {
-    Mfa::builder().shared_store(store).clock(clock()).sealer(sealer()).policy(policy())
+    Mfa::builder().shared_store(store).clock(clock()).sealer(sealer()).settings(settings())
 }
 
 /// An active TOTP factor record (no parameters or secret yet), as if enrolled at [`T0`].

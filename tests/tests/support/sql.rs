@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
-use mfa_core::{FactorId, Store};
+use mfa_core::{FactorId, store::Store};
 use mfa_store_sql::sqlx::postgres::{PgConnectOptions, PgConnection};
 use mfa_store_sql::sqlx::{Connection, Executor};
 use mfa_store_sql::{PostgresStore, SqliteStore};

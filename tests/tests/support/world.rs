@@ -5,11 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mfa_core::recovery::RecoveryCodePolicy;
+use mfa_core::recovery::RecoveryCodeSettings;
 use mfa_core::store::{CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, ThrottleScope, ThrottleState};
 use mfa_core::{
-    AeadSealer, ChallengeId, Clock, DeliveryPolicy, DeviceId, EnrolmentRequest, EventSink, FactorId, FactorKind,
-    FreshAuth, KeyId, ManualClock, Mfa, Policy, Prompt, Proof, SharedSecretPrompt, Store, Timestamp, UserId, WindowCap,
+    AeadSealer, CeremonyId, Clock, DeviceId, EnrolmentRequest, EventSink, FactorId, FactorKind, FreshAuth, ManualClock,
+    Mfa, Prompt, Proof, Settings, SharedSecretPrompt, Timestamp, UserId, seal::KeyId, settings::DeliverySettings,
+    settings::WindowCap, store::Store,
 };
 use mfa_otp::{EmailFactor, MemorySender, OobKey, SmsFactor, TotpFactor};
 use mfa_store_memory::MemoryStore;
@@ -28,19 +29,19 @@ pub(crate) const SEAL_KEY: [u8; 32] = *b"seal-key:do-not-log-0123456789ab";
 /// The key of the SMS/email code hashes.
 pub(crate) const OOB_KEY: [u8; 32] = *b"oob-key:do-not-log-0123456789abc";
 
-/// The test policy: fast recovery-code hashing, generous delivery limits (so set-ups never
+/// The test settings: fast recovery-code hashing, generous delivery limits (so set-ups never
 /// wait), everything else default unless the caller changes it.
-pub(crate) fn policy() -> Policy {
-    let mut policy = Policy::default();
-    policy.recovery_codes = RecoveryCodePolicy::fast_insecure_for_tests();
-    policy.delivery = DeliveryPolicy::new(Duration::ZERO, Duration::from_secs(15 * 60), 1000);
+pub(crate) fn settings() -> Settings {
+    let mut settings = Settings::default();
+    settings.recovery_codes = RecoveryCodeSettings::fast_insecure_for_tests();
+    settings.delivery = DeliverySettings::new(Duration::ZERO, Duration::from_secs(15 * 60), 1000);
     // Tests here open many challenges for one user; the pumping caps have tests of their own.
-    policy.delivery.per_user = None;
-    policy.delivery.prefix = None;
+    settings.delivery.per_user = None;
+    settings.delivery.prefix = None;
     // Likewise the bound on challenges per user: the bounds have tests of their own.
-    policy.limits.challenges = WindowCap::new(Duration::from_secs(300), 100_000);
-    policy.limits.pending_enrolments = 1_000;
-    policy
+    settings.limits.challenges = WindowCap::new(Duration::from_secs(300), 100_000);
+    settings.limits.pending_enrolments = 1_000;
+    settings
 }
 
 pub(crate) struct World {
@@ -52,12 +53,12 @@ pub(crate) struct World {
 }
 
 impl World {
-    /// A memory store, the test policy and the default (tracing) event sink.
+    /// A memory store, the test settings and the default (tracing) event sink.
     pub(crate) fn new() -> Self {
-        Self::with(Arc::new(MemoryStore::new()), policy(), None)
+        Self::with(Arc::new(MemoryStore::new()), settings(), None)
     }
 
-    pub(crate) fn with(store: Arc<dyn Store>, policy: Policy, events: Option<Arc<dyn EventSink>>) -> Self {
+    pub(crate) fn with(store: Arc<dyn Store>, settings: Settings, events: Option<Arc<dyn EventSink>>) -> Self {
         let clock = ManualClock::new(Timestamp::from_unix_secs(T0));
         let outbox = MemorySender::new();
         let totp = TotpFactor::new("Example Corp").unwrap();
@@ -66,7 +67,7 @@ impl World {
             .shared_store(store.clone())
             .clock(clock.clone())
             .sealer(AeadSealer::new(KeyId(1), SEAL_KEY))
-            .policy(policy)
+            .settings(settings)
             .factor(totp.clone())
             .factor(SmsFactor::builder(outbox.clone(), key.clone()).app_name("Example").build().unwrap())
             .factor(EmailFactor::builder(outbox.clone(), key).app_name("Example").build().unwrap())
@@ -156,7 +157,7 @@ impl World {
 
     /// Everything the store holds about `user` that an operation could change, plus the
     /// state of the given ceremonies.
-    pub(crate) async fn snapshot(&self, user: &UserId, ceremonies: &[ChallengeId]) -> Snapshot {
+    pub(crate) async fn snapshot(&self, user: &UserId, ceremonies: &[CeremonyId]) -> Snapshot {
         let now = self.now();
         let mut factors = self.store.list_factors(user).await.unwrap();
         factors.sort_by_key(|f| f.id);
@@ -173,7 +174,7 @@ impl World {
             let key = format!("send:factor:{}", f.id);
             send_counters.push((key.clone(), self.store.get_counter(&key, now).await.unwrap()));
         }
-        let mut ids: Vec<ChallengeId> = ceremonies.to_vec();
+        let mut ids: Vec<CeremonyId> = ceremonies.to_vec();
         ids.extend(factors.iter().filter_map(|f| f.enrolment));
         let mut open = Vec::new();
         for id in ids {
@@ -199,7 +200,7 @@ pub(crate) struct Snapshot {
     pub(crate) factors: Vec<FactorRecord>,
     pub(crate) throttles: Vec<(ThrottleScope, ThrottleState)>,
     pub(crate) send_counters: Vec<(String, CounterState)>,
-    pub(crate) ceremonies: Vec<(ChallengeId, Option<CeremonyRecord>)>,
+    pub(crate) ceremonies: Vec<(CeremonyId, Option<CeremonyRecord>)>,
     pub(crate) recovery_codes: usize,
     pub(crate) devices: Vec<DeviceTokenRecord>,
     pub(crate) messages_sent: usize,
@@ -217,7 +218,7 @@ pub(crate) struct Account {
     pub(crate) email_factor: FactorId,
     pub(crate) passkey: FactorId,
     pub(crate) passkey_auth: SoftPasskey,
-    /// The passkey as a usernameless sign-in names it.
+    /// The passkey as a passwordless sign-in names it.
     pub(crate) passkey_discoverable: Discoverable,
     pub(crate) security_key: FactorId,
     pub(crate) security_key_auth: SoftToken,
@@ -227,10 +228,10 @@ pub(crate) struct Account {
     pub(crate) pending: FactorId,
     pub(crate) pending_key: Vec<u8>,
     /// An open SMS challenge and the code sent for it.
-    pub(crate) sms_challenge: ChallengeId,
+    pub(crate) sms_challenge: CeremonyId,
     pub(crate) sms_code: String,
     /// An open security-key challenge and its options.
-    pub(crate) key_challenge: ChallengeId,
+    pub(crate) key_challenge: CeremonyId,
     pub(crate) key_prompt: Prompt,
 }
 
@@ -247,7 +248,7 @@ impl Account {
         ]
     }
 
-    pub(crate) fn challenges(&self) -> Vec<ChallengeId> {
+    pub(crate) fn challenges(&self) -> Vec<CeremonyId> {
         vec![self.sms_challenge, self.key_challenge]
     }
 }
@@ -337,7 +338,7 @@ pub(crate) fn get_json(auth: &mut impl WebauthnAuthenticator, prompt: &Prompt) -
     serde_json::to_string(&auth.do_authentication(origin(), options).unwrap()).unwrap()
 }
 
-/// A passkey that can answer a usernameless sign-in (see [`World::enrol_passkey`]).
+/// A passkey that can answer a passwordless sign-in (see [`World::enrol_passkey`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Discoverable {
     pub(crate) factor: FactorId,
@@ -346,7 +347,7 @@ pub(crate) struct Discoverable {
 }
 
 impl Discoverable {
-    /// A usernameless assertion: the authenticator picks this credential and returns the
+    /// A passwordless assertion: the authenticator picks this credential and returns the
     /// user handle it stored at registration (not covered by the signature, so a soft
     /// authenticator can be given it).
     pub(crate) fn get_json(&self, auth: &mut impl WebauthnAuthenticator, prompt: &Prompt) -> String {

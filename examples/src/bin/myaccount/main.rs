@@ -31,7 +31,7 @@ mod web;
 use std::error::Error as StdError;
 use std::sync::Arc;
 
-use mfa_core::{AeadSealer, KeyId, Mfa, Store};
+use mfa_core::{AeadSealer, Mfa, seal::KeyId, store::Store};
 use mfa_otp::{DevConsoleSender, EmailFactor, OobKey, SmsFactor, TotpFactor};
 use mfa_store_memory::MemoryStore;
 use mfa_store_sql::{PostgresStore, SqliteStore};

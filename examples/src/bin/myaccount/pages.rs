@@ -6,8 +6,8 @@ use std::time::Duration;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use mfa_core::access::RememberedDevice;
 use mfa_core::{
-    Challenge, DeliveryCap, EnrolmentStart, Error, FactorId, FactorKind, FactorStatus, FactorSummary, Prompt,
-    RecoveryCodeSet, Timestamp,
+    Challenge, EnrolmentStart, Error, FactorId, FactorKind, FactorStatus, FactorSummary, Prompt, RecoveryCodeSet,
+    Timestamp, settings::DeliveryCap,
 };
 
 use crate::session::Session;

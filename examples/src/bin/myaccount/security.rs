@@ -76,7 +76,7 @@ pub(crate) async fn reauth(
         .list_factors(&account.id)
         .await
         .is_ok_and(|l| l.iter().any(|f| f.status == mfa_core::FactorStatus::Active));
-    let window = app.mfa().policy().reauth_window.as_millis() as i64;
+    let window = app.mfa().settings().reauth_window.as_millis() as i64;
     let mfa_fresh = session.mfa_at.is_some_and(|at| now.unix_millis() - at.unix_millis() < window);
     if has_mfa && !mfa_fresh {
         return see("/mfa");

@@ -47,11 +47,11 @@ pub(crate) struct Session {
     /// When a second step was last passed.
     pub(crate) mfa_at: Option<Timestamp>,
     /// The open second-step challenge.
-    pub(crate) challenge: Option<mfa_core::ChallengeId>,
+    pub(crate) challenge: Option<mfa_core::CeremonyId>,
     /// The factor that challenge is for.
     pub(crate) challenge_factor: Option<FactorId>,
     /// The open "sign in with a passkey" challenge.
-    pub(crate) passwordless: Option<mfa_core::ChallengeId>,
+    pub(crate) passwordless: Option<mfa_core::CeremonyId>,
     /// Where to go after the second step or re-authentication.
     pub(crate) next: Option<String>,
     /// The message the next page shows.

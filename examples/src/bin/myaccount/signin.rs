@@ -23,7 +23,7 @@ pub(crate) fn hash_password(password: &str) -> Result<String, Error> {
     Argon2::default()
         .hash_password_with_salt(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|_| Error::Crypto(mfa_core::CryptoError::Hash))
+        .map_err(|_| Error::Crypto(mfa_core::error::CryptoError::Hash))
 }
 
 /// Whether `password` matches `hash` (verified off the async runtime: Argon2 is slow on purpose).

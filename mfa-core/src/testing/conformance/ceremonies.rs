@@ -48,7 +48,7 @@ pub async fn expired_ceremony_is_unusable<S: Store + ?Sized>(store: Arc<S>) {
 }
 
 /// Another user cannot attempt or take a ceremony, and trying leaves it in place; a
-/// usernameless ceremony is taken only without a user.
+/// passwordless ceremony is taken only without a user.
 pub async fn ceremony_is_bound_to_its_user<S: Store + ?Sized>(store: Arc<S>) {
     let (alice, mallory) = (user("alice"), user("mallory"));
     let c = ceremony(Some(&alice), T0, Duration::from_secs(300), 2);

@@ -41,7 +41,7 @@ pub async fn edit_naming_an_unknown_factor_changes_nothing<S: Store + ?Sized>(st
 pub async fn edit_applies_exactly_its_changes<S: Store + ?Sized>(store: Arc<S>) {
     let alice = user("alice");
     let mut p = pending(&alice, T0);
-    p.enrolment = Some(ChallengeId::random().unwrap());
+    p.enrolment = Some(CeremonyId::random().unwrap());
     p.replaces = Some(FactorId::random().unwrap());
     store.insert_factor(&p).await.unwrap();
     let other = pending(&alice, T0);

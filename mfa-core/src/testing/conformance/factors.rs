@@ -61,7 +61,7 @@ pub async fn update_changes_only_named_fields<S: Store + ?Sized>(store: Arc<S>) 
     assert_eq!(got, expected);
     assert_eq!(store.get_factor(&alice, &r.id).await.unwrap(), Some(expected.clone()));
     let sealed = SealedSecret { key_id: KeyId(4), ciphertext: vec![5; 40] };
-    let cid = ChallengeId::random().unwrap();
+    let cid = CeremonyId::random().unwrap();
     let details = vec![("k".to_owned(), "v".to_owned())];
     let update = FactorUpdate {
         secret: Some(sealed.clone()),
@@ -89,7 +89,7 @@ pub async fn update_keeps_every_field_it_does_not_name<S: Store + ?Sized>(store:
     record.secret = Some(SealedSecret { key_id: KeyId(3), ciphertext: vec![7; 32] });
     record.data = vec![1, 2, 3];
     record.replay_marker = Some(41);
-    record.enrolment = Some(ChallengeId::random().unwrap());
+    record.enrolment = Some(CeremonyId::random().unwrap());
     record.replaces = Some(FactorId::random().unwrap());
     record.lookup_key = Some(format!("credential-{}", FactorId::random().unwrap()));
     store.insert_factor(&record).await.unwrap();

@@ -14,7 +14,7 @@ use crate::store::{
     CeremonyPurpose, CeremonyRecord, CounterState, DeviceTokenRecord, FactorEdit, FactorRecord, FactorUpdate,
     RecoveryCodeRecord, Store, StoreError, StoreExt, ThrottleScope, ThrottleState,
 };
-use crate::types::{Assurance, ChallengeId, DeviceId, FactorId, FactorKind, FactorStatus, Timestamp, UserId};
+use crate::types::{Assurance, CeremonyId, DeviceId, FactorId, FactorKind, FactorStatus, Timestamp, UserId};
 
 /// Concurrent tasks in every race case.
 pub const RACERS: usize = 64;
@@ -54,7 +54,7 @@ async fn active<S: Store + ?Sized>(store: &S, user: &UserId, now: Timestamp) -> 
 
 fn ceremony(user: Option<&UserId>, now: Timestamp, ttl: Duration, max_attempts: u32) -> CeremonyRecord {
     CeremonyRecord::new(
-        ChallengeId::random().unwrap(),
+        CeremonyId::random().unwrap(),
         user.cloned(),
         Some(FactorId::random().unwrap()),
         FactorKind::SMS,

@@ -1,4 +1,4 @@
-//! The service's policy: how fresh re-authentication must be, how long enrolments and
+//! The service's settings: how fresh re-authentication must be, how long enrolments and
 //! challenges live, the throttling schedule and the recovery-code settings.
 
 use std::time::Duration;
@@ -7,23 +7,23 @@ use crate::adapter::DeliveryChannel;
 pub use crate::caps::DeliveryCap;
 use crate::limits::StateLimits;
 pub use crate::limits::WindowCap;
-use crate::recovery::RecoveryCodePolicy;
+use crate::recovery::RecoveryCodeSettings;
 use crate::store::CounterState;
 use crate::throttle::GuessBudget;
-use crate::throttle::ThrottlePolicy;
+use crate::throttle::ThrottleSettings;
 use crate::types::Timestamp;
 
-/// Settings for an [`Mfa`](crate::Mfa) service. Start from [`Policy::default`] and change
+/// Settings for an [`Mfa`](crate::Mfa) service. Start from [`Settings::default`] and change
 /// fields; the defaults are explained in [`crate::manual::defaults`].
 ///
 /// ```
 /// use std::time::Duration;
-/// let mut policy = mfa_core::Policy::default();
-/// policy.reauth_window = Duration::from_secs(120);
+/// let mut settings = mfa_core::Settings::default();
+/// settings.reauth_window = Duration::from_secs(120);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub struct Policy {
+pub struct Settings {
     /// How recent the host's proof of primary authentication (and, once the user has a
     /// factor, of MFA) must be to add or remove factors, change the preferred one or
     /// regenerate recovery codes. Default 5 minutes.
@@ -35,18 +35,18 @@ pub struct Policy {
     /// Proofs that may be tried against one challenge. Default 5.
     pub challenge_attempts: u32,
     /// The failure-throttling schedule.
-    pub throttle: ThrottlePolicy,
+    pub throttle: ThrottleSettings,
     /// Recovery-code settings.
-    pub recovery_codes: RecoveryCodePolicy,
+    pub recovery_codes: RecoveryCodeSettings,
     /// Limits on sending codes (SMS, email).
-    pub delivery: DeliveryPolicy,
+    pub delivery: DeliverySettings,
     /// "Remember this device" tokens.
-    pub devices: DevicePolicy,
+    pub devices: DeviceSettings,
     /// Bounds on the state callers can make the service store (pending enrolments,
-    /// challenges, usernameless sign-ins, remembered devices).
+    /// challenges, passwordless sign-ins, remembered devices).
     pub limits: StateLimits,
     /// When set, each factor's throttle is derived from this budget and the factor's guess
-    /// space (for adapters that report one) instead of [`Policy::throttle`].
+    /// space (for adapters that report one) instead of [`Settings::throttle`].
     pub guess_budget: Option<GuessBudget>,
     /// How many opened factor secrets the service keeps in memory between verifications,
     /// for factors that verify without a challenge (authenticator apps); `0` turns the
@@ -65,22 +65,22 @@ pub struct Policy {
     /// they never appear in `Debug` output or logs. The sealing key in the same memory opens every sealed
     /// seed anyway; the cache adds the plaintext of recently used ones. Turn it off if
     /// that matters more than about 2 µs per verification, or if your
-    /// [`SecretSealer`](crate::SecretSealer) can retire keys while the service runs (a
+    /// [`SecretSealer`](crate::seal::SecretSealer) can retire keys while the service runs (a
     /// cached secret sealed under a retired key keeps working until evicted).
     pub secret_cache: usize,
 }
 
-impl Default for Policy {
+impl Default for Settings {
     fn default() -> Self {
         Self {
             reauth_window: Duration::from_secs(5 * 60),
             enrolment_ttl: Duration::from_secs(10 * 60),
             challenge_ttl: Duration::from_secs(5 * 60),
             challenge_attempts: 5,
-            throttle: ThrottlePolicy::default(),
-            recovery_codes: RecoveryCodePolicy::default(),
-            delivery: DeliveryPolicy::default(),
-            devices: DevicePolicy::default(),
+            throttle: ThrottleSettings::default(),
+            recovery_codes: RecoveryCodeSettings::default(),
+            delivery: DeliverySettings::default(),
+            devices: DeviceSettings::default(),
             limits: StateLimits::default(),
             guess_budget: None,
             secret_cache: 10_000,
@@ -92,7 +92,7 @@ impl Default for Policy {
 /// revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct DevicePolicy {
+pub struct DeviceSettings {
     /// How long a remembered device counts (default 30 days).
     pub lifetime: Duration,
     /// Revoke every remembered device when a factor is removed (default yes).
@@ -101,7 +101,7 @@ pub struct DevicePolicy {
     pub revoke_on_recovery_regeneration: bool,
 }
 
-impl Default for DevicePolicy {
+impl Default for DeviceSettings {
     fn default() -> Self {
         Self {
             lifetime: Duration::from_secs(30 * 24 * 3600),
@@ -134,9 +134,9 @@ impl Default for DevicePolicy {
 ///
 /// ```
 /// use std::time::Duration;
-/// use mfa_core::policy::{CostBudget, DeliveryPolicy, WindowCap};
+/// use mfa_core::settings::{CostBudget, DeliverySettings, WindowCap};
 ///
-/// let mut delivery = DeliveryPolicy::default();
+/// let mut delivery = DeliverySettings::default();
 /// // A large deployment: more genuine sign-ins share each number range.
 /// if let Some(prefix) = &mut delivery.prefix {
 ///     prefix.max = 200;
@@ -146,8 +146,8 @@ impl Default for DevicePolicy {
 /// // 1 cent in North America, 40 cents to +882 numbers; email is free.
 /// delivery.cost_budget =
 ///     Some(CostBudget::per_hour(20_000).sms_cost(5).prefix_cost("+1", 1).prefix_cost("+882", 40));
-/// let mut policy = mfa_core::Policy::default();
-/// policy.delivery = delivery;
+/// let mut settings = mfa_core::Settings::default();
+/// settings.delivery = delivery;
 /// ```
 ///
 /// # Concurrency
@@ -161,7 +161,7 @@ impl Default for DevicePolicy {
 /// on the side of caution and only ever happens under such a race.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct DeliveryPolicy {
+pub struct DeliverySettings {
     /// Minimum time between two sends, per factor and per destination (default 30 s).
     pub cooldown: Duration,
     /// The window for `max_per_window` (default 15 minutes).
@@ -182,7 +182,7 @@ pub struct DeliveryPolicy {
     pub cost_budget: Option<CostBudget>,
 }
 
-impl Default for DeliveryPolicy {
+impl Default for DeliverySettings {
     fn default() -> Self {
         Self {
             cooldown: Duration::from_secs(30),
@@ -197,8 +197,8 @@ impl Default for DeliveryPolicy {
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-impl DeliveryPolicy {
-    /// A policy with this cooldown and cap per window (per factor and per destination), and
+impl DeliverySettings {
+    /// Delivery settings with this cooldown and cap per window (per factor and per destination), and
     /// the default [`prefix`](Self::prefix), [`per_user`](Self::per_user) and
     /// [`cost_budget`](Self::cost_budget) settings.
     pub fn new(cooldown: Duration, window: Duration, max_per_window: u32) -> Self {
@@ -283,7 +283,7 @@ impl DeliveryPolicy {
 /// catch wider ranges but make more genuine users share a cap.
 ///
 /// ```
-/// use mfa_core::policy::PrefixCap;
+/// use mfa_core::settings::PrefixCap;
 ///
 /// let cap = PrefixCap::default();
 /// assert_eq!(cap.prefix_of("+14155552671"), "14155552");
@@ -337,7 +337,7 @@ impl PrefixCap {
 ///
 /// ```
 /// use mfa_core::DeliveryChannel;
-/// use mfa_core::policy::CostBudget;
+/// use mfa_core::settings::CostBudget;
 ///
 /// let budget = CostBudget::per_hour(1_000).sms_cost(8).prefix_cost("+1", 1).prefix_cost("+1649", 30);
 /// assert_eq!(budget.cost_of(DeliveryChannel::Sms, "+14155552671"), 1);
@@ -479,7 +479,7 @@ mod tests {
 
     #[test]
     fn deliveries_have_a_cooldown_and_a_cap_per_window() {
-        let p = DeliveryPolicy::new(Duration::from_secs(30), Duration::from_secs(900), 3);
+        let p = DeliverySettings::new(Duration::from_secs(30), Duration::from_secs(900), 3);
         let mut state = CounterState::default();
         state = p.count(&state, t(0)).unwrap();
         assert_eq!(p.count(&state, t(10)), Err(Duration::from_secs(20)), "cooldown");
@@ -551,19 +551,19 @@ mod tests {
 
     #[test]
     fn the_defaults_cap_ranges_and_users_and_leave_the_budget_off() {
-        let p = DeliveryPolicy::default();
+        let p = DeliverySettings::default();
         assert_eq!(p.prefix, Some(PrefixCap::new(8, Duration::from_secs(3600), 20)));
         assert_eq!(p.per_user, Some(WindowCap::new(Duration::from_secs(3600), 10)));
         assert_eq!(p.cost_budget, None);
         assert_eq!(p.check(), Ok(()));
-        let unlimited = DeliveryPolicy::unlimited();
+        let unlimited = DeliverySettings::unlimited();
         assert_eq!((unlimited.prefix, unlimited.per_user, unlimited.cost_budget), (None, None, None));
     }
 
     #[test]
     fn unusable_delivery_settings_are_refused() {
         let mut p =
-            DeliveryPolicy { prefix: Some(PrefixCap::new(0, Duration::from_secs(60), 1)), ..Default::default() };
+            DeliverySettings { prefix: Some(PrefixCap::new(0, Duration::from_secs(60), 1)), ..Default::default() };
         assert!(p.check().is_err());
         p.prefix = Some(PrefixCap::new(16, Duration::from_secs(60), 1));
         assert!(p.check().is_err());

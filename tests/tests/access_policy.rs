@@ -1,4 +1,4 @@
-//! Policy and assurance: the evaluation table (each rule, grace periods, step-up freshness,
+//! Access policy and assurance: the evaluation table (each rule, grace periods, step-up freshness,
 //! assurance and action binding, remembered devices), the strictest-wins merge, and the
 //! service's remembered-device and step-up flows.
 
@@ -13,8 +13,9 @@ use mfa_core::access::{
 };
 use mfa_core::testing::{FakeFactor, RecordingEventSink};
 use mfa_core::{
-    AeadSealer, Assurance, Clock, EnrolmentRequest, Error, EventKind, FactorId, FactorKind, FreshAuth, KeyId,
-    ManualClock, Mfa, Policy, Prompt, Proof, RecoveryCodePolicy, Store, Timestamp, UserId, Verified,
+    AeadSealer, Assurance, Clock, EnrolmentRequest, Error, EventKind, FactorId, FactorKind, FreshAuth, ManualClock,
+    Mfa, Prompt, Proof, Settings, Timestamp, UserId, Verified, recovery::RecoveryCodeSettings, seal::KeyId,
+    store::Store,
 };
 use mfa_store_memory::MemoryStore;
 
@@ -28,7 +29,7 @@ struct World {
     mfa: Mfa,
 }
 
-fn world_with(policy: Policy) -> World {
+fn world_with(policy: Settings) -> World {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let clock = ManualClock::new(Timestamp::from_unix_secs(T0));
     let events = RecordingEventSink::new();
@@ -37,7 +38,7 @@ fn world_with(policy: Policy) -> World {
         .clock(clock.clone())
         .sealer(AeadSealer::new(KeyId(1), [9; 32]))
         .events(events.clone())
-        .policy(policy)
+        .settings(policy)
         .factor(FakeFactor::with_kind(FactorKind::TOTP, Assurance::ReplayResistantOtp, "Authenticator app"))
         .factor(FakeFactor::with_kind(FactorKind::SMS, Assurance::RestrictedOutOfBand, "Phone"))
         .factor(FakeFactor::with_kind(FactorKind::EMAIL, Assurance::EmailOutOfBand, "Email"))
@@ -48,8 +49,8 @@ fn world_with(policy: Policy) -> World {
 }
 
 fn world() -> World {
-    let mut policy = Policy::default();
-    policy.recovery_codes = RecoveryCodePolicy::fast_insecure_for_tests();
+    let mut policy = Settings::default();
+    policy.recovery_codes = RecoveryCodeSettings::fast_insecure_for_tests();
     world_with(policy)
 }
 
@@ -678,8 +679,8 @@ async fn remembering_needs_a_recent_verification() {
 #[tokio::test]
 async fn removing_a_factor_or_regenerating_codes_revokes_devices_when_configured() {
     for (revoke, expected_left) in [(true, 0usize), (false, 2)] {
-        let mut policy = Policy::default();
-        policy.recovery_codes = RecoveryCodePolicy::fast_insecure_for_tests();
+        let mut policy = Settings::default();
+        policy.recovery_codes = RecoveryCodeSettings::fast_insecure_for_tests();
         policy.devices.revoke_on_factor_removal = revoke;
         policy.devices.revoke_on_recovery_regeneration = revoke;
         let w = world_with(policy);
