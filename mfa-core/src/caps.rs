@@ -57,7 +57,7 @@ impl fmt::Display for StateLimit {
         f.write_str(match self {
             StateLimit::PendingEnrolments => "too many unfinished enrolments",
             StateLimit::Challenges => "too many sign-in challenges started",
-            StateLimit::Passwordless => "too many sign-ins without a username started",
+            StateLimit::Passwordless => "too many passwordless sign-ins started",
         })
     }
 }

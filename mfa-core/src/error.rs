@@ -112,6 +112,106 @@ pub enum Error {
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl Error {
+    /// A stable machine code for this error, the same in every language and release: what
+    /// an HTTP layer sends as `code`, what a translation is keyed by, what dashboards count.
+    /// Codes never change meaning; new variants get new codes.
+    ///
+    /// | code | variant |
+    /// |---|---|
+    /// | `not_found` | [`Error::NotFound`] |
+    /// | `already_exists` | [`Error::AlreadyExists`] |
+    /// | `code_invalid` | [`Error::InvalidCode`] |
+    /// | `expired` | [`Error::Expired`] |
+    /// | `locked` | [`Error::Locked`] |
+    /// | `disabled` | [`Error::Disabled`] |
+    /// | `code_replayed` | [`Error::Replayed`] |
+    /// | `rate_limited` | [`Error::RateLimited`] |
+    /// | `delivery_capped` | [`Error::DeliveryCapped`] |
+    /// | `possible_clone` | [`Error::PossibleClone`] |
+    /// | `limit_reached` | [`Error::LimitReached`] |
+    /// | `factor_required` | [`Error::FactorRequired`] |
+    /// | `reauth_required` | [`Error::ReauthRequired`] |
+    /// | `mfa_required` | [`Error::MfaRequired`] |
+    /// | `invalid_input` | [`Error::InvalidInput`] |
+    /// | `unsupported` | [`Error::Unsupported`] |
+    /// | `delivery_failed` | [`Error::Delivery`] |
+    /// | `internal` | [`Error::Crypto`], [`Error::Config`] |
+    /// | `backend_unavailable` | [`Error::Backend`] |
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mfa_core::Error;
+    ///
+    /// let locked = Error::Locked { retry_after: Duration::from_secs(30) };
+    /// assert_eq!(locked.code(), "locked");
+    /// assert_eq!(locked.retry_after(), Some(Duration::from_secs(30)));
+    /// assert_eq!(Error::InvalidCode.code(), "code_invalid");
+    /// ```
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NotFound => "not_found",
+            Error::AlreadyExists => "already_exists",
+            Error::InvalidCode => "code_invalid",
+            Error::Expired => "expired",
+            Error::Locked { .. } => "locked",
+            Error::Disabled => "disabled",
+            Error::Replayed => "code_replayed",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::DeliveryCapped { .. } => "delivery_capped",
+            Error::PossibleClone => "possible_clone",
+            Error::LimitReached { .. } => "limit_reached",
+            Error::FactorRequired => "factor_required",
+            Error::ReauthRequired => "reauth_required",
+            Error::MfaRequired => "mfa_required",
+            Error::InvalidInput { .. } => "invalid_input",
+            Error::Unsupported => "unsupported",
+            Error::Delivery(_) => "delivery_failed",
+            Error::Crypto(_) | Error::Config(_) => "internal",
+            Error::Backend(_) => "backend_unavailable",
+        }
+    }
+
+    /// Every code [`Error::code`] can answer, for documentation and for checking that a
+    /// translation covers them all.
+    pub const CODES: &'static [&'static str] = &[
+        "not_found",
+        "already_exists",
+        "code_invalid",
+        "expired",
+        "locked",
+        "disabled",
+        "code_replayed",
+        "rate_limited",
+        "delivery_capped",
+        "possible_clone",
+        "limit_reached",
+        "factor_required",
+        "reauth_required",
+        "mfa_required",
+        "invalid_input",
+        "unsupported",
+        "delivery_failed",
+        "internal",
+        "backend_unavailable",
+    ];
+
+    /// How long until trying again can succeed, for the errors that say
+    /// ([`Error::Locked`], [`Error::RateLimited`], [`Error::DeliveryCapped`],
+    /// [`Error::LimitReached`]).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Locked { retry_after }
+            | Error::RateLimited { retry_after }
+            | Error::DeliveryCapped { retry_after, .. }
+            | Error::LimitReached { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}
+
 /// A failure of sealing, opening or generating secrets. Carries no key or plaintext.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -136,3 +236,39 @@ pub enum CryptoError {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_a_distinct_listed_code() {
+        let second = Duration::from_secs(1);
+        let all = [
+            Error::NotFound,
+            Error::AlreadyExists,
+            Error::InvalidCode,
+            Error::Expired,
+            Error::Locked { retry_after: second },
+            Error::Disabled,
+            Error::Replayed,
+            Error::RateLimited { retry_after: second },
+            Error::DeliveryCapped { cap: DeliveryCap::User, retry_after: second },
+            Error::PossibleClone,
+            Error::LimitReached { limit: StateLimit::Challenges, retry_after: second },
+            Error::FactorRequired,
+            Error::ReauthRequired,
+            Error::MfaRequired,
+            Error::InvalidInput { field: "code", reason: "empty" },
+            Error::Unsupported,
+            Error::Delivery(Box::new(std::io::Error::other("down"))),
+            Error::Crypto(CryptoError::Random),
+            Error::Config("zero attempts"),
+            Error::Backend(Box::new(std::io::Error::other("down"))),
+        ];
+        let codes: std::collections::BTreeSet<_> = all.iter().map(Error::code).collect();
+        assert_eq!(codes.len(), Error::CODES.len(), "one code per variant, `internal` shared by two");
+        assert!(codes.iter().all(|c| Error::CODES.contains(c)));
+        assert!(all.iter().filter(|e| e.retry_after().is_some()).all(|e| e.to_string().contains("retry in")));
+    }
+}

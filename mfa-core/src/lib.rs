@@ -108,6 +108,7 @@ pub mod seal;
 pub mod secret;
 mod service;
 pub mod settings;
+pub mod signin;
 pub mod store;
 pub mod throttle;
 pub mod types;

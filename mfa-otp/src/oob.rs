@@ -101,6 +101,24 @@ impl MessageTemplate {
 }
 
 /// What differs between SMS and email: the destination type, its masking, the template.
+///
+/// [`Sms`] and [`Email`] implement it; [`OobFactor`] is generic over it.
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "email")] {
+/// use mfa_core::{DeliveryChannel, FactorKind};
+/// use mfa_otp::{Email, OobChannel};
+///
+/// assert_eq!(Email::CHANNEL, DeliveryChannel::Email);
+/// assert_eq!(Email::KIND, FactorKind::EMAIL);
+/// let address = Email.normalise("  alice@Example.COM ").unwrap();
+/// assert_eq!(address, "alice@example.com");
+/// assert_eq!(Email.mask(&address), "a•••@example.com");
+/// assert!(Email.normalise("not an address").is_err());
+/// # }
+/// ```
 pub trait OobChannel: fmt::Debug + Clone + Send + Sync + 'static {
     /// The factor kind.
     const KIND: FactorKind;
