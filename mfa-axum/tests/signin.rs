@@ -1,0 +1,390 @@
+//! The sign-in step over HTTP: every endpoint's success, its error codes, CSRF refused and
+//! callers without a sign-in refused; the guard; session ids renewed at every change.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers panic on purpose
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http_body_util::BodyExt;
+use mfa_axum::{ApiError, Host, MfaHttp, MfaSession};
+use mfa_core::{
+    AccessPolicy, AeadSealer, Clock, EnrolmentRequest, FactorId, FactorKind, FreshAuth, ManualClock, Mfa, Prompt,
+    Proof, SecretString, Timestamp, UserId,
+};
+use mfa_otp::TotpFactor;
+use mfa_store_memory::MemoryStore;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use tower_sessions::{MemoryStore as Sessions, SessionManagerLayer};
+
+#[derive(Debug)]
+struct Accounts;
+
+#[async_trait::async_trait]
+impl Host for Accounts {
+    async fn check_password(&self, _user: &UserId, password: &SecretString) -> bool {
+        password.expose() == "correct horse"
+    }
+
+    fn after_sign_in(&self, _user: &UserId) -> String {
+        "/account".into()
+    }
+}
+
+/// A service with TOTP on a manual clock, an app with a guarded route, and Alice with an
+/// authenticator app.
+struct World {
+    app: Router,
+    mfa: Mfa,
+    clock: ManualClock,
+    totp: TotpFactor,
+    alice: UserId,
+    key: Vec<u8>,
+}
+
+impl World {
+    async fn new() -> Self {
+        let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_000));
+        let totp = TotpFactor::new("Example").unwrap();
+        let mfa = Mfa::builder()
+            .store(MemoryStore::new())
+            .sealer(AeadSealer::ephemeral().unwrap())
+            .clock(clock.clone())
+            .factor(totp.clone())
+            .build()
+            .unwrap();
+        let http = MfaHttp::new(mfa.clone(), Accounts).insecure_cookies_for_localhost();
+        let app = Router::new()
+            .route("/account", get(|| async { "the account page" }))
+            .route_layer(http.require(AccessPolicy::default()))
+            .route("/login", post(login))
+            .nest("/mfa", http.router())
+            .with_state(http)
+            .layer(SessionManagerLayer::new(Sessions::default()).with_secure(false));
+        let alice = UserId::new("alice").unwrap();
+        let fresh = FreshAuth::primary(clock.now());
+        let start = mfa.start_enrolment(&alice, &fresh, EnrolmentRequest::new(FactorKind::TOTP)).await.unwrap();
+        let Prompt::SharedSecret(secret) = &start.prompt else { panic!("a shared secret") };
+        let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes()).unwrap();
+        let world = Self { app, mfa, clock, totp, alice, key };
+        let code = Proof::code(&world.code()).unwrap();
+        world.mfa.finish_enrolment(&world.alice, &fresh, &start.factor.id, &code).await.unwrap();
+        world.clock.advance(Duration::from_secs(60));
+        world
+    }
+
+    fn code(&self) -> String {
+        self.totp.code_at(&self.key, self.clock.now().unix_secs() as u64).unwrap()
+    }
+
+    fn browser(&self) -> Browser {
+        Browser { app: self.app.clone(), cookies: HashMap::new(), csrf: None }
+    }
+}
+
+/// The host's password sign-in: `{"user": "..."}` (the password check is the host's own).
+async fn login(session: MfaSession, Json(body): Json<Value>) -> Result<Json<Value>, ApiError> {
+    let user = UserId::new(body["user"].as_str().unwrap_or_default())?;
+    session.password_verified(user).await?;
+    Ok(Json(json!({ "csrf_token": session.csrf_token().await? })))
+}
+
+/// A browser: keeps cookies, sends the CSRF token it was given.
+struct Browser {
+    app: Router,
+    cookies: HashMap<String, String>,
+    csrf: Option<String>,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Answer {
+    fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+}
+
+impl Browser {
+    async fn send(&mut self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let mut request = Request::builder().method(method).uri(path);
+        let cookies: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if !cookies.is_empty() {
+            request = request.header(header::COOKIE, cookies.join("; "));
+        }
+        if let Some(token) = &self.csrf {
+            request = request.header("x-csrf-token", token);
+        }
+        request = request.header(header::USER_AGENT, "Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0");
+        let request = match body {
+            Some(body) => {
+                request.header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
+            }
+            None => request.body(Body::empty()).unwrap(),
+        };
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let (status, headers) = (response.status(), response.headers().clone());
+        for cookie in headers.get_all(header::SET_COOKIE) {
+            let cookie = cookie.to_str().unwrap();
+            let (pair, attributes) = cookie.split_once(';').unwrap_or((cookie, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+        Answer { status, headers, body }
+    }
+
+    async fn post(&mut self, path: &str, body: Value) -> Answer {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    async fn get(&mut self, path: &str) -> Answer {
+        self.send(Method::GET, path, None).await
+    }
+
+    /// Signs in with a password and keeps the new CSRF token.
+    async fn password(&mut self, user: &str) -> Answer {
+        let answer = self.post("/login", json!({ "user": user })).await;
+        self.csrf = answer.body["csrf_token"].as_str().map(str::to_owned);
+        answer
+    }
+
+    fn session_id(&self) -> Option<String> {
+        self.cookies.get("id").cloned()
+    }
+}
+
+#[tokio::test]
+async fn a_password_alone_does_not_pass_the_guard_and_names_the_factors_that_would() {
+    let w = World::new().await;
+    let mut browser = w.browser();
+    assert_eq!(browser.get("/account").await.code(), "unauthenticated");
+    browser.password("alice").await;
+    let refused = browser.get("/account").await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.code(), "verification_required");
+    assert_eq!(refused.body["candidates"][0]["kind"], "totp");
+}
+
+#[tokio::test]
+async fn the_second_step_signs_in_and_renews_the_session() {
+    let w = World::new().await;
+    let mut browser = w.browser();
+    browser.get("/mfa/csrf").await;
+    let anonymous = browser.session_id();
+    browser.password("alice").await;
+    let after_password = browser.session_id();
+    assert_ne!(after_password, anonymous, "the session id changes with the password");
+
+    let challenge = browser.post("/mfa/signin/challenge", json!({})).await;
+    assert_eq!(challenge.status, StatusCode::OK, "{:?}", challenge.body);
+    assert_eq!(challenge.body["factor"]["kind"], "totp");
+    assert_eq!(challenge.body["prompt"]["type"], "enter_code");
+
+    let done = browser.post("/mfa/signin/challenge/finish", json!({ "code": w.code() })).await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+    assert_eq!(done.body["complete"], true);
+    assert_eq!(done.body["next"], "/account");
+    assert_ne!(browser.session_id(), after_password, "the session id changes with the verification");
+
+    browser.csrf = done.body["csrf_token"].as_str().map(str::to_owned);
+    let page = browser.get("/account").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.body, "the account page");
+}
+
+#[tokio::test]
+async fn a_wrong_code_is_refused_with_its_code_and_locks_with_retry_after() {
+    let w = World::new().await;
+    let mut browser = w.browser();
+    browser.password("alice").await;
+    browser.post("/mfa/signin/challenge", json!({})).await;
+    let wrong = browser.post("/mfa/signin/challenge/finish", json!({ "code": "000000" })).await;
+    assert_eq!((wrong.status, wrong.code()), (StatusCode::UNPROCESSABLE_ENTITY, "code_invalid"));
+    assert_eq!(wrong.body["message"], "That code is not right. Check it and try again.");
+    let mut last = wrong;
+    for _ in 0..20 {
+        browser.post("/mfa/signin/challenge", json!({})).await;
+        last = browser.post("/mfa/signin/challenge/finish", json!({ "code": "000000" })).await;
+        if last.code() == "locked" {
+            break;
+        }
+    }
+    assert_eq!((last.status, last.code()), (StatusCode::TOO_MANY_REQUESTS, "locked"));
+    let secs = last.body["retry_after"].as_u64().unwrap();
+    assert_eq!(last.headers[header::RETRY_AFTER], secs.to_string().as_str());
+    assert_eq!(browser.get("/account").await.code(), "verification_required", "still not signed in");
+}
+
+#[tokio::test]
+async fn every_sign_in_endpoint_refuses_a_missing_or_wrong_csrf_token() {
+    let w = World::new().await;
+    let mut browser = w.browser();
+    browser.password("alice").await;
+    let token = browser.csrf.clone();
+    for path in [
+        "/mfa/signin/challenge",
+        "/mfa/signin/challenge/resend",
+        "/mfa/signin/challenge/finish",
+        "/mfa/signin/recovery-code",
+        "/mfa/signin/passwordless/start",
+        "/mfa/signin/passwordless/finish",
+    ] {
+        browser.csrf = None;
+        let missing = browser.post(path, json!({ "code": "123456", "credential": {} })).await;
+        assert_eq!((missing.status, missing.code()), (StatusCode::FORBIDDEN, "csrf_refused"), "{path}");
+        browser.csrf = Some("0".repeat(48));
+        let wrong = browser.post(path, json!({ "code": "123456", "credential": {} })).await;
+        assert_eq!(wrong.code(), "csrf_refused", "{path}");
+    }
+    browser.csrf = token;
+    assert_eq!(browser.post("/mfa/signin/challenge", json!({})).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn without_a_password_sign_in_the_second_step_is_refused() {
+    let w = World::new().await;
+    let mut browser = w.browser();
+    let csrf = browser.get("/mfa/csrf").await;
+    browser.csrf = csrf.body["csrf_token"].as_str().map(str::to_owned);
+    let requests = [
+        ("/mfa/signin/challenge", json!({})),
+        ("/mfa/signin/challenge/resend", json!({})),
+        ("/mfa/signin/recovery-code", json!({ "code": "abcd-efgh" })),
+    ];
+    for (path, body) in requests {
+        let refused = browser.post(path, body).await;
+        assert_eq!((refused.status, refused.code()), (StatusCode::UNAUTHORIZED, "unauthenticated"), "{path}");
+    }
+    let finish = browser.post("/mfa/signin/challenge/finish", json!({ "code": w.code() })).await;
+    assert_eq!(finish.code(), "unauthenticated");
+}
+
+#[tokio::test]
+async fn finishing_without_a_challenge_and_a_token_from_before_the_sign_in_are_refused() {
+    let w = World::new().await;
+    let mut browser = w.browser();
+    let before = browser.get("/mfa/csrf").await.body["csrf_token"].as_str().map(str::to_owned);
+    browser.password("alice").await;
+    let fresh = browser.csrf.clone();
+    assert_ne!(before, fresh, "signing in renews the CSRF token");
+    browser.csrf = before;
+    assert_eq!(browser.post("/mfa/signin/challenge", json!({})).await.code(), "csrf_refused");
+    browser.csrf = fresh;
+    let finish = browser.post("/mfa/signin/challenge/finish", json!({ "code": w.code() })).await;
+    assert_eq!((finish.status, finish.code()), (StatusCode::CONFLICT, "no_challenge"));
+    let resend = browser.post("/mfa/signin/challenge/resend", json!({})).await;
+    assert_eq!(resend.code(), "no_challenge");
+}
+
+#[tokio::test]
+async fn bad_answers_are_typed_errors() {
+    let w = World::new().await;
+    let mut browser = w.browser();
+    browser.password("alice").await;
+    browser.post("/mfa/signin/challenge", json!({})).await;
+    let both = browser.post("/mfa/signin/challenge/finish", json!({ "code": "1", "credential": {} })).await;
+    assert_eq!((both.status, both.code()), (StatusCode::BAD_REQUEST, "invalid_input"));
+    let neither = browser.post("/mfa/signin/challenge/finish", json!({})).await;
+    assert_eq!(neither.code(), "invalid_input");
+    let other = json!({ "factor": FactorId::random().unwrap() });
+    let unknown = browser.post("/mfa/signin/challenge", other).await;
+    assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "not_found"));
+}
+
+#[tokio::test]
+async fn a_recovery_code_signs_in_once_and_says_how_many_are_left() {
+    let w = World::new().await;
+    let fresh = FreshAuth::primary(w.clock.now()).with_mfa(w.clock.now());
+    let codes = w.mfa.generate_recovery_codes(&w.alice, &fresh).await.unwrap();
+    let code = codes.codes()[0].expose().to_owned();
+    let mut browser = w.browser();
+    browser.password("alice").await;
+    let done = browser.post("/mfa/signin/recovery-code", json!({ "code": code })).await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+    assert_eq!(done.body["recovery_codes_remaining"], codes.codes().len() - 1);
+    assert_eq!(browser.get("/account").await.status, StatusCode::OK);
+
+    let mut again = w.browser();
+    again.password("alice").await;
+    let reused = again.post("/mfa/signin/recovery-code", json!({ "code": code })).await;
+    assert_eq!(reused.code(), "code_invalid");
+}
+
+#[tokio::test]
+async fn a_remembered_device_skips_the_second_step_next_time() {
+    let w = World::new().await;
+    let mut browser = w.browser();
+    browser.password("alice").await;
+    browser.post("/mfa/signin/challenge", json!({})).await;
+    let done = browser.post("/mfa/signin/challenge/finish", json!({ "code": w.code(), "remember_device": true })).await;
+    assert_eq!(done.status, StatusCode::OK);
+    let cookie = done.headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("mfa_device=") && cookie.contains("HttpOnly"), "{cookie}");
+    assert!(w.mfa.list_devices(&w.alice).await.unwrap()[0].label.contains("Chrome on Linux"));
+
+    // A new sign-in on the same browser: the password suffices.
+    browser.cookies.remove("id");
+    browser.password("alice").await;
+    assert_eq!(browser.get("/account").await.status, StatusCode::OK);
+
+    // Another browser still needs the second step.
+    let mut other = w.browser();
+    other.password("alice").await;
+    assert_eq!(other.get("/account").await.code(), "verification_required");
+}
+
+#[tokio::test]
+async fn passwordless_needs_a_ceremony_this_browser_started() {
+    let w = World::new().await;
+    let mut browser = w.browser();
+    let csrf = browser.get("/mfa/csrf").await;
+    browser.csrf = csrf.body["csrf_token"].as_str().map(str::to_owned);
+    let finish = browser.post("/mfa/signin/passwordless/finish", json!({ "credential": { "id": "x" } })).await;
+    assert_eq!(finish.code(), "no_challenge");
+    // No passkey adapter here: the start is refused with its code, and nothing is kept.
+    let start = browser.post("/mfa/signin/passwordless/start", json!({})).await;
+    assert_eq!((start.status, start.code()), (StatusCode::BAD_REQUEST, "unsupported"));
+}
+
+#[tokio::test]
+async fn the_browser_module_is_served() {
+    let w = World::new().await;
+    let mut browser = w.browser();
+    let script = browser.get("/mfa/mfa.js").await;
+    assert_eq!(script.status, StatusCode::OK);
+    assert!(script.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/javascript"));
+    assert!(script.body.as_str().unwrap().contains("export function createClient"));
+}
+
+#[tokio::test]
+async fn messages_follow_the_configured_language() {
+    #[derive(Debug)]
+    struct Terse;
+    impl mfa_axum::Messages for Terse {
+        fn message(&self, code: &str, _retry_after: Option<u64>) -> std::borrow::Cow<'static, str> {
+            format!("[{code}]").into()
+        }
+    }
+    let w = World::new().await;
+    let http = MfaHttp::new(w.mfa.clone(), Accounts).messages(Terse);
+    let app = Router::new()
+        .nest("/mfa", http.router())
+        .layer(SessionManagerLayer::new(Sessions::default()).with_secure(false));
+    let mut browser = Browser { app, cookies: HashMap::new(), csrf: None };
+    let refused = browser.post("/mfa/signin/challenge", json!({})).await;
+    assert_eq!(refused.body["message"], "[csrf_refused]");
+}
