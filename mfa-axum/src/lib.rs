@@ -62,6 +62,7 @@
 mod body;
 mod error;
 mod guard;
+mod security;
 mod session;
 mod signin;
 mod views;
@@ -134,6 +135,7 @@ struct Inner {
     messages: Arc<dyn Messages>,
     next_step: NextStep,
     device_cookie: DeviceCookie,
+    sign_in_policy: AccessPolicy,
 }
 
 /// How the remembered-device cookie is set.
@@ -164,6 +166,7 @@ impl MfaHttp {
                 messages: Arc::new(English),
                 next_step: NextStep::Json,
                 device_cookie: DeviceCookie { name: "mfa_device", secure: true },
+                sign_in_policy: AccessPolicy::default(),
             }),
         }
     }
@@ -187,6 +190,14 @@ impl MfaHttp {
         self.with(|inner| inner.device_cookie.secure = false)
     }
 
+    /// The policy a sign-in must meet to be finished (default: [`AccessPolicy::default`],
+    /// MFA for users who have a factor): what the sign-in endpoints answer as `complete`,
+    /// and what the security endpoints require.
+    #[must_use]
+    pub fn sign_in_policy(self, policy: AccessPolicy) -> Self {
+        self.with(|inner| inner.sign_in_policy = policy)
+    }
+
     /// The service.
     pub fn mfa(&self) -> &Mfa {
         &self.inner.mfa
@@ -207,6 +218,7 @@ impl MfaHttp {
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         let http = self.clone();
         signin::routes()
+            .merge(security::routes())
             .route("/mfa.js", axum::routing::get(script))
             .layer(axum::middleware::map_response(move |response| {
                 let http = http.clone();
@@ -224,10 +236,15 @@ impl MfaHttp {
                 messages: shared.messages.clone(),
                 next_step: shared.next_step.clone(),
                 device_cookie: shared.device_cookie.clone(),
+                sign_in_policy: shared.sign_in_policy.clone(),
             },
         };
         change(&mut inner);
         Self { inner: Arc::new(inner) }
+    }
+
+    pub(crate) fn sign_in_policy_ref(&self) -> &AccessPolicy {
+        &self.inner.sign_in_policy
     }
 
     pub(crate) fn respond(&self, error: &ApiError) -> axum::response::Response {

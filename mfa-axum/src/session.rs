@@ -14,6 +14,7 @@ use crate::{ApiError, MfaHttp};
 const SIGN_IN: &str = "mfa.sign_in";
 const CSRF: &str = "mfa.csrf";
 const PASSWORDLESS: &str = "mfa.passwordless";
+const REAUTH_FAILURES: &str = "mfa.reauth_failures";
 
 /// The request's MFA session: its [`SignIn`] state, kept in the tower-sessions session.
 ///
@@ -113,6 +114,7 @@ impl MfaSession {
     pub async fn reauthenticated(&self) -> Result<SignIn, ApiError> {
         let mut sign_in = self.signed_in().await?;
         sign_in.reauthenticated(self.http.mfa().now());
+        self.session.remove::<u32>(REAUTH_FAILURES).await?;
         self.session.cycle_id().await?;
         self.save(&sign_in).await?;
         Ok(sign_in)
@@ -184,6 +186,13 @@ impl MfaSession {
             true => Ok(()),
             false => Err(ApiError::CsrfRefused),
         }
+    }
+
+    /// Counts a wrong password at re-authentication; returns how many this session gave.
+    pub(crate) async fn reauth_failed(&self) -> Result<u32, ApiError> {
+        let failures = self.session.get::<u32>(REAUTH_FAILURES).await?.unwrap_or(0).saturating_add(1);
+        self.session.insert(REAUTH_FAILURES, failures).await?;
+        Ok(failures)
     }
 
     pub(crate) fn http(&self) -> &MfaHttp {

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mfa_core::signin::{OpenChallenge, SignIn};
-use mfa_core::{AccessPolicy, FactorId, FactorKind, Proof, Verified};
+use mfa_core::{FactorId, FactorKind, Proof, Verified};
 use serde::Deserialize;
 
 use crate::body::JsonBody;
@@ -70,7 +70,7 @@ async fn resend_challenge(session: CheckedSession) -> Result<Json<ChallengeView>
 /// to remember this device.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Answer {
+pub(crate) struct Answer {
     code: Option<String>,
     credential: Option<serde_json::Value>,
     #[serde(default)]
@@ -78,7 +78,7 @@ struct Answer {
 }
 
 impl Answer {
-    fn proof(&self) -> Result<Proof, ApiError> {
+    pub(crate) fn proof(&self) -> Result<Proof, ApiError> {
         let bad =
             ApiError::Mfa(mfa_core::Error::InvalidInput { field: "answer", reason: "give a code or a credential" });
         match (&self.code, &self.credential) {
@@ -188,7 +188,7 @@ async fn answer_signed_in(
     cookie: Option<HeaderValue>,
 ) -> Result<Response, ApiError> {
     let http = session.http();
-    let decision = crate::session::decide(http.mfa(), sign_in, &AccessPolicy::default(), None).await?;
+    let decision = crate::session::decide(http.mfa(), sign_in, http.sign_in_policy_ref(), None).await?;
     let answer = SignedIn {
         complete: decision.is_satisfied(),
         next: http.host().after_sign_in(&sign_in.user),

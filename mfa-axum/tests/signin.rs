@@ -3,169 +3,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers panic on purpose
 
+mod support;
+
 use std::collections::HashMap;
-use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use http_body_util::BodyExt;
-use mfa_axum::{ApiError, Host, MfaHttp, MfaSession};
-use mfa_core::{
-    AccessPolicy, AeadSealer, Clock, EnrolmentRequest, FactorId, FactorKind, FreshAuth, ManualClock, Mfa, Prompt,
-    Proof, SecretString, Timestamp, UserId,
-};
-use mfa_otp::TotpFactor;
-use mfa_store_memory::MemoryStore;
-use serde_json::{Value, json};
-use tower::ServiceExt;
+use axum::Router;
+use axum::http::{StatusCode, header};
+use mfa_axum::MfaHttp;
+use mfa_core::{Clock, FactorId, FreshAuth};
+use serde_json::json;
+use support::{Accounts, Browser, World};
 use tower_sessions::{MemoryStore as Sessions, SessionManagerLayer};
-
-#[derive(Debug)]
-struct Accounts;
-
-#[async_trait::async_trait]
-impl Host for Accounts {
-    async fn check_password(&self, _user: &UserId, password: &SecretString) -> bool {
-        password.expose() == "correct horse"
-    }
-
-    fn after_sign_in(&self, _user: &UserId) -> String {
-        "/account".into()
-    }
-}
-
-/// A service with TOTP on a manual clock, an app with a guarded route, and Alice with an
-/// authenticator app.
-struct World {
-    app: Router,
-    mfa: Mfa,
-    clock: ManualClock,
-    totp: TotpFactor,
-    alice: UserId,
-    key: Vec<u8>,
-}
-
-impl World {
-    async fn new() -> Self {
-        let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_000));
-        let totp = TotpFactor::new("Example").unwrap();
-        let mfa = Mfa::builder()
-            .store(MemoryStore::new())
-            .sealer(AeadSealer::ephemeral().unwrap())
-            .clock(clock.clone())
-            .factor(totp.clone())
-            .build()
-            .unwrap();
-        let http = MfaHttp::new(mfa.clone(), Accounts).insecure_cookies_for_localhost();
-        let app = Router::new()
-            .route("/account", get(|| async { "the account page" }))
-            .route_layer(http.require(AccessPolicy::default()))
-            .route("/login", post(login))
-            .nest("/mfa", http.router())
-            .with_state(http)
-            .layer(SessionManagerLayer::new(Sessions::default()).with_secure(false));
-        let alice = UserId::new("alice").unwrap();
-        let fresh = FreshAuth::primary(clock.now());
-        let start = mfa.start_enrolment(&alice, &fresh, EnrolmentRequest::new(FactorKind::TOTP)).await.unwrap();
-        let Prompt::SharedSecret(secret) = &start.prompt else { panic!("a shared secret") };
-        let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes()).unwrap();
-        let world = Self { app, mfa, clock, totp, alice, key };
-        let code = Proof::code(&world.code()).unwrap();
-        world.mfa.finish_enrolment(&world.alice, &fresh, &start.factor.id, &code).await.unwrap();
-        world.clock.advance(Duration::from_secs(60));
-        world
-    }
-
-    fn code(&self) -> String {
-        self.totp.code_at(&self.key, self.clock.now().unix_secs() as u64).unwrap()
-    }
-
-    fn browser(&self) -> Browser {
-        Browser { app: self.app.clone(), cookies: HashMap::new(), csrf: None }
-    }
-}
-
-/// The host's password sign-in: `{"user": "..."}` (the password check is the host's own).
-async fn login(session: MfaSession, Json(body): Json<Value>) -> Result<Json<Value>, ApiError> {
-    let user = UserId::new(body["user"].as_str().unwrap_or_default())?;
-    session.password_verified(user).await?;
-    Ok(Json(json!({ "csrf_token": session.csrf_token().await? })))
-}
-
-/// A browser: keeps cookies, sends the CSRF token it was given.
-struct Browser {
-    app: Router,
-    cookies: HashMap<String, String>,
-    csrf: Option<String>,
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Answer {
-    fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or_default()
-    }
-}
-
-impl Browser {
-    async fn send(&mut self, method: Method, path: &str, body: Option<Value>) -> Answer {
-        let mut request = Request::builder().method(method).uri(path);
-        let cookies: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        if !cookies.is_empty() {
-            request = request.header(header::COOKIE, cookies.join("; "));
-        }
-        if let Some(token) = &self.csrf {
-            request = request.header("x-csrf-token", token);
-        }
-        request = request.header(header::USER_AGENT, "Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0");
-        let request = match body {
-            Some(body) => {
-                request.header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
-            }
-            None => request.body(Body::empty()).unwrap(),
-        };
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let (status, headers) = (response.status(), response.headers().clone());
-        for cookie in headers.get_all(header::SET_COOKIE) {
-            let cookie = cookie.to_str().unwrap();
-            let (pair, attributes) = cookie.split_once(';').unwrap_or((cookie, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            if attributes.contains("Max-Age=0") {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
-        Answer { status, headers, body }
-    }
-
-    async fn post(&mut self, path: &str, body: Value) -> Answer {
-        self.send(Method::POST, path, Some(body)).await
-    }
-
-    async fn get(&mut self, path: &str) -> Answer {
-        self.send(Method::GET, path, None).await
-    }
-
-    /// Signs in with a password and keeps the new CSRF token.
-    async fn password(&mut self, user: &str) -> Answer {
-        let answer = self.post("/login", json!({ "user": user })).await;
-        self.csrf = answer.body["csrf_token"].as_str().map(str::to_owned);
-        answer
-    }
-
-    fn session_id(&self) -> Option<String> {
-        self.cookies.get("id").cloned()
-    }
-}
 
 #[tokio::test]
 async fn a_password_alone_does_not_pass_the_guard_and_names_the_factors_that_would() {
