@@ -59,3 +59,17 @@ pub async fn revoke_all_device_tokens_is_atomic<S: Store + ?Sized>(store: Arc<S>
     assert_eq!(store.list_device_tokens(&bob).await.unwrap(), vec![bobs]);
     assert_eq!(store.revoke_all_device_tokens(&alice).await.unwrap(), 0);
 }
+
+/// Of many concurrent revocations of one device, exactly one reports it revoked.
+pub async fn device_revoke_race_has_one_winner<S: Store + ?Sized>(store: Arc<S>) {
+    let alice = user("alice");
+    let d = device(&alice, T0);
+    store.insert_device_token(&d).await.unwrap();
+    let user_ = alice.clone();
+    let winners = race(&store, move |s| {
+        let user = user_.clone();
+        async move { s.revoke_device_token(&user, &d.id).await.unwrap() }
+    })
+    .await;
+    assert_eq!(winners, 1);
+}

@@ -186,6 +186,27 @@ pub async fn set_preferred_race_leaves_one_preferred<S: Store + ?Sized>(store: A
     assert_eq!(store.list_factors(&alice).await.unwrap().iter().filter(|f| f.preferred).count(), 1);
 }
 
+/// Of many concurrent deletions of one factor, exactly one returns it; the others find
+/// nothing.
+pub async fn delete_race_has_one_winner<S: Store + ?Sized>(store: Arc<S>) {
+    let alice = user("alice");
+    let r = active(&*store, &alice, T0).await;
+    let user_ = alice.clone();
+    let winners = race(&store, move |s| {
+        let user = user_.clone();
+        async move {
+            match s.delete_factor(&user, &r.id).await {
+                Ok(_) => true,
+                Err(StoreError::NotFound) => false,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(winners, 1);
+    assert!(store.list_factors(&alice).await.unwrap().is_empty());
+}
+
 /// Deleting a factor returns it and removes it with its failure counter.
 pub async fn delete_removes_factor_and_counter<S: Store + ?Sized>(store: Arc<S>) {
     let alice = user("alice");
