@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mfa_core::access::{Outcome, RememberedDevice};
 use mfa_core::signin::SignIn;
-use mfa_core::{DeviceId, EnrolmentRequest, EnrolmentStart, FactorId, FactorKind, FactorSummary, SecretString};
+use mfa_core::{
+    DeviceId, EnrolmentRequest, EnrolmentStart, FactorId, FactorKind, FactorSummary, SecretString, Verified,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::body::JsonBody;
@@ -101,6 +103,9 @@ async fn start_enrolment(
 }
 
 /// `POST /factors/{id}/finish`: proves a pending factor (a code, or a new credential).
+///
+/// The proof just verified the new factor, so the session counts it as a verification:
+/// a user who adds a first factor stays signed in rather than being asked for it again.
 async fn finish_enrolment(
     session: CheckedSession,
     Path(id): Path<String>,
@@ -109,7 +114,11 @@ async fn finish_enrolment(
     let sign_in = finished(&session).await?;
     let proof = answer.proof()?;
     let mfa = session.http().mfa();
-    Ok(Json(mfa.finish_enrolment(&sign_in.user, &sign_in.fresh(), &factor_id(&id)?, &proof).await?))
+    let factor = mfa.finish_enrolment(&sign_in.user, &sign_in.fresh(), &factor_id(&id)?, &proof).await?;
+    let at = mfa.now();
+    let verified = Verified::new(sign_in.user, Some(factor.id), Some(factor.kind.clone()), factor.assurance, at);
+    session.verified(verified).await?;
+    Ok(Json(factor))
 }
 
 /// `POST /factors/{id}/resend`: a new code for a pending SMS or email factor.

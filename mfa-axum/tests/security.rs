@@ -67,8 +67,12 @@ async fn a_user_without_a_factor_adds_the_first_one_with_the_password() {
     assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
     assert_eq!((done.body["status"].as_str(), done.body["label"].as_str()), (Some("active"), Some("Phone")));
 
-    // From now on the page needs the second step.
-    assert_eq!(browser.get("/mfa/factors").await.code(), "verification_required");
+    // Proving the new factor counted as a verification: the session stays signed in.
+    assert_eq!(browser.get("/mfa/factors").await.status, StatusCode::OK);
+    // A new sign-in needs the second step from now on.
+    let mut later = w.browser();
+    later.password("bob").await;
+    assert_eq!(later.get("/mfa/factors").await.code(), "verification_required");
 }
 
 #[tokio::test]
