@@ -8,13 +8,13 @@ use std::task::{Context, Poll};
 use axum::Json;
 use axum::extract::{FromRequestParts, Request};
 use axum::response::{IntoResponse, Redirect, Response};
+use mfa_core::AccessPolicy;
 use mfa_core::access::{Decision, Outcome, StepUp};
-use mfa_core::{AccessPolicy, FactorSummary};
-use serde::Serialize;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::session::decide;
+use crate::views::NextStepBody;
 use crate::{ApiError, MfaHttp, MfaSession};
 
 /// How the guard answers a request that cannot go on yet.
@@ -112,8 +112,8 @@ impl RequireMfa {
         };
         let body = error.body_with(&*self.http.inner.messages);
         let status = error.status();
-        let next =
-            NextBody { code: body.code, message: body.message, retry_after: None, candidates: decision.candidates };
+        let candidates = crate::views::factors(&decision.candidates);
+        let next = NextStepBody { code: body.code, message: body.message, retry_after: None, candidates };
         (status, Json(next)).into_response()
     }
 }
@@ -123,15 +123,6 @@ enum Refusal {
     SignIn,
     Verify(Decision),
     Enrol,
-}
-
-/// A refusal that names the factors that would satisfy the policy.
-#[derive(Serialize)]
-struct NextBody {
-    code: &'static str,
-    message: String,
-    retry_after: Option<u64>,
-    candidates: Vec<FactorSummary>,
 }
 
 impl<S> Layer<S> for RequireMfa {

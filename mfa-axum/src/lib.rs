@@ -62,6 +62,7 @@
 mod body;
 mod error;
 mod guard;
+mod openapi;
 mod security;
 mod session;
 mod signin;
@@ -78,8 +79,13 @@ use mfa_core::{AccessPolicy, Mfa, SecretString, Timestamp, UserId};
 pub use error::{ApiError, English, ErrorBody, Messages};
 pub use guard::{NextStep, RequireMfa};
 pub use mfa_core::signin::SignIn;
+pub use openapi::openapi;
 pub use session::{CheckedSession, MfaSession};
-pub use views::{ChallengeView, PromptView, SignedIn};
+pub use views::{
+    AnswerBody, ChallengeView, CodesView, CredentialBody, CsrfView, Detail, DeviceView, EnrolmentView, FactorView,
+    NewFactorBody, NextStepBody, PasswordBody, PasswordlessView, PromptView, RecoveryCodeBody, RemainingView,
+    RenameBody, RevokedView, SignedIn, StartChallenge,
+};
 
 /// What the library asks of the host.
 ///
@@ -220,6 +226,7 @@ impl MfaHttp {
         signin::routes()
             .merge(security::routes())
             .route("/mfa.js", axum::routing::get(script))
+            .route("/openapi.json", axum::routing::get(openapi::serve))
             .layer(axum::middleware::map_response(move |response| {
                 let http = http.clone();
                 async move { error::localise(&*http.inner.messages, response) }

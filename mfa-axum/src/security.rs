@@ -10,17 +10,16 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use mfa_core::access::{Outcome, RememberedDevice};
+use mfa_core::access::Outcome;
 use mfa_core::signin::SignIn;
-use mfa_core::{
-    DeviceId, EnrolmentRequest, EnrolmentStart, FactorId, FactorKind, FactorSummary, SecretString, Verified,
-};
-use serde::{Deserialize, Serialize};
+use mfa_core::{DeviceId, EnrolmentRequest, FactorId, FactorKind, SecretString, Verified};
 
 use crate::body::JsonBody;
-use crate::signin::Answer;
-use crate::views::PromptView;
-use crate::{ApiError, CheckedSession, MfaHttp, MfaSession};
+use crate::views::{
+    AnswerBody, CodesView, DeviceView, EnrolmentView, FactorView, NewFactorBody, PasswordBody, RemainingView,
+    RenameBody, RevokedView, factors,
+};
+use crate::{ApiError, CheckedSession, ErrorBody, MfaHttp, MfaSession};
 
 /// The security routes, relative to the prefix the host nests them under.
 pub(crate) fn routes() -> axum::Router<MfaHttp> {
@@ -52,43 +51,25 @@ fn factor_id(id: &str) -> Result<FactorId, ApiError> {
     Ok(FactorId::parse(id)?)
 }
 
-/// `GET /factors`: the user's factors, active and pending.
-async fn list_factors(session: MfaSession) -> Result<Json<Vec<FactorSummary>>, ApiError> {
+/// The user's factors, active and pending.
+#[utoipa::path(get, path = "/factors", tag = "security",
+    responses((status = 200, body = Vec<FactorView>),
+        (status = 401, description = "`unauthenticated`, `verification_required`", body = ErrorBody)))]
+pub(crate) async fn list_factors(session: MfaSession) -> Result<Json<Vec<FactorView>>, ApiError> {
     let sign_in = finished(&session).await?;
-    Ok(Json(session.http().mfa().list_factors(&sign_in.user).await?))
+    Ok(Json(factors(&session.http().mfa().list_factors(&sign_in.user).await?)))
 }
 
-/// What to add.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewFactor {
-    kind: FactorKind,
-    label: Option<String>,
-    destination: Option<String>,
-    replaces: Option<FactorId>,
-}
-
-/// A started enrolment: the pending factor and what to show.
-#[derive(Debug, Serialize)]
-struct EnrolmentView {
-    factor: FactorSummary,
-    prompt: PromptView,
-    expires_at: mfa_core::Timestamp,
-}
-
-impl EnrolmentView {
-    fn of(start: &EnrolmentStart) -> Self {
-        Self { factor: start.factor.clone(), prompt: PromptView::of(&start.prompt, true), expires_at: start.expires_at }
-    }
-}
-
-/// `POST /factors`: starts adding a factor.
-async fn start_enrolment(
+/// Starts adding a factor; it stays pending until proven.
+#[utoipa::path(post, path = "/factors", tag = "security", request_body = NewFactorBody,
+    responses((status = 201, body = EnrolmentView),
+        (status = "4XX", description = "`reauth_required`, `mfa_required`, `unsupported`, `invalid_input`, `limit_reached`, `not_found`, `rate_limited`, `delivery_capped`", body = ErrorBody)))]
+pub(crate) async fn start_enrolment(
     session: CheckedSession,
-    JsonBody(new): JsonBody<NewFactor>,
+    JsonBody(new): JsonBody<NewFactorBody>,
 ) -> Result<(StatusCode, Json<EnrolmentView>), ApiError> {
     let sign_in = finished(&session).await?;
-    let mut request = EnrolmentRequest::new(new.kind);
+    let mut request = EnrolmentRequest::new(FactorKind::new(&new.kind)?);
     if let Some(label) = new.label {
         request = request.label(label);
     }
@@ -96,21 +77,24 @@ async fn start_enrolment(
         request = request.destination(destination);
     }
     if let Some(old) = new.replaces {
-        request = request.replaces(old);
+        request = request.replaces(factor_id(&old)?);
     }
     let start = session.http().mfa().start_enrolment(&sign_in.user, &sign_in.fresh(), request).await?;
     Ok((StatusCode::CREATED, Json(EnrolmentView::of(&start))))
 }
 
-/// `POST /factors/{id}/finish`: proves a pending factor (a code, or a new credential).
-///
-/// The proof just verified the new factor, so the session counts it as a verification:
-/// a user who adds a first factor stays signed in rather than being asked for it again.
-async fn finish_enrolment(
+/// Proves a pending factor (a code, or a new credential). The proof just verified the new
+/// factor, so the session counts it as a verification: a user who adds a first factor
+/// stays signed in rather than being asked for it again.
+#[utoipa::path(post, path = "/factors/{id}/finish", tag = "security", request_body = AnswerBody,
+    params(("id" = String, Path, description = "The pending factor")),
+    responses((status = 200, body = FactorView),
+        (status = "4XX", description = "`code_invalid`, `expired`, `locked`, `reauth_required`, `mfa_required`, `not_found`, `already_exists`", body = ErrorBody)))]
+pub(crate) async fn finish_enrolment(
     session: CheckedSession,
     Path(id): Path<String>,
-    JsonBody(answer): JsonBody<Answer>,
-) -> Result<Json<FactorSummary>, ApiError> {
+    JsonBody(answer): JsonBody<AnswerBody>,
+) -> Result<Json<FactorView>, ApiError> {
     let sign_in = finished(&session).await?;
     let proof = answer.proof()?;
     let mfa = session.http().mfa();
@@ -118,74 +102,82 @@ async fn finish_enrolment(
     let at = mfa.now();
     let verified = Verified::new(sign_in.user, Some(factor.id), Some(factor.kind.clone()), factor.assurance, at);
     session.verified(verified).await?;
-    Ok(Json(factor))
+    Ok(Json(FactorView::from(&factor)))
 }
 
-/// `POST /factors/{id}/resend`: a new code for a pending SMS or email factor.
-async fn resend_enrolment(session: CheckedSession, Path(id): Path<String>) -> Result<Json<EnrolmentView>, ApiError> {
+/// Sends a new code for a pending SMS or email factor.
+#[utoipa::path(post, path = "/factors/{id}/resend", tag = "security",
+    params(("id" = String, Path, description = "The pending factor")),
+    responses((status = 200, body = EnrolmentView),
+        (status = "4XX", description = "`rate_limited`, `delivery_capped`, `expired`, `not_found`, `unsupported`", body = ErrorBody)))]
+pub(crate) async fn resend_enrolment(
+    session: CheckedSession,
+    Path(id): Path<String>,
+) -> Result<Json<EnrolmentView>, ApiError> {
     let sign_in = finished(&session).await?;
     let start = session.http().mfa().resend_enrolment(&sign_in.user, &factor_id(&id)?).await?;
     Ok(Json(EnrolmentView::of(&start)))
 }
 
-/// A new name.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Rename {
-    label: String,
-}
-
-/// `PATCH /factors/{id}`: renames a factor.
-async fn rename(
+/// Renames a factor.
+#[utoipa::path(patch, path = "/factors/{id}", tag = "security", request_body = RenameBody,
+    params(("id" = String, Path, description = "The factor")),
+    responses((status = 200, body = FactorView),
+        (status = "4XX", description = "`not_found`, `invalid_input`", body = ErrorBody)))]
+pub(crate) async fn rename(
     session: CheckedSession,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<Rename>,
-) -> Result<Json<FactorSummary>, ApiError> {
+    JsonBody(body): JsonBody<RenameBody>,
+) -> Result<Json<FactorView>, ApiError> {
     let sign_in = finished(&session).await?;
-    Ok(Json(session.http().mfa().rename_factor(&sign_in.user, &factor_id(&id)?, &body.label).await?))
+    let factor = session.http().mfa().rename_factor(&sign_in.user, &factor_id(&id)?, &body.label).await?;
+    Ok(Json(FactorView::from(&factor)))
 }
 
-/// `POST /factors/{id}/preferred`: the factor asked first at sign-in.
-async fn set_preferred(session: CheckedSession, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+/// Makes a factor the one asked first at sign-in.
+#[utoipa::path(post, path = "/factors/{id}/preferred", tag = "security",
+    params(("id" = String, Path, description = "The factor")),
+    responses((status = 204), (status = "4XX", description = "`not_found`, `reauth_required`, `mfa_required`", body = ErrorBody)))]
+pub(crate) async fn set_preferred(session: CheckedSession, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let sign_in = finished(&session).await?;
     session.http().mfa().set_preferred(&sign_in.user, &sign_in.fresh(), &factor_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE /factors/{id}`: removes a factor.
-async fn remove(session: CheckedSession, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+/// Removes a factor (the last one turns MFA off and discards the recovery codes).
+#[utoipa::path(delete, path = "/factors/{id}", tag = "security",
+    params(("id" = String, Path, description = "The factor")),
+    responses((status = 204), (status = "4XX", description = "`not_found`, `reauth_required`, `mfa_required`", body = ErrorBody)))]
+pub(crate) async fn remove(session: CheckedSession, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let sign_in = finished(&session).await?;
     session.http().mfa().remove_factor(&sign_in.user, &sign_in.fresh(), &factor_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// How many recovery codes are left.
-#[derive(Debug, Serialize)]
-struct Remaining {
-    remaining: usize,
-}
-
-/// `GET /recovery-codes`: how many unused recovery codes the user holds.
-async fn recovery_codes_remaining(session: MfaSession) -> Result<Json<Remaining>, ApiError> {
+/// How many unused recovery codes the user holds.
+#[utoipa::path(get, path = "/recovery-codes", tag = "security",
+    responses((status = 200, body = RemainingView), (status = 401, body = ErrorBody)))]
+pub(crate) async fn recovery_codes_remaining(session: MfaSession) -> Result<Json<RemainingView>, ApiError> {
     let sign_in = finished(&session).await?;
-    Ok(Json(Remaining { remaining: session.http().mfa().recovery_codes_remaining(&sign_in.user).await? }))
+    let remaining = session.http().mfa().recovery_codes_remaining(&sign_in.user).await?;
+    Ok(Json(RemainingView { remaining }))
 }
 
-/// New recovery codes, shown once.
-#[derive(Debug, Serialize)]
-struct Codes {
-    codes: Vec<String>,
-}
-
-/// `POST /recovery-codes`: the user's first recovery codes.
-async fn generate_recovery_codes(session: CheckedSession) -> Result<Response, ApiError> {
+/// The user's first recovery codes, shown once.
+#[utoipa::path(post, path = "/recovery-codes", tag = "security",
+    responses((status = 201, body = CodesView),
+        (status = "4XX", description = "`already_exists`, `factor_required`, `reauth_required`, `mfa_required`", body = ErrorBody)))]
+pub(crate) async fn generate_recovery_codes(session: CheckedSession) -> Result<Response, ApiError> {
     let sign_in = finished(&session).await?;
     let set = session.http().mfa().generate_recovery_codes(&sign_in.user, &sign_in.fresh()).await?;
     Ok(codes(set.codes()))
 }
 
-/// `POST /recovery-codes/regenerate`: a new set; the old codes stop working.
-async fn regenerate_recovery_codes(session: CheckedSession) -> Result<Response, ApiError> {
+/// A new set of recovery codes, shown once; the old codes stop working.
+#[utoipa::path(post, path = "/recovery-codes/regenerate", tag = "security",
+    responses((status = 201, body = CodesView),
+        (status = "4XX", description = "`factor_required`, `reauth_required`, `mfa_required`", body = ErrorBody)))]
+pub(crate) async fn regenerate_recovery_codes(session: CheckedSession) -> Result<Response, ApiError> {
     let sign_in = finished(&session).await?;
     let set = session.http().mfa().regenerate_recovery_codes(&sign_in.user, &sign_in.fresh()).await?;
     Ok(codes(set.codes()))
@@ -193,51 +185,53 @@ async fn regenerate_recovery_codes(session: CheckedSession) -> Result<Response, 
 
 /// The codes, with `Cache-Control: no-store` so no cache keeps them.
 fn codes(codes: &[SecretString]) -> Response {
-    let body = Codes { codes: codes.iter().map(|c| c.expose().to_owned()).collect() };
+    let body = CodesView { codes: codes.iter().map(|c| c.expose().to_owned()).collect() };
     ([(axum::http::header::CACHE_CONTROL, "no-store")], (StatusCode::CREATED, Json(body))).into_response()
 }
 
-/// `GET /devices`: the user's remembered devices.
-async fn list_devices(session: MfaSession) -> Result<Json<Vec<RememberedDevice>>, ApiError> {
+/// The user's remembered devices.
+#[utoipa::path(get, path = "/devices", tag = "security",
+    responses((status = 200, body = Vec<DeviceView>), (status = 401, body = ErrorBody)))]
+pub(crate) async fn list_devices(session: MfaSession) -> Result<Json<Vec<DeviceView>>, ApiError> {
     let sign_in = finished(&session).await?;
-    Ok(Json(session.http().mfa().list_devices(&sign_in.user).await?))
+    let devices = session.http().mfa().list_devices(&sign_in.user).await?;
+    Ok(Json(devices.iter().map(DeviceView::from).collect()))
 }
 
-/// `DELETE /devices/{id}`: forgets one remembered device.
-async fn revoke_device(session: CheckedSession, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+/// Forgets one remembered device.
+#[utoipa::path(delete, path = "/devices/{id}", tag = "security",
+    params(("id" = String, Path, description = "The device")),
+    responses((status = 204), (status = "4XX", description = "`not_found`, `invalid_input`", body = ErrorBody)))]
+pub(crate) async fn revoke_device(session: CheckedSession, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let sign_in = finished(&session).await?;
     let id = DeviceId::parse(&id)?;
     session.http().mfa().revoke_device(&sign_in.user, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// How many devices were forgotten.
-#[derive(Debug, Serialize)]
-struct Revoked {
-    revoked: u64,
-}
-
-/// `DELETE /devices`: forgets every remembered device.
-async fn revoke_all_devices(session: CheckedSession) -> Result<Json<Revoked>, ApiError> {
+/// Forgets every remembered device.
+#[utoipa::path(delete, path = "/devices", tag = "security",
+    responses((status = 200, body = RevokedView), (status = "4XX", body = ErrorBody)))]
+pub(crate) async fn revoke_all_devices(session: CheckedSession) -> Result<Json<RevokedView>, ApiError> {
     let sign_in = finished(&session).await?;
-    Ok(Json(Revoked { revoked: session.http().mfa().revoke_all_devices(&sign_in.user).await? }))
+    Ok(Json(RevokedView { revoked: session.http().mfa().revoke_all_devices(&sign_in.user).await? }))
 }
 
 /// Wrong passwords a session may give at `/reauth` before it is signed out.
 const MAX_REAUTH_FAILURES: u32 = 5;
 
-/// The password, again.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Password {
-    password: String,
-}
-
-/// `POST /reauth`: the user enters the password again before a sensitive change.
-async fn reauthenticate(session: CheckedSession, JsonBody(body): JsonBody<Password>) -> Result<StatusCode, ApiError> {
+/// The user enters the password again before a sensitive change. Five wrong ones end the
+/// session.
+#[utoipa::path(post, path = "/reauth", tag = "security", request_body = PasswordBody,
+    responses((status = 204), (status = 401, description = "`password_invalid`, `unauthenticated`", body = ErrorBody)))]
+pub(crate) async fn reauthenticate(
+    session: CheckedSession,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> Result<StatusCode, ApiError> {
     let sign_in = finished(&session).await?;
     let password = SecretString::new(body.password);
     if !session.http().host().check_password(&sign_in.user, &password).await {
+        tracing::warn!(user = %sign_in.user, "a wrong password at re-authentication");
         // Guessing the password from a signed-in session (a stolen one) ends it.
         if session.reauth_failed().await? >= MAX_REAUTH_FAILURES {
             session.sign_out().await?;

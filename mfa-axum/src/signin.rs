@@ -7,11 +7,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mfa_core::signin::{OpenChallenge, SignIn};
 use mfa_core::{FactorId, FactorKind, Proof, Verified};
-use serde::Deserialize;
 
 use crate::body::JsonBody;
-use crate::views::{ChallengeView, CsrfView, PromptView, SignedIn};
-use crate::{ApiError, CheckedSession, MfaHttp, MfaSession};
+use crate::views::{
+    AnswerBody, ChallengeView, CredentialBody, CsrfView, PasswordlessView, PromptView, RecoveryCodeBody, SignedIn,
+    StartChallenge,
+};
+use crate::{ApiError, CheckedSession, ErrorBody, MfaHttp, MfaSession};
 
 /// The sign-in routes, relative to the prefix the host nests them under.
 pub(crate) fn routes() -> axum::Router<MfaHttp> {
@@ -25,26 +27,24 @@ pub(crate) fn routes() -> axum::Router<MfaHttp> {
         .route("/signin/passwordless/finish", post(finish_passwordless))
 }
 
-/// `GET /csrf`: the session's CSRF token (creating the session if needed).
-async fn csrf(session: MfaSession) -> Result<Json<CsrfView>, ApiError> {
+/// The session's CSRF token (creating the session if needed).
+#[utoipa::path(get, path = "/csrf", tag = "sign-in", responses((status = 200, body = CsrfView)))]
+pub(crate) async fn csrf(session: MfaSession) -> Result<Json<CsrfView>, ApiError> {
     Ok(Json(CsrfView { csrf_token: session.csrf_token().await? }))
 }
 
-/// Which factor to challenge; the preferred one when absent.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StartChallenge {
-    factor: Option<FactorId>,
-}
-
-/// `POST /signin/challenge`: challenges the preferred factor, or the one named.
-async fn start_challenge(
+/// Challenges the preferred factor, or the one named.
+#[utoipa::path(post, path = "/signin/challenge", tag = "sign-in", request_body = StartChallenge,
+    responses((status = 200, body = ChallengeView),
+        (status = "4XX", description = "`unauthenticated`, `csrf_refused`, `not_found`, `limit_reached`, `rate_limited`, `delivery_capped`, `invalid_input`", body = ErrorBody)))]
+pub(crate) async fn start_challenge(
     session: CheckedSession,
     JsonBody(request): JsonBody<StartChallenge>,
 ) -> Result<Json<ChallengeView>, ApiError> {
     let sign_in = session.signed_in().await?;
+    let factor = request.factor.as_deref().map(FactorId::parse).transpose()?;
     let mfa = session.http().mfa();
-    let challenge = mfa.start_challenge(&sign_in.user, request.factor.as_ref()).await?;
+    let challenge = mfa.start_challenge(&sign_in.user, factor.as_ref()).await?;
     let open = OpenChallenge::new(
         challenge.id,
         challenge.factor.id,
@@ -56,8 +56,11 @@ async fn start_challenge(
     Ok(Json(ChallengeView::of(&challenge)))
 }
 
-/// `POST /signin/challenge/resend`: a new code for the challenge in progress.
-async fn resend_challenge(session: CheckedSession) -> Result<Json<ChallengeView>, ApiError> {
+/// Sends a new code for the challenge in progress.
+#[utoipa::path(post, path = "/signin/challenge/resend", tag = "sign-in",
+    responses((status = 200, body = ChallengeView),
+        (status = "4XX", description = "`no_challenge`, `rate_limited`, `delivery_capped`, `expired`, `unsupported`", body = ErrorBody)))]
+pub(crate) async fn resend_challenge(session: CheckedSession) -> Result<Json<ChallengeView>, ApiError> {
     let sign_in = session.signed_in().await?;
     let open = sign_in.challenge.clone().ok_or(ApiError::NoChallenge)?;
     let challenge = session.http().mfa().resend_challenge(&sign_in.user, &open.id).await?;
@@ -66,34 +69,29 @@ async fn resend_challenge(session: CheckedSession) -> Result<Json<ChallengeView>
     Ok(Json(ChallengeView::of(&challenge)))
 }
 
-/// The answer to a challenge: a typed code or a credential response (JSON), and whether
-/// to remember this device.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Answer {
-    code: Option<String>,
-    credential: Option<serde_json::Value>,
-    #[serde(default)]
-    remember_device: bool,
-}
-
-impl Answer {
+impl AnswerBody {
+    /// The proof: a code or a credential, exactly one.
     pub(crate) fn proof(&self) -> Result<Proof, ApiError> {
-        let bad =
-            ApiError::Mfa(mfa_core::Error::InvalidInput { field: "answer", reason: "give a code or a credential" });
         match (&self.code, &self.credential) {
             (Some(code), None) => Ok(Proof::code(code)?),
             (None, Some(credential)) => Ok(Proof::credential(credential.to_string())?),
-            _ => Err(bad),
+            _ => Err(ApiError::Mfa(mfa_core::Error::InvalidInput {
+                field: "answer",
+                reason: "give a code or a credential",
+            })),
         }
     }
 }
 
-/// `POST /signin/challenge/finish`: verifies the answer to the challenge in progress.
-async fn finish_challenge(
+/// Verifies the answer to the challenge in progress; on success the sign-in step is done
+/// (and, if asked, this device is remembered: an `HttpOnly` cookie).
+#[utoipa::path(post, path = "/signin/challenge/finish", tag = "sign-in", request_body = AnswerBody,
+    responses((status = 200, body = SignedIn),
+        (status = "4XX", description = "`code_invalid`, `code_replayed`, `locked`, `disabled`, `expired`, `no_challenge`, `possible_clone`, `invalid_input`", body = ErrorBody)))]
+pub(crate) async fn finish_challenge(
     session: CheckedSession,
     headers: HeaderMap,
-    JsonBody(answer): JsonBody<Answer>,
+    JsonBody(answer): JsonBody<AnswerBody>,
 ) -> Result<Response, ApiError> {
     let sign_in = session.signed_in().await?;
     let open = sign_in.challenge.clone().ok_or(ApiError::NoChallenge)?;
@@ -102,18 +100,14 @@ async fn finish_challenge(
     complete(&session, &headers, verified, answer.remember_device, None).await
 }
 
-/// A recovery code.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RecoveryCode {
-    code: String,
-}
-
-/// `POST /signin/recovery-code`: signs in with a recovery code instead of a factor.
-async fn recovery_code(
+/// Signs in with a recovery code instead of a factor.
+#[utoipa::path(post, path = "/signin/recovery-code", tag = "sign-in", request_body = RecoveryCodeBody,
+    responses((status = 200, body = SignedIn),
+        (status = "4XX", description = "`code_invalid`, `locked`, `disabled`, `unauthenticated`", body = ErrorBody)))]
+pub(crate) async fn recovery_code(
     session: CheckedSession,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<RecoveryCode>,
+    JsonBody(body): JsonBody<RecoveryCodeBody>,
 ) -> Result<Response, ApiError> {
     let sign_in = session.signed_in().await?;
     let mfa = session.http().mfa();
@@ -122,33 +116,27 @@ async fn recovery_code(
     complete(&session, &headers, verified, false, Some(remaining)).await
 }
 
-/// `POST /signin/passwordless/start`: WebAuthn request options for a passkey that names
-/// the account (also for conditional mediation: the browser's passkey autofill).
-async fn start_passwordless(session: CheckedSession) -> Result<Json<PromptAnswer>, ApiError> {
+/// WebAuthn request options for a passkey that names the account (also for conditional
+/// mediation: the browser's passkey autofill). Needs no sign-in.
+#[utoipa::path(post, path = "/signin/passwordless/start", tag = "sign-in",
+    responses((status = 200, body = PasswordlessView),
+        (status = "4XX", description = "`limit_reached`, `unsupported`, `csrf_refused`", body = ErrorBody)))]
+pub(crate) async fn start_passwordless(session: CheckedSession) -> Result<Json<PasswordlessView>, ApiError> {
     let challenge = session.http().mfa().start_passwordless(&FactorKind::PASSKEY).await?;
     session.keep_passwordless(challenge.id).await?;
-    Ok(Json(PromptAnswer { prompt: PromptView::of(&challenge.prompt, false), expires_at: challenge.expires_at }))
+    Ok(Json(PasswordlessView {
+        prompt: PromptView::of(&challenge.prompt, false),
+        expires_at: challenge.expires_at.unix_millis(),
+    }))
 }
 
-/// The answer of a start: what to show, until when.
-#[derive(Debug, serde::Serialize)]
-struct PromptAnswer {
-    prompt: PromptView,
-    expires_at: mfa_core::Timestamp,
-}
-
-/// A credential response.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Credential {
-    credential: serde_json::Value,
-}
-
-/// `POST /signin/passwordless/finish`: the passkey's answer; on success, a new sign-in for
-/// the account it names.
-async fn finish_passwordless(
+/// The passkey's answer; on success, a new sign-in for the account it names.
+#[utoipa::path(post, path = "/signin/passwordless/finish", tag = "sign-in", request_body = CredentialBody,
+    responses((status = 200, body = SignedIn),
+        (status = "4XX", description = "`code_invalid`, `no_challenge`, `expired`, `unauthenticated`, `invalid_input`", body = ErrorBody)))]
+pub(crate) async fn finish_passwordless(
     session: CheckedSession,
-    JsonBody(body): JsonBody<Credential>,
+    JsonBody(body): JsonBody<CredentialBody>,
 ) -> Result<Response, ApiError> {
     let id = session.take_passwordless().await?.ok_or(ApiError::NoChallenge)?;
     let proof = Proof::credential(body.credential.to_string())?;

@@ -1,11 +1,105 @@
-//! What the JSON endpoints answer: serde views of the service's results, with nothing
-//! secret in them except where a user must see it once (a new authenticator app's key).
+//! The JSON the endpoints take and answer: this layer's own types (the HTTP contract,
+//! described in the OpenAPI document), made from the service's results. Nothing secret in
+//! them except where a user must see it once (a new authenticator app's key, new recovery
+//! codes).
 
-use mfa_core::{Challenge, FactorSummary, Prompt, Timestamp};
-use serde::Serialize;
+use mfa_core::access::RememberedDevice;
+use mfa_core::{Challenge, EnrolmentStart, FactorSummary, Prompt, Timestamp};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A factor as the user sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FactorView {
+    /// Its id.
+    pub id: String,
+    /// `totp`, `sms`, `email`, `security-key`, `passkey`, `older-device`, ...
+    pub kind: String,
+    /// Its name.
+    pub label: String,
+    /// `pending` (not proven yet) or `active`.
+    pub status: String,
+    /// What a verification with it proves (`replay_resistant_otp`, `phishing_resistant`, ...).
+    pub assurance: String,
+    /// Whether it is asked first at sign-in.
+    pub preferred: bool,
+    /// Where codes go, masked (SMS and email).
+    pub masked_destination: Option<String>,
+    /// When it was added (Unix milliseconds).
+    pub created_at: i64,
+    /// When it was last used to sign in (Unix milliseconds).
+    pub last_used_at: Option<i64>,
+    /// When a pending factor expires (Unix milliseconds).
+    pub expires_at: Option<i64>,
+    /// Non-secret details (an authenticator's model, transports, backup state).
+    pub details: Vec<Detail>,
+}
+
+/// One detail of a factor.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Detail {
+    /// What it is.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+}
+
+impl From<&FactorSummary> for FactorView {
+    fn from(f: &FactorSummary) -> Self {
+        Self {
+            id: f.id.to_string(),
+            kind: f.kind.to_string(),
+            label: f.label.clone(),
+            status: f.status.as_str().to_owned(),
+            assurance: f.assurance.as_str().to_owned(),
+            preferred: f.preferred,
+            masked_destination: f.masked_destination.clone(),
+            created_at: f.created_at.unix_millis(),
+            last_used_at: f.last_used_at.map(Timestamp::unix_millis),
+            expires_at: f.expires_at.map(Timestamp::unix_millis),
+            details: f
+                .details
+                .iter()
+                .map(|(name, value)| Detail { name: name.clone(), value: value.clone() })
+                .collect(),
+        }
+    }
+}
+
+/// Views of several factors.
+pub(crate) fn factors(list: &[FactorSummary]) -> Vec<FactorView> {
+    list.iter().map(FactorView::from).collect()
+}
+
+/// A remembered device.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeviceView {
+    /// Its id.
+    pub id: String,
+    /// Its name ("Chrome on Linux").
+    pub label: String,
+    /// When it was remembered (Unix milliseconds).
+    pub created_at: i64,
+    /// When it was last presented (Unix milliseconds).
+    pub last_seen_at: Option<i64>,
+    /// When it stops counting (Unix milliseconds).
+    pub expires_at: i64,
+}
+
+impl From<&RememberedDevice> for DeviceView {
+    fn from(d: &RememberedDevice) -> Self {
+        Self {
+            id: d.id.to_string(),
+            label: d.label.clone(),
+            created_at: d.created_at.unix_millis(),
+            last_seen_at: d.last_seen_at.map(Timestamp::unix_millis),
+            expires_at: d.expires_at.unix_millis(),
+        }
+    }
+}
 
 /// What to show the user to go on, as JSON: `{"type": "...", ...}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum PromptView {
@@ -16,7 +110,7 @@ pub enum PromptView {
         /// Where to, masked.
         masked_destination: String,
         /// Until when (Unix milliseconds).
-        expires_at: Timestamp,
+        expires_at: i64,
     },
     /// A new authenticator app's key, shown once: the QR code (SVG), the key for typing and
     /// the provisioning URI.
@@ -31,11 +125,13 @@ pub enum PromptView {
     /// Options for `navigator.credentials.get()` (`{"publicKey": ...}`).
     CredentialRequest {
         /// The options, as webauthn-rs made them.
+        #[schema(value_type = Object)]
         options: serde_json::Value,
     },
     /// Options for `navigator.credentials.create()` (`{"publicKey": ...}`).
     CredentialCreation {
         /// The options, as webauthn-rs made them.
+        #[schema(value_type = Object)]
         options: serde_json::Value,
     },
 }
@@ -45,9 +141,10 @@ impl PromptView {
     /// `get()` otherwise.
     pub(crate) fn of(prompt: &Prompt, creating: bool) -> Self {
         match prompt {
-            Prompt::CodeSent { masked_destination, expires_at } => {
-                PromptView::CodeSent { masked_destination: masked_destination.clone(), expires_at: *expires_at }
-            }
+            Prompt::CodeSent { masked_destination, expires_at } => PromptView::CodeSent {
+                masked_destination: masked_destination.clone(),
+                expires_at: expires_at.unix_millis(),
+            },
             Prompt::SharedSecret(s) => PromptView::SharedSecret {
                 secret_base32: s.secret_base32.expose().to_owned(),
                 uri: s.uri.expose().to_owned(),
@@ -66,17 +163,17 @@ impl PromptView {
 }
 
 /// A sign-in challenge in progress: which factor, what to show, and the other ways in.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[non_exhaustive]
 pub struct ChallengeView {
     /// The factor challenged.
-    pub factor: FactorSummary,
+    pub factor: FactorView,
     /// What to show.
     pub prompt: PromptView,
     /// When the challenge expires (Unix milliseconds).
-    pub expires_at: Timestamp,
+    pub expires_at: i64,
     /// The user's other factors, best first ("try another way").
-    pub alternatives: Vec<FactorSummary>,
+    pub alternatives: Vec<FactorView>,
     /// Unused recovery codes the user holds.
     pub recovery_codes_remaining: usize,
 }
@@ -84,32 +181,173 @@ pub struct ChallengeView {
 impl ChallengeView {
     pub(crate) fn of(challenge: &Challenge) -> Self {
         Self {
-            factor: challenge.factor.clone(),
+            factor: FactorView::from(&challenge.factor),
             prompt: PromptView::of(&challenge.prompt, false),
-            expires_at: challenge.expires_at,
-            alternatives: challenge.alternatives.clone(),
+            expires_at: challenge.expires_at.unix_millis(),
+            alternatives: factors(&challenge.alternatives),
             recovery_codes_remaining: challenge.recovery_codes_remaining,
         }
     }
 }
 
+/// A started enrolment: the pending factor and what to show.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EnrolmentView {
+    /// The pending factor.
+    pub factor: FactorView,
+    /// What to show (a QR code, "code sent to ...", WebAuthn creation options).
+    pub prompt: PromptView,
+    /// When the pending factor expires (Unix milliseconds).
+    pub expires_at: i64,
+}
+
+impl EnrolmentView {
+    pub(crate) fn of(start: &EnrolmentStart) -> Self {
+        Self {
+            factor: FactorView::from(&start.factor),
+            prompt: PromptView::of(&start.prompt, true),
+            expires_at: start.expires_at.unix_millis(),
+        }
+    }
+}
+
+/// A started passwordless sign-in: the WebAuthn request options.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PasswordlessView {
+    /// What to hand to the browser.
+    pub prompt: PromptView,
+    /// When it expires (Unix milliseconds).
+    pub expires_at: i64,
+}
+
 /// The answer once a sign-in step succeeded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[non_exhaustive]
 pub struct SignedIn {
-    /// Whether the sign-in is complete under the default access policy (`false`: another
-    /// step is needed, e.g. adding a factor).
+    /// Whether the sign-in is complete under the sign-in policy (`false`: another step is
+    /// needed, e.g. adding a factor).
     pub complete: bool,
     /// Where to go next (the host's [`after_sign_in`](crate::Host::after_sign_in)).
     pub next: String,
     /// Unused recovery codes left (after signing in with one: warn when few remain).
     pub recovery_codes_remaining: Option<usize>,
-    /// The session's new CSRF token (the session was renewed).
+    /// The session's CSRF token (a sign-in renews it).
     pub csrf_token: String,
 }
 
 /// The session's CSRF token.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct CsrfView {
-    pub(crate) csrf_token: String,
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CsrfView {
+    /// Send it as `x-csrf-token` with every change.
+    pub csrf_token: String,
+}
+
+/// How many unused recovery codes are left.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RemainingView {
+    /// Unused codes.
+    pub remaining: usize,
+}
+
+/// New recovery codes, shown once.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CodesView {
+    /// Each works once.
+    pub codes: Vec<String>,
+}
+
+/// How many remembered devices were forgotten.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RevokedView {
+    /// Devices forgotten.
+    pub revoked: u64,
+}
+
+/// A guard's refusal that names the factors that would satisfy the policy.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NextStepBody {
+    /// `verification_required` or `step_up_required`.
+    pub code: &'static str,
+    /// A message for the user.
+    pub message: String,
+    /// Always `null` here.
+    pub retry_after: Option<u64>,
+    /// The factors that would do, best first.
+    pub candidates: Vec<FactorView>,
+}
+
+/// Which factor to challenge; the preferred one when absent.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartChallenge {
+    /// A factor id.
+    pub factor: Option<String>,
+}
+
+/// The answer to a challenge or an enrolment: a typed code, or the browser's credential
+/// response; and, at sign-in, whether to remember this device.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerBody {
+    /// The code typed.
+    pub code: Option<String>,
+    /// The `PublicKeyCredential`, JSON-encoded as webauthn-rs reads it.
+    #[schema(value_type = Option<Object>)]
+    pub credential: Option<serde_json::Value>,
+    /// Remember this device (sign-in only).
+    #[serde(default)]
+    pub remember_device: bool,
+}
+
+/// A recovery code.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryCodeBody {
+    /// As typed; spaces and case do not matter.
+    pub code: String,
+}
+
+/// A credential response.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialBody {
+    /// The `PublicKeyCredential`, JSON-encoded.
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}
+
+/// A factor to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewFactorBody {
+    /// `totp`, `sms`, `email`, `security-key`, `passkey` or `older-device`.
+    pub kind: String,
+    /// A name; a default one otherwise.
+    pub label: Option<String>,
+    /// A phone number (SMS) or an email address.
+    pub destination: Option<String>,
+    /// The id of a factor of the same kind this one replaces once proven.
+    pub replaces: Option<String>,
+}
+
+/// A new name.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameBody {
+    /// 1 to 64 characters.
+    pub label: String,
+}
+
+/// The password, again.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    /// The user's password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for PasswordBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordBody([redacted])")
+    }
 }

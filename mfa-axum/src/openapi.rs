@@ -1,0 +1,79 @@
+//! The OpenAPI document of the JSON endpoints, generated from their types.
+
+use utoipa::OpenApi;
+
+use crate::views::{
+    AnswerBody, ChallengeView, CodesView, CredentialBody, CsrfView, Detail, DeviceView, EnrolmentView, FactorView,
+    NewFactorBody, NextStepBody, PasswordBody, PasswordlessView, PromptView, RecoveryCodeBody, RemainingView,
+    RenameBody, RevokedView, SignedIn, StartChallenge,
+};
+use crate::{ErrorBody, security, signin};
+
+/// The document, paths relative to the prefix the router is nested under.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mfa-rs",
+        description = "Multi-factor authentication: the sign-in step and the security page. Every change needs \
+                       the session's CSRF token in `x-csrf-token`; every refusal is `{code, message, retry_after}` \
+                       with a stable `code`."
+    ),
+    paths(
+        signin::csrf,
+        signin::start_challenge,
+        signin::resend_challenge,
+        signin::finish_challenge,
+        signin::recovery_code,
+        signin::start_passwordless,
+        signin::finish_passwordless,
+        security::list_factors,
+        security::start_enrolment,
+        security::finish_enrolment,
+        security::resend_enrolment,
+        security::rename,
+        security::set_preferred,
+        security::remove,
+        security::recovery_codes_remaining,
+        security::generate_recovery_codes,
+        security::regenerate_recovery_codes,
+        security::list_devices,
+        security::revoke_device,
+        security::revoke_all_devices,
+        security::reauthenticate,
+    ),
+    components(schemas(
+        AnswerBody, ChallengeView, CodesView, CredentialBody, CsrfView, DeviceView, Detail, EnrolmentView, ErrorBody,
+        FactorView, NewFactorBody, NextStepBody, PasswordBody, PasswordlessView, PromptView, RecoveryCodeBody,
+        RemainingView, RenameBody, RevokedView, SignedIn, StartChallenge,
+    )),
+    tags(
+        (name = "sign-in", description = "The second step of a sign-in, and passwordless sign-in"),
+        (name = "security", description = "The security page: factors, recovery codes, remembered devices"),
+    )
+)]
+struct Document;
+
+/// The OpenAPI document of [`MfaHttp::router`](crate::MfaHttp::router) nested under
+/// `prefix` (`"/mfa"`), for the host to serve or to generate clients from. The router also
+/// serves it, at `{prefix}/openapi.json`.
+///
+/// # Examples
+///
+/// ```
+/// let document = mfa_axum::openapi("/mfa");
+/// assert!(document.paths.paths.contains_key("/mfa/signin/challenge"));
+/// ```
+pub fn openapi(prefix: &str) -> utoipa::openapi::OpenApi {
+    let document = Document::openapi();
+    match prefix.trim_end_matches('/') {
+        "" => document,
+        prefix => {
+            utoipa::openapi::OpenApi::new(document.info.clone(), utoipa::openapi::Paths::new()).nest(prefix, document)
+        }
+    }
+}
+
+/// `GET /openapi.json`: the document with paths relative to the prefix.
+pub(crate) async fn serve() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(Document::openapi())
+}
