@@ -316,6 +316,11 @@ export function createClient({ base = '/mfa', csrfToken } = {}) {
     // ---- sign-in second step
     /** POST /signin/challenge: start (or switch to) a factor's challenge. @param {string} [factorId] */
     startChallenge: (factorId) => request('POST', '/signin/challenge', factorId == null ? {} : { factor: factorId }),
+    /**
+     * POST /signin/step-up: challenge a factor for the action the server refused with
+     * `step_up_required`; finish it like any challenge, then retry the action.
+     */
+    stepUp: (factorId) => request('POST', '/signin/step-up', factorId == null ? {} : { factor: factorId }),
     /** POST /signin/challenge/resend: send the SMS/e-mail code again. */
     resendChallenge: () => request('POST', '/signin/challenge/resend', {}),
     /** POST /signin/challenge/finish with a typed code. @param {{code: string, rememberDevice?: boolean}} args */

@@ -323,3 +323,13 @@ test('finishEnrolmentWithKey runs create and maps InvalidStateError / SecurityEr
   stubWebAuthn({ create: async () => { throw new DOMException('alg', 'NotSupportedError'); } });
   await assert.rejects(mfa.finishEnrolmentWithKey('k1', prompt), (e) => e.code === 'webauthn_unsupported');
 });
+
+test('stepUp posts to /signin/step-up, with the factor when one is named', async () => {
+  stubFetch(json({ factor: { id: 'f2' } }), json({ factor: { id: 'f1' } }));
+  const mfa = createClient({ csrfToken: 't' });
+  await mfa.stepUp('f2');
+  await mfa.stepUp();
+  assert.equal(calls[0].url, '/mfa/signin/step-up');
+  assert.deepEqual(calls[0].body, { factor: 'f2' });
+  assert.deepEqual(calls[1].body, {});
+});

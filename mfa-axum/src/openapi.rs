@@ -21,6 +21,7 @@ use crate::{ErrorBody, security, signin};
     paths(
         signin::csrf,
         signin::start_challenge,
+        signin::start_step_up,
         signin::resend_challenge,
         signin::finish_challenge,
         signin::recovery_code,

@@ -37,7 +37,7 @@ pub(crate) fn routes() -> axum::Router<MfaHttp> {
 }
 
 /// The sign-in, if it is finished (or only waits for an enrolment).
-async fn finished(session: &MfaSession) -> Result<SignIn, ApiError> {
+pub(crate) async fn finished(session: &MfaSession) -> Result<SignIn, ApiError> {
     let sign_in = session.signed_in().await?;
     let http = session.http();
     let decision = crate::session::decide(http.mfa(), &sign_in, http.sign_in_policy_ref(), None).await?;

@@ -3,7 +3,7 @@
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use mfa_core::access::{Decision, StepUp};
+use mfa_core::access::{ActionDigest, Decision, StepUp};
 use mfa_core::signin::{OpenChallenge, SignIn};
 use mfa_core::{AccessPolicy, CeremonyId, Mfa, Verified};
 use mfa_core::{UserId, secret};
@@ -15,6 +15,7 @@ const SIGN_IN: &str = "mfa.sign_in";
 const CSRF: &str = "mfa.csrf";
 const PASSWORDLESS: &str = "mfa.passwordless";
 const REAUTH_FAILURES: &str = "mfa.reauth_failures";
+const STEP_UP: &str = "mfa.step_up";
 
 /// The request's MFA session: its [`SignIn`] state, kept in the tower-sessions session.
 ///
@@ -153,6 +154,49 @@ impl MfaSession {
     pub async fn decide(&self, policy: &AccessPolicy, step_up: Option<&StepUp>) -> Result<Decision, ApiError> {
         let sign_in = self.signed_in().await?;
         decide(self.http.mfa(), &sign_in, policy, step_up).await
+    }
+
+    /// Requires a step-up for one action (call it in the action's handler): `Ok` if this
+    /// session verified recently and strongly enough, and for this very action when the
+    /// step-up names one. Otherwise the action is kept for `POST {prefix}/signin/step-up`
+    /// (which challenges a factor bound to it) and the answer is `step_up_required`; once
+    /// the challenge is finished, the same request succeeds.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::VerificationRequired`] (`step_up_required`) as above;
+    /// [`ApiError::Unauthenticated`] without a sign-in.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum::Json;
+    /// use mfa_axum::{ApiError, CheckedSession};
+    /// use mfa_core::access::{ActionDigest, StepUp};
+    ///
+    /// async fn pay(session: CheckedSession, Json(amount): Json<String>) -> Result<&'static str, ApiError> {
+    ///     let action = ActionDigest::new("payment", &[("amount", &amount)]);
+    ///     session.require_step_up(&StepUp::within(Duration::from_secs(300)).for_action(action)).await?;
+    ///     Ok("paid")
+    /// }
+    /// ```
+    pub async fn require_step_up(&self, step_up: &StepUp) -> Result<(), ApiError> {
+        let sign_in = self.signed_in().await?;
+        let policy = self.http.sign_in_policy_ref();
+        if decide(self.http.mfa(), &sign_in, policy, Some(step_up)).await?.is_satisfied() {
+            return Ok(());
+        }
+        match &step_up.action {
+            Some(action) => self.session.insert(STEP_UP, action).await?,
+            None => drop(self.session.remove::<ActionDigest>(STEP_UP).await?),
+        }
+        Err(ApiError::VerificationRequired { step_up: true })
+    }
+
+    /// The action a refused step-up asked to be approved, if any.
+    pub(crate) async fn pending_step_up(&self) -> Result<Option<ActionDigest>, ApiError> {
+        Ok(self.session.get::<ActionDigest>(STEP_UP).await?)
     }
 
     /// The session's CSRF token, created on first use. Put it in the page (a `<meta>` tag)

@@ -20,6 +20,7 @@ pub(crate) fn routes() -> axum::Router<MfaHttp> {
     axum::Router::new()
         .route("/csrf", get(csrf))
         .route("/signin/challenge", post(start_challenge))
+        .route("/signin/step-up", post(start_step_up))
         .route("/signin/challenge/resend", post(resend_challenge))
         .route("/signin/challenge/finish", post(finish_challenge))
         .route("/signin/recovery-code", post(recovery_code))
@@ -50,6 +51,35 @@ pub(crate) async fn start_challenge(
         challenge.factor.id,
         challenge.factor.kind.clone(),
         None,
+        challenge.expires_at,
+    );
+    session.open_challenge(sign_in, open).await?;
+    Ok(Json(ChallengeView::of(&challenge)))
+}
+
+/// Challenges a factor for the step-up a guarded action asked for
+/// ([`MfaSession::require_step_up`]): bound to that action when it named one, so the
+/// verification approves that action only. Finish it with `/signin/challenge/finish`.
+#[utoipa::path(post, path = "/signin/step-up", tag = "sign-in", request_body = StartChallenge,
+    responses((status = 200, body = ChallengeView),
+        (status = "4XX", description = "`unauthenticated`, `verification_required`, `not_found`, `limit_reached`, `rate_limited`", body = ErrorBody)))]
+pub(crate) async fn start_step_up(
+    session: CheckedSession,
+    JsonBody(request): JsonBody<StartChallenge>,
+) -> Result<Json<ChallengeView>, ApiError> {
+    let sign_in = crate::security::finished(&session).await?;
+    let factor = request.factor.as_deref().map(FactorId::parse).transpose()?;
+    let mfa = session.http().mfa();
+    let action = session.pending_step_up().await?;
+    let challenge = match &action {
+        Some(action) => mfa.start_step_up(&sign_in.user, factor.as_ref(), action).await?,
+        None => mfa.start_challenge(&sign_in.user, factor.as_ref()).await?,
+    };
+    let open = OpenChallenge::new(
+        challenge.id,
+        challenge.factor.id,
+        challenge.factor.kind.clone(),
+        action,
         challenge.expires_at,
     );
     session.open_challenge(sign_in, open).await?;

@@ -26,8 +26,8 @@ async fn every_documented_operation_is_served_and_the_document_too() {
             }
         }
     }
-    // 7 sign-in operations and 14 on the security page.
-    assert_eq!(operations.len(), 21, "{operations:?}");
+    // 8 sign-in operations and 14 on the security page.
+    assert_eq!(operations.len(), 22, "{operations:?}");
     let mut browser = w.browser();
     for (method, path) in operations {
         let answer = browser.send(method.clone(), &path, None).await;

@@ -192,3 +192,31 @@ async fn remembered_devices_are_listed_and_revoked() {
     let all = browser.send(Method::DELETE, "/mfa/devices", None).await;
     assert_eq!(all.body["revoked"], 0);
 }
+
+#[tokio::test]
+async fn a_step_up_approves_the_one_action_it_was_bound_to() {
+    let w = World::new().await;
+    let mut browser = signed_in(&w).await;
+    let refused = browser.post("/pay", json!({ "amount": "10" })).await;
+    assert_eq!((refused.status, refused.code()), (StatusCode::UNAUTHORIZED, "step_up_required"));
+
+    w.clock.advance(Duration::from_secs(30)); // the next code: the sign-in's was used
+    let challenge = browser.post("/mfa/signin/step-up", json!({})).await;
+    assert_eq!(challenge.status, StatusCode::OK, "{:?}", challenge.body);
+    let done = browser.post("/mfa/signin/challenge/finish", json!({ "code": w.code() })).await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+
+    let paid = browser.post("/pay", json!({ "amount": "10" })).await;
+    assert_eq!((paid.status, &paid.body), (StatusCode::OK, &json!({ "paid": "10" })));
+    let other = browser.post("/pay", json!({ "amount": "9999" })).await;
+    assert_eq!(other.code(), "step_up_required", "the verification approved 10, not 9999");
+}
+
+#[tokio::test]
+async fn a_step_up_needs_a_finished_sign_in() {
+    let w = World::new().await;
+    let mut browser = w.browser();
+    browser.password("alice").await;
+    let refused = browser.post("/mfa/signin/step-up", json!({})).await;
+    assert_eq!(refused.code(), "verification_required");
+}

@@ -11,7 +11,8 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use http_body_util::BodyExt;
-use mfa_axum::{ApiError, Host, MfaHttp, MfaSession};
+use mfa_axum::{ApiError, CheckedSession, Host, MfaHttp, MfaSession};
+use mfa_core::access::{ActionDigest, StepUp};
 use mfa_core::{
     AccessPolicy, AeadSealer, Clock, EnrolmentRequest, FactorKind, FreshAuth, ManualClock, Mfa, Prompt, Proof,
     SecretString, Timestamp, UserId,
@@ -63,6 +64,7 @@ impl World {
             .route("/account", get(|| async { "the account page" }))
             .route_layer(http.require(AccessPolicy::default()))
             .route("/login", post(login))
+            .route("/pay", post(pay))
             .nest("/mfa", http.router())
             .with_state(http)
             .layer(SessionManagerLayer::new(Sessions::default()).with_secure(false));
@@ -92,6 +94,14 @@ async fn login(session: MfaSession, Json(body): Json<Value>) -> Result<Json<Valu
     let user = UserId::new(body["user"].as_str().unwrap_or_default())?;
     session.password_verified(user).await?;
     Ok(Json(json!({ "csrf_token": session.csrf_token().await? })))
+}
+
+/// A payment that needs a step-up bound to its amount: `{"amount": "..."}`.
+async fn pay(session: CheckedSession, Json(body): Json<Value>) -> Result<Json<Value>, ApiError> {
+    let amount = body["amount"].as_str().unwrap_or_default().to_owned();
+    let action = ActionDigest::new("payment", &[("amount", &amount)]);
+    session.require_step_up(&StepUp::within(Duration::from_secs(300)).for_action(action)).await?;
+    Ok(Json(json!({ "paid": amount })))
 }
 
 /// A browser: keeps cookies, sends the CSRF token it was given.
