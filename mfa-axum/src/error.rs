@@ -84,7 +84,17 @@ impl ApiError {
     /// The body this error answers with, its message from `messages`.
     pub fn body_with(&self, messages: &dyn Messages) -> ErrorBody {
         let retry_after = self.retry_after().map(|d| d.as_secs().max(1));
-        ErrorBody { code: self.code(), message: messages.message(self.code(), retry_after).into_owned(), retry_after }
+        let message = messages.message(self.code(), retry_after).into_owned();
+        ErrorBody { code: self.code(), message, retry_after, field: self.field() }
+    }
+
+    /// Which input was refused, for `invalid_input` (`"code"`, `"label"`, `"destination"`,
+    /// ...), so a page can put the message beside the field.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            ApiError::Mfa(mfa_core::Error::InvalidInput { field, .. }) => Some(field),
+            _ => None,
+        }
     }
 
     /// Every code this layer can answer: the service's, then its own.
@@ -137,7 +147,8 @@ impl IntoResponse for ApiError {
     /// says it again through the configured [`Messages`].
     fn into_response(self) -> Response {
         let mut response = self.respond(&English);
-        response.extensions_mut().insert(Refused { code: self.code(), retry_after: self.body().retry_after });
+        let refused = Refused { code: self.code(), retry_after: self.body().retry_after, field: self.field() };
+        response.extensions_mut().insert(refused);
         response
     }
 }
@@ -147,6 +158,7 @@ impl IntoResponse for ApiError {
 struct Refused {
     code: &'static str,
     retry_after: Option<u64>,
+    field: Option<&'static str>,
 }
 
 /// Says a refusal again in `messages` (a router layer: errors are mapped once, in the
@@ -159,6 +171,7 @@ pub(crate) fn localise(messages: &dyn Messages, mut response: Response) -> Respo
         code: refused.code,
         message: messages.message(refused.code, refused.retry_after).into_owned(),
         retry_after: refused.retry_after,
+        field: refused.field,
     };
     let Ok(bytes) = serde_json::to_vec(&body) else {
         return response;
@@ -186,6 +199,9 @@ pub struct ErrorBody {
     pub message: String,
     /// Seconds until trying again can succeed.
     pub retry_after: Option<u64>,
+    /// For `invalid_input`: which input (`"code"`, `"label"`, `"destination"`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
 }
 
 /// The service error's HTTP status.

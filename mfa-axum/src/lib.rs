@@ -127,6 +127,19 @@ pub trait Host: fmt::Debug + Send + Sync + 'static {
         let _ = user;
         "/".into()
     }
+
+    /// The phone number in the user's profile, if any: used for a new SMS factor when the
+    /// request names no number.
+    async fn profile_phone(&self, user: &UserId) -> Option<String> {
+        let _ = user;
+        None
+    }
+
+    /// The user confirmed `number` with a code (a new or replaced SMS factor is active):
+    /// keep the profile's phone number in step.
+    async fn phone_confirmed(&self, user: &UserId, number: &str) {
+        let _ = (user, number);
+    }
 }
 
 /// The HTTP layer: the service, the host's hooks and how to answer. Cheap to clone.

@@ -60,7 +60,9 @@ pub(crate) async fn list_factors(session: MfaSession) -> Result<Json<Vec<FactorV
     Ok(Json(factors(&session.http().mfa().list_factors(&sign_in.user).await?)))
 }
 
-/// Starts adding a factor; it stays pending until proven.
+/// Starts adding a factor; it stays pending until proven. An SMS factor without a number
+/// takes the one in the user's profile ([`Host::profile_phone`](crate::Host::profile_phone)),
+/// and once confirmed the profile is told ([`Host::phone_confirmed`](crate::Host::phone_confirmed)).
 #[utoipa::path(post, path = "/factors", tag = "security", request_body = NewFactorBody,
     responses((status = 201, body = EnrolmentView),
         (status = "4XX", description = "`reauth_required`, `mfa_required`, `unsupported`, `invalid_input`, `limit_reached`, `not_found`, `rate_limited`, `delivery_capped`", body = ErrorBody)))]
@@ -69,17 +71,25 @@ pub(crate) async fn start_enrolment(
     JsonBody(new): JsonBody<NewFactorBody>,
 ) -> Result<(StatusCode, Json<EnrolmentView>), ApiError> {
     let sign_in = finished(&session).await?;
-    let mut request = EnrolmentRequest::new(FactorKind::new(&new.kind)?);
+    let kind = FactorKind::new(&new.kind)?;
+    let mut destination = new.destination;
+    if kind == FactorKind::SMS && destination.is_none() {
+        destination = session.http().host().profile_phone(&sign_in.user).await;
+    }
+    let mut request = EnrolmentRequest::new(kind.clone());
     if let Some(label) = new.label {
         request = request.label(label);
     }
-    if let Some(destination) = new.destination {
-        request = request.destination(destination);
+    if let Some(destination) = &destination {
+        request = request.destination(destination.clone());
     }
     if let Some(old) = new.replaces {
         request = request.replaces(factor_id(&old)?);
     }
     let start = session.http().mfa().start_enrolment(&sign_in.user, &sign_in.fresh(), request).await?;
+    if let (true, Some(number)) = (kind == FactorKind::SMS, &destination) {
+        session.keep_pending_phone(start.factor.id, number).await?;
+    }
     Ok((StatusCode::CREATED, Json(EnrolmentView::of(&start))))
 }
 
@@ -99,6 +109,9 @@ pub(crate) async fn finish_enrolment(
     let proof = answer.proof()?;
     let mfa = session.http().mfa();
     let factor = mfa.finish_enrolment(&sign_in.user, &sign_in.fresh(), &factor_id(&id)?, &proof).await?;
+    if let Some(number) = session.take_pending_phone(&factor.id).await? {
+        session.http().host().phone_confirmed(&sign_in.user, &number).await;
+    }
     let at = mfa.now();
     let verified = Verified::new(sign_in.user, Some(factor.id), Some(factor.kind.clone()), factor.assurance, at);
     session.verified(verified).await?;

@@ -5,7 +5,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use mfa_core::access::{ActionDigest, Decision, StepUp};
 use mfa_core::signin::{OpenChallenge, SignIn};
-use mfa_core::{AccessPolicy, CeremonyId, Mfa, Verified};
+use mfa_core::{AccessPolicy, CeremonyId, FactorId, Mfa, Verified};
 use mfa_core::{UserId, secret};
 use tower_sessions::Session;
 
@@ -16,6 +16,7 @@ const CSRF: &str = "mfa.csrf";
 const PASSWORDLESS: &str = "mfa.passwordless";
 const REAUTH_FAILURES: &str = "mfa.reauth_failures";
 const STEP_UP: &str = "mfa.step_up";
+const PENDING_PHONE: &str = "mfa.pending_phone";
 
 /// The request's MFA session: its [`SignIn`] state, kept in the tower-sessions session.
 ///
@@ -192,6 +193,22 @@ impl MfaSession {
             None => drop(self.session.remove::<ActionDigest>(STEP_UP).await?),
         }
         Err(ApiError::VerificationRequired { step_up: true })
+    }
+
+    /// Keeps the number of a pending SMS factor until it is confirmed.
+    pub(crate) async fn keep_pending_phone(&self, factor: FactorId, number: &str) -> Result<(), ApiError> {
+        Ok(self.session.insert(PENDING_PHONE, (factor, number)).await?)
+    }
+
+    /// The number of this pending SMS factor, taken.
+    pub(crate) async fn take_pending_phone(&self, factor: &FactorId) -> Result<Option<String>, ApiError> {
+        match self.session.get::<(FactorId, String)>(PENDING_PHONE).await? {
+            Some((id, number)) if id == *factor => {
+                self.session.remove::<(FactorId, String)>(PENDING_PHONE).await?;
+                Ok(Some(number))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// The action a refused step-up asked to be approved, if any.

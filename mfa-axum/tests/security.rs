@@ -123,7 +123,7 @@ async fn rename_prefer_and_remove_a_factor() {
     let renamed = browser.send(Method::PATCH, &path, Some(json!({ "label": "Work phone" }))).await;
     assert_eq!(renamed.body["label"], "Work phone");
     let bad = browser.send(Method::PATCH, &format!("/mfa/factors/{id}"), Some(json!({ "label": "" }))).await;
-    assert_eq!(bad.code(), "invalid_input");
+    assert_eq!((bad.code(), bad.body["field"].as_str()), ("invalid_input", Some("label")));
     let preferred = browser.post(&format!("/mfa/factors/{id}/preferred"), json!({})).await;
     assert_eq!(preferred.status, StatusCode::NO_CONTENT);
     let removed = browser.send(Method::DELETE, &format!("/mfa/factors/{id}"), None).await;
@@ -219,4 +219,21 @@ async fn a_step_up_needs_a_finished_sign_in() {
     browser.password("alice").await;
     let refused = browser.post("/mfa/signin/step-up", json!({})).await;
     assert_eq!(refused.code(), "verification_required");
+}
+
+#[tokio::test]
+async fn an_sms_factor_takes_the_profile_number_and_confirms_it_to_the_host() {
+    let w = World::new().await;
+    let mut browser = w.browser();
+    browser.password("carol").await;
+    let start = browser.post("/mfa/factors", json!({ "kind": "sms" })).await;
+    assert_eq!(start.status, StatusCode::CREATED, "{:?}", start.body);
+    assert_eq!(start.body["prompt"]["type"], "code_sent");
+    assert!(w.accounts.confirmed_phones.lock().unwrap().is_empty(), "not before the code");
+    let id = start.body["factor"]["id"].as_str().unwrap().to_owned();
+    let code = w.outbox.last_code_to("+14155552671").expect("a code to the profile's number");
+    let done = browser.post(&format!("/mfa/factors/{id}/finish"), json!({ "code": code })).await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+    let confirmed = w.accounts.confirmed_phones.lock().unwrap().clone();
+    assert_eq!(confirmed, vec![("carol".to_owned(), "+1 415 555 2671".to_owned())]);
 }

@@ -228,7 +228,7 @@ async fn messages_follow_the_configured_language() {
         }
     }
     let w = World::new().await;
-    let http = MfaHttp::new(w.mfa.clone(), Accounts).messages(Terse);
+    let http = MfaHttp::new(w.mfa.clone(), Accounts::default()).messages(Terse);
     let app = Router::new()
         .nest("/mfa", http.router())
         .layer(SessionManagerLayer::new(Sessions::default()).with_secure(false));

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -17,17 +18,29 @@ use mfa_core::{
     AccessPolicy, AeadSealer, Clock, EnrolmentRequest, FactorKind, FreshAuth, ManualClock, Mfa, Prompt, Proof,
     SecretString, Timestamp, UserId,
 };
-use mfa_otp::TotpFactor;
+use mfa_otp::{MemorySender, OobKey, SmsFactor, TotpFactor};
 use mfa_store_memory::MemoryStore;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use tower_sessions::{MemoryStore as Sessions, SessionManagerLayer};
 
-#[derive(Debug)]
-pub(crate) struct Accounts;
+/// The host's accounts: Carol has a phone number in her profile; confirmed numbers are
+/// recorded.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Accounts {
+    pub(crate) confirmed_phones: Arc<Mutex<Vec<(String, String)>>>,
+}
 
 #[async_trait::async_trait]
 impl Host for Accounts {
+    async fn profile_phone(&self, user: &UserId) -> Option<String> {
+        (user.as_str() == "carol").then(|| "+1 415 555 2671".to_owned())
+    }
+
+    async fn phone_confirmed(&self, user: &UserId, number: &str) {
+        self.confirmed_phones.lock().unwrap().push((user.to_string(), number.to_owned()));
+    }
+
     async fn check_password(&self, _user: &UserId, password: &SecretString) -> bool {
         password.expose() == "correct horse"
     }
@@ -46,20 +59,26 @@ pub(crate) struct World {
     pub(crate) totp: TotpFactor,
     pub(crate) alice: UserId,
     pub(crate) key: Vec<u8>,
+    pub(crate) accounts: Accounts,
+    pub(crate) outbox: MemorySender,
 }
 
 impl World {
     pub(crate) async fn new() -> Self {
         let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_000));
         let totp = TotpFactor::new("Example").unwrap();
+        let outbox = MemorySender::new();
+        let sms = SmsFactor::builder(outbox.clone(), OobKey::ephemeral().unwrap()).build().unwrap();
         let mfa = Mfa::builder()
             .store(MemoryStore::new())
             .sealer(AeadSealer::ephemeral().unwrap())
             .clock(clock.clone())
             .factor(totp.clone())
+            .factor(sms)
             .build()
             .unwrap();
-        let http = MfaHttp::new(mfa.clone(), Accounts).insecure_cookies_for_localhost();
+        let accounts = Accounts::default();
+        let http = MfaHttp::new(mfa.clone(), accounts.clone()).insecure_cookies_for_localhost();
         let app = Router::new()
             .route("/account", get(|| async { "the account page" }))
             .route_layer(http.require(AccessPolicy::default()))
@@ -73,7 +92,7 @@ impl World {
         let start = mfa.start_enrolment(&alice, &fresh, EnrolmentRequest::new(FactorKind::TOTP)).await.unwrap();
         let Prompt::SharedSecret(secret) = &start.prompt else { panic!("a shared secret") };
         let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes()).unwrap();
-        let world = Self { app, mfa, clock, totp, alice, key };
+        let world = Self { app, mfa, clock, totp, alice, key, accounts, outbox };
         let code = Proof::code(&world.code()).unwrap();
         world.mfa.finish_enrolment(&world.alice, &fresh, &start.factor.id, &code).await.unwrap();
         world.clock.advance(Duration::from_secs(60));
