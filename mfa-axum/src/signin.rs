@@ -46,15 +46,7 @@ pub(crate) async fn start_challenge(
     let factor = request.factor.as_deref().map(FactorId::parse).transpose()?;
     let mfa = session.http().mfa();
     let challenge = mfa.start_challenge(&sign_in.user, factor.as_ref()).await?;
-    let open = OpenChallenge::new(
-        challenge.id,
-        challenge.factor.id,
-        challenge.factor.kind.clone(),
-        None,
-        challenge.expires_at,
-    );
-    session.open_challenge(sign_in, open).await?;
-    Ok(Json(ChallengeView::of(&challenge)))
+    opened(&session, sign_in, &challenge, None).await
 }
 
 /// Challenges a factor for the step-up a guarded action asked for
@@ -75,15 +67,20 @@ pub(crate) async fn start_step_up(
         Some(action) => mfa.start_step_up(&sign_in.user, factor.as_ref(), action).await?,
         None => mfa.start_challenge(&sign_in.user, factor.as_ref()).await?,
     };
-    let open = OpenChallenge::new(
-        challenge.id,
-        challenge.factor.id,
-        challenge.factor.kind.clone(),
-        action,
-        challenge.expires_at,
-    );
+    opened(&session, sign_in, &challenge, action).await
+}
+
+/// Keeps a started challenge in the sign-in state and answers its view.
+async fn opened(
+    session: &MfaSession,
+    sign_in: SignIn,
+    challenge: &mfa_core::Challenge,
+    action: Option<mfa_core::access::ActionDigest>,
+) -> Result<Json<ChallengeView>, ApiError> {
+    let factor = &challenge.factor;
+    let open = OpenChallenge::new(challenge.id, factor.id, factor.kind.clone(), action, challenge.expires_at);
     session.open_challenge(sign_in, open).await?;
-    Ok(Json(ChallengeView::of(&challenge)))
+    Ok(Json(ChallengeView::of(challenge)))
 }
 
 /// Sends a new code for the challenge in progress.

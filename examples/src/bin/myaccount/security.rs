@@ -15,6 +15,15 @@ use crate::session::{CsrfHeader, CsrfOnly, Sid, SignedIn, SignedInForm, csrf_fie
 use crate::signin::password_matches;
 use crate::web::{App, FactorQuery, Page, bad_request, error_page, json_error, options_value, render, see};
 
+/// A refused change: re-authentication if that is what it needs, else back to the
+/// security page with the reason.
+fn refused(app: &App, sid: &Sid, e: &Error) -> Page {
+    needs_reauth(app, sid, e, "/security").unwrap_or_else(|| {
+        app.flash(sid, pages::Flash::error(pages::describe(e)));
+        see("/security")
+    })
+}
+
 /// Where to send a user who needs to prove themselves again before a change.
 fn needs_reauth(app: &App, sid: &Sid, e: &Error, back: &str) -> Option<Page> {
     matches!(e, Error::ReauthRequired | Error::MfaRequired).then(|| {
@@ -96,10 +105,7 @@ pub(crate) async fn totp_start(
     let request = EnrolmentRequest::new(FactorKind::TOTP).account_name(account.username.clone());
     match app.mfa().start_enrolment(&account.id, &app.fresh(&session), request).await {
         Ok(start) => render(&app, &sid, "Set up your authenticator app", pages::enrol_confirm(&session.csrf, &start)),
-        Err(e) => needs_reauth(&app, &sid, &e, "/security").unwrap_or_else(|| {
-            app.flash(&sid, pages::Flash::error(pages::describe(&e)));
-            see("/security")
-        }),
+        Err(e) => refused(&app, &sid, &e),
     }
 }
 
@@ -133,10 +139,7 @@ pub(crate) async fn oob_start(
     }
     match app.mfa().start_enrolment(&account.id, &app.fresh(&session), request).await {
         Ok(start) => render(&app, &sid, "Confirm it's yours", pages::enrol_confirm(&session.csrf, &start)),
-        Err(e) => needs_reauth(&app, &sid, &e, "/security").unwrap_or_else(|| {
-            app.flash(&sid, pages::Flash::error(pages::describe(&e)));
-            see("/security")
-        }),
+        Err(e) => refused(&app, &sid, &e),
     }
 }
 
@@ -350,10 +353,7 @@ pub(crate) async fn recovery_generate(
 ) -> Page {
     match app.mfa().regenerate_recovery_codes(&account.id, &app.fresh(&session)).await {
         Ok(set) => render(&app, &sid, "Your recovery codes", pages::recovery_codes(&set, &account.username)),
-        Err(e) => needs_reauth(&app, &sid, &e, "/security").unwrap_or_else(|| {
-            app.flash(&sid, pages::Flash::error(pages::describe(&e)));
-            see("/security")
-        }),
+        Err(e) => refused(&app, &sid, &e),
     }
 }
 
