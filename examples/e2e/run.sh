@@ -34,3 +34,19 @@ done
 [ -n "$url" ] || { cat "$log"; echo "error: My Account did not start" >&2; exit 1; }
 echo "browser journeys against $url"
 node "$here/journeys.mjs" "$url" "$root/target/e2e-screenshots"
+
+# The host example (mfa-axum and its browser module), on its own server.
+cargo build -q -p mfa-examples --locked --bin host
+host_log=$(mktemp)
+"${CARGO_TARGET_DIR:-target}/debug/host" --port 0 >"$host_log" 2>&1 &
+host=$!
+trap 'kill "$app" "$host" 2>/dev/null || true; rm -f "$log" "$host_log"' EXIT
+host_url=""
+for _ in $(seq 1 100); do
+  host_url=$(grep -o 'http://localhost:[0-9]*' "$host_log" | head -n 1 || true)
+  [ -n "$host_url" ] && break
+  sleep 0.1
+done
+[ -n "$host_url" ] || { cat "$host_log"; echo "error: the host example did not start" >&2; exit 1; }
+echo "host journeys against $host_url"
+node "$here/host-journeys.mjs" "$host_url" "$root/target/e2e-screenshots"
