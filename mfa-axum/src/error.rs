@@ -118,6 +118,12 @@ impl ApiError {
         {
             tracing::error!(error = %e, source = ?std::error::Error::source(e), "MFA request failed");
         }
+        // The service reports its own refusals as events; these are the layer's.
+        match self {
+            ApiError::CsrfRefused => tracing::warn!(code = self.code(), "request refused: CSRF token missing or wrong"),
+            ApiError::Mfa(_) => {}
+            _ => tracing::info!(code = self.code(), "request refused"),
+        }
         let body = self.body_with(messages);
         let mut response = (self.status(), Json(&body)).into_response();
         if let Some(secs) = body.retry_after

@@ -237,3 +237,84 @@ async fn an_sms_factor_takes_the_profile_number_and_confirms_it_to_the_host() {
     let confirmed = w.accounts.confirmed_phones.lock().unwrap().clone();
     assert_eq!(confirmed, vec![("carol".to_owned(), "+1 415 555 2671".to_owned())]);
 }
+
+#[tokio::test]
+async fn without_a_session_every_security_endpoint_is_refused_and_nothing_grows() {
+    let w = World::new().await;
+    let mut browser = w.browser();
+    let token = browser.get("/mfa/csrf").await.body["csrf_token"].as_str().map(str::to_owned);
+    browser.csrf = token;
+    let id = FactorId::random().unwrap();
+    let calls = [
+        (Method::GET, "/mfa/factors".to_owned()),
+        (Method::POST, "/mfa/factors".to_owned()),
+        (Method::POST, format!("/mfa/factors/{id}/finish")),
+        (Method::POST, format!("/mfa/factors/{id}/resend")),
+        (Method::PATCH, format!("/mfa/factors/{id}")),
+        (Method::POST, format!("/mfa/factors/{id}/preferred")),
+        (Method::DELETE, format!("/mfa/factors/{id}")),
+        (Method::GET, "/mfa/recovery-codes".to_owned()),
+        (Method::POST, "/mfa/recovery-codes".to_owned()),
+        (Method::POST, "/mfa/recovery-codes/regenerate".to_owned()),
+        (Method::GET, "/mfa/devices".to_owned()),
+        (Method::DELETE, "/mfa/devices".to_owned()),
+        (Method::DELETE, format!("/mfa/devices/{id}")),
+        (Method::POST, "/mfa/reauth".to_owned()),
+        (Method::POST, "/mfa/signin/step-up".to_owned()),
+    ];
+    let bodies = [
+        json!({}),
+        json!({ "kind": "totp" }),
+        json!({ "code": "123456" }),
+        json!({ "label": "x" }),
+        json!({ "password": "correct horse" }),
+    ];
+    for (method, path) in calls {
+        let body = bodies.iter().find(|b| expects(&path, b));
+        let refused = browser.send(method.clone(), &path, body.cloned()).await;
+        assert_eq!((refused.status, refused.code()), (StatusCode::UNAUTHORIZED, "unauthenticated"), "{method} {path}");
+    }
+    let alice = w.mfa.list_factors(&w.alice).await.unwrap();
+    assert_eq!(alice.len(), 1, "nothing changed for anyone");
+}
+
+/// The body each endpoint expects, so that the refusal is about the session, not the body.
+fn expects(path: &str, body: &Value) -> bool {
+    let wants = if path.ends_with("/finish") {
+        "code"
+    } else if path == "/mfa/factors" {
+        "kind"
+    } else if path == "/mfa/reauth" {
+        "password"
+    } else if path.starts_with("/mfa/factors/") && !path.ends_with("/resend") && !path.ends_with("/preferred") {
+        "label"
+    } else {
+        return body.as_object().is_some_and(|o| o.is_empty());
+    };
+    body.get(wants).is_some()
+}
+
+#[tokio::test]
+async fn sixty_four_racers_finishing_one_challenge_with_one_code_sign_in_once() {
+    let w = World::new().await;
+    let mut browser = w.browser();
+    browser.password("alice").await;
+    browser.post("/mfa/signin/challenge", json!({})).await;
+    let code = w.code();
+    let mut racers = Vec::new();
+    for _ in 0..64 {
+        let mut racer =
+            Browser { app: browser.app.clone(), cookies: browser.cookies.clone(), csrf: browser.csrf.clone() };
+        let code = code.clone();
+        racers.push(tokio::spawn(async move {
+            racer.post("/mfa/signin/challenge/finish", json!({ "code": code })).await.status
+        }));
+    }
+    let mut signed_in = 0;
+    for racer in racers {
+        if racer.await.unwrap() == StatusCode::OK {
+            signed_in += 1;
+        }
+    }
+    assert_eq!(signed_in, 1, "one code, one sign-in");
+}

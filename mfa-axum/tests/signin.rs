@@ -236,3 +236,29 @@ async fn messages_follow_the_configured_language() {
     let refused = browser.post("/mfa/signin/challenge", json!({})).await;
     assert_eq!(refused.body["message"], "[csrf_refused]");
 }
+
+#[tokio::test]
+async fn the_guard_can_redirect_to_the_hosts_pages_instead() {
+    use axum::routing::get;
+    let w = World::new().await;
+    let next = mfa_axum::NextStep::Redirect {
+        sign_in: "/signin".into(),
+        verify: "/signin/second-step".into(),
+        enrol: "/security/add".into(),
+    };
+    let http = MfaHttp::new(w.mfa.clone(), Accounts::default()).next_step(next);
+    let app = Router::new()
+        .route("/account", get(|| async { "the account page" }))
+        .route_layer(http.require(mfa_core::AccessPolicy::default()))
+        .route("/login", axum::routing::post(support::login))
+        .with_state(http)
+        .layer(SessionManagerLayer::new(Sessions::default()).with_secure(false));
+    let mut browser = Browser { app, cookies: HashMap::new(), csrf: None };
+    let anonymous = browser.get("/account").await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    assert_eq!(anonymous.headers[header::LOCATION], "/signin");
+    browser.password("alice").await;
+    let half = browser.get("/account").await;
+    assert_eq!(half.status, StatusCode::SEE_OTHER);
+    assert_eq!(half.headers[header::LOCATION], "/signin/second-step");
+}

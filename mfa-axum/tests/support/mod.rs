@@ -109,7 +109,7 @@ impl World {
 }
 
 /// The host's password sign-in: `{"user": "..."}` (the password check is the host's own).
-async fn login(session: MfaSession, Json(body): Json<Value>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn login(session: MfaSession, Json(body): Json<Value>) -> Result<Json<Value>, ApiError> {
     let user = UserId::new(body["user"].as_str().unwrap_or_default())?;
     session.password_verified(user).await?;
     Ok(Json(json!({ "csrf_token": session.csrf_token().await? })))
