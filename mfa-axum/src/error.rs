@@ -328,6 +328,41 @@ mod tests {
     }
 
     #[test]
+    fn statuses_are_those_the_crate_documents() {
+        use mfa_core::Error as E;
+        let second = Duration::from_secs(1);
+        let table: &[(ApiError, u16)] = &[
+            (E::InvalidInput { field: "code", reason: "empty" }.into(), 400),
+            (E::Unsupported.into(), 400),
+            (ApiError::Unauthenticated, 401),
+            (ApiError::VerificationRequired { step_up: true }, 401),
+            (E::ReauthRequired.into(), 401),
+            (E::MfaRequired.into(), 401),
+            (ApiError::PasswordInvalid, 401),
+            (ApiError::CsrfRefused, 403),
+            (ApiError::EnrolmentRequired, 403),
+            (E::Disabled.into(), 403),
+            (E::NotFound.into(), 404),
+            (E::AlreadyExists.into(), 409),
+            (E::FactorRequired.into(), 409),
+            (ApiError::NoChallenge, 409),
+            (E::Expired.into(), 410),
+            (E::InvalidCode.into(), 422),
+            (E::Replayed.into(), 422),
+            (E::PossibleClone.into(), 422),
+            (E::Locked { retry_after: second }.into(), 429),
+            (E::RateLimited { retry_after: second }.into(), 429),
+            (E::Config("x").into(), 500),
+            (E::Delivery(Box::new(std::io::Error::other("down"))).into(), 502),
+            (E::Backend(Box::new(std::io::Error::other("down"))).into(), 503),
+            (ApiError::Session, 503),
+        ];
+        for (error, status) in table {
+            assert_eq!(error.status().as_u16(), *status, "{}", error.code());
+        }
+    }
+
+    #[test]
     fn waiting_is_said_in_words() {
         assert_eq!(English.message("locked", Some(1)), "Too many wrong attempts. Try again in 1 second.");
         assert_eq!(English.message("locked", Some(61)), "Too many wrong attempts. Try again in 2 minutes.");

@@ -50,11 +50,66 @@
 //! The host's own sign-in handler checks the password and then calls
 //! [`MfaSession::password_verified`]; the guard and the endpoints do the rest.
 //!
+//! # Endpoints
+//!
+//! Relative to the prefix the router is nested under; the OpenAPI document
+//! ([`openapi`], or `GET {prefix}/openapi.json`) describes each body and answer.
+//!
+//! | method and path | does | needs |
+//! |---|---|---|
+//! | `GET /csrf` | the session's CSRF token | nothing |
+//! | `POST /signin/challenge` | challenges the preferred factor, or `{"factor": id}` | a password sign-in |
+//! | `POST /signin/challenge/resend` | a new code for the challenge in progress | a challenge |
+//! | `POST /signin/challenge/finish` | `{"code"}` or `{"credential"}`, optionally `"remember_device": true` | a challenge |
+//! | `POST /signin/recovery-code` | signs in with a recovery code | a password sign-in |
+//! | `POST /signin/step-up` | challenges a factor for the action a handler refused with `step_up_required` | a finished sign-in |
+//! | `POST /signin/passwordless/start` | WebAuthn options for a passkey that names the account (also for autofill) | nothing |
+//! | `POST /signin/passwordless/finish` | `{"credential"}`: a new sign-in for the passkey's account | a started ceremony |
+//! | `GET /factors` | the user's factors | a finished sign-in |
+//! | `POST /factors` | `{"kind", "label"?, "destination"?, "replaces"?}`: starts adding a factor | fresh authentication |
+//! | `POST /factors/{id}/finish` | `{"code"}` or `{"credential"}`: proves it | fresh authentication |
+//! | `POST /factors/{id}/resend` | a new code for a pending SMS or email factor | a finished sign-in |
+//! | `PATCH /factors/{id}` | `{"label"}` | a finished sign-in |
+//! | `POST /factors/{id}/preferred` | asked first at sign-in | fresh authentication |
+//! | `DELETE /factors/{id}` | removes it | fresh authentication |
+//! | `GET /recovery-codes` | how many are left | a finished sign-in |
+//! | `POST /recovery-codes`, `POST /recovery-codes/regenerate` | new codes, shown once | fresh authentication |
+//! | `GET /devices`, `DELETE /devices`, `DELETE /devices/{id}` | remembered devices: list, forget all, forget one | a finished sign-in |
+//! | `POST /reauth` | `{"password"}`: fresh authentication; five wrong ones end the session | a finished sign-in |
+//!
+//! "A finished sign-in" is one that meets the sign-in policy ([`MfaHttp::sign_in_policy`]);
+//! "fresh authentication" is what the service asks for changes (`reauth_required`,
+//! `mfa_required`).
+//!
+//! # Refusals
+//!
+//! Every refusal is `{"code", "message", "retry_after", "field"?}` with the status below
+//! (`Retry-After` set when `retry_after` is):
+//!
+//! | status | codes |
+//! |---|---|
+//! | 400 | `invalid_input` (with `field`), `unsupported` |
+//! | 401 | `unauthenticated`, `verification_required`, `step_up_required` (with `candidates`), `reauth_required`, `mfa_required`, `password_invalid` |
+//! | 403 | `csrf_refused`, `enrolment_required`, `disabled` |
+//! | 404 | `not_found` |
+//! | 409 | `already_exists`, `factor_required`, `no_challenge` |
+//! | 410 | `expired` |
+//! | 422 | `code_invalid`, `code_replayed`, `possible_clone` |
+//! | 429 | `locked`, `rate_limited`, `delivery_capped`, `limit_reached` |
+//! | 500, 502, 503 | `internal`; `delivery_failed`; `backend_unavailable`, `session_unavailable` |
+//!
 //! # CSRF
 //!
 //! Every endpoint that changes something requires the header `x-csrf-token` to hold the
 //! session's token ([`MfaSession::csrf_token`], or `GET {prefix}/csrf`); a page on another
-//! site can send a request but cannot read the token. Reads (`GET`) need none.
+//! site can send a request but cannot read the token. Reads (`GET`) need none. A sign-in
+//! renews the token. Extract [`CheckedSession`] in the host's own handlers for the same
+//! check.
+//!
+//! # Sessions
+//!
+//! Give the session layer an expiry and a store that deletes expired sessions:
+//! `GET {prefix}/csrf` and a passwordless start give anonymous visitors a session.
 //!
 //! [axum]: https://docs.rs/axum
 //! [tower-sessions]: https://docs.rs/tower-sessions
