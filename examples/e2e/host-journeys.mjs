@@ -115,6 +115,20 @@ await journey("passkey-sign-in-without-a-password", async () => {
   check((await page.textContent("#who")).includes("alice"), "the passkey named alice");
 });
 
+await journey("another-way-passkey-and-remember-this-browser", async () => {
+  await signOut();
+  await signInWithPassword();
+  await page.locator("#second-step:not([hidden])").waitFor();
+  await page.click('#alternatives button[data-kind="passkey"]');
+  await page.locator("#use-key:not([hidden])").waitFor();
+  await page.check("#remember");
+  await page.click("#use-key");
+  await page.locator("#account:not([hidden])").waitFor();
+  await signOut();
+  await signInWithPassword();
+  await page.locator("#account:not([hidden])").waitFor(); // no second step on this browser
+});
+
 await journey("wrong-password-is-refused", async () => {
   await signOut();
   await signInWithPassword("not the password");
