@@ -21,10 +21,15 @@ page.setDefaultTimeout(15000);
 page.on("pageerror", (e) => console.log("page error:", e.message));
 const cdp = await context.newCDPSession(page);
 await cdp.send("WebAuthn.enable", { enableUI: false });
-await cdp.send("WebAuthn.addVirtualAuthenticator", {
+const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
   options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true,
-    isUserVerified: true, automaticPresenceSimulation: true },
+    isUserVerified: true, automaticPresenceSimulation: false },
 });
+// The user touches the authenticator only in the steps about it (the sign-in page offers
+// passkeys in the background, through autofill, and nobody picks one elsewhere).
+async function presence(on) {
+  await cdp.send("WebAuthn.setAutomaticPresenceSimulation", { authenticatorId, enabled: on });
+}
 
 let passed = 0;
 async function journey(name, steps) {
@@ -57,9 +62,12 @@ async function signInWithPassword(password = "wonderland") {
   await page.fill("#password", password);
   await page.click("#password-form button");
 }
+// Signs out; the sign-in page then asks for passkeys through autofill, in the background.
 async function signOut() {
+  const autofill = page.waitForResponse((r) => r.url().endsWith("/signin/passwordless/start"));
   await page.click("#signout");
   await page.locator("#signin:not([hidden])").waitFor();
+  await autofill;
 }
 const factors = () => page.locator("#factors li");
 
@@ -85,8 +93,10 @@ await journey("add-authenticator-app", async () => {
 });
 
 await journey("add-passkey", async () => {
+  await presence(true);
   await page.click("#add-passkey");
   await factors().filter({ hasText: "passkey" }).waitFor();
+  await presence(false);
 });
 
 await journey("recovery-codes", async () => {
@@ -110,8 +120,11 @@ await journey("second-step-with-the-authenticator-app", async () => {
 
 await journey("passkey-sign-in-without-a-password", async () => {
   await signOut();
-  await page.click("#passkey-signin");
+  await page.waitForTimeout(300); // the autofill request is pending, and stays so
+  await presence(true);
+  await page.click("#passkey-signin"); // ends the autofill request, asks for a passkey
   await page.locator("#account:not([hidden])").waitFor();
+  await presence(false);
   check((await page.textContent("#who")).includes("alice"), "the passkey named alice");
 });
 
@@ -122,11 +135,24 @@ await journey("another-way-passkey-and-remember-this-browser", async () => {
   await page.click('#alternatives button[data-kind="passkey"]');
   await page.locator("#use-key:not([hidden])").waitFor();
   await page.check("#remember");
+  await presence(true);
   await page.click("#use-key");
   await page.locator("#account:not([hidden])").waitFor();
+  await presence(false);
   await signOut();
   await signInWithPassword();
   await page.locator("#account:not([hidden])").waitFor(); // no second step on this browser
+});
+
+await journey("passkey-autofill", async () => {
+  // The sign-in page asks for passkeys with conditional mediation as it loads; the user
+  // picks the one the browser offers (the virtual authenticator answers the request).
+  await presence(true);
+  await page.click("#signout");
+  await page.locator("#account:not([hidden])").waitFor();
+  await presence(false);
+  check(await page.evaluate(() => PublicKeyCredential.isConditionalMediationAvailable()), "conditional mediation");
+  check((await page.textContent("#who")).includes("alice"), "the passkey named alice");
 });
 
 await journey("wrong-password-is-refused", async () => {
