@@ -190,8 +190,8 @@ pub trait Host: fmt::Debug + Send + Sync + 'static {
         None
     }
 
-    /// The user confirmed `number` with a code (a new or replaced SMS factor is active):
-    /// keep the profile's phone number in step.
+    /// The user confirmed `number` (E.164) with a code (a new or replaced SMS factor is
+    /// active): keep the profile's phone number in step.
     async fn phone_confirmed(&self, user: &UserId, number: &str) {
         let _ = (user, number);
     }

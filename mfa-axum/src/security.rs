@@ -87,8 +87,9 @@ pub(crate) async fn start_enrolment(
         request = request.replaces(factor_id(&old)?);
     }
     let start = session.http().mfa().start_enrolment(&sign_in.user, &sign_in.fresh(), request).await?;
-    if let (true, Some(number)) = (kind == FactorKind::SMS, &destination) {
-        session.keep_pending_phone(start.factor.id, number).await?;
+    if let Some(number) = destination.filter(|_| kind == FactorKind::SMS) {
+        let normalised = session.http().mfa().normalise_destination(&kind, &number)?.unwrap_or(number);
+        session.keep_pending_phone(start.factor.id, &normalised).await?;
     }
     Ok((StatusCode::CREATED, Json(EnrolmentView::of(&start))))
 }

@@ -235,7 +235,7 @@ async fn an_sms_factor_takes_the_profile_number_and_confirms_it_to_the_host() {
     let done = browser.post(&format!("/mfa/factors/{id}/finish"), json!({ "code": code })).await;
     assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
     let confirmed = w.accounts.confirmed_phones.lock().unwrap().clone();
-    assert_eq!(confirmed, vec![("carol".to_owned(), "+1 415 555 2671".to_owned())]);
+    assert_eq!(confirmed, vec![("carol".to_owned(), "+14155552671".to_owned())]);
 }
 
 #[tokio::test]

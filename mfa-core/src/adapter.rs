@@ -654,6 +654,17 @@ pub trait FactorAdapter: fmt::Debug + Send + Sync + 'static {
         Ok(None)
     }
 
+    /// The destination as this adapter stores it (an E.164 number, a checked address), for
+    /// kinds that send codes; `Ok(None)` for kinds without one (the default).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a destination the adapter refuses.
+    fn normalise_destination(&self, kind: &FactorKind, input: &str) -> Result<Option<String>> {
+        let _ = (kind, input);
+        Ok(None)
+    }
+
     /// The chance that one guess at this factor's proof succeeds (a 6-digit TOTP with a ±1
     /// window: 3 in 10^6), for deriving its throttle from a
     /// [`GuessBudget`](crate::throttle::GuessBudget). `None` for proofs that cannot be

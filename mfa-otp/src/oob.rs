@@ -463,6 +463,10 @@ impl<C: OobChannel> FactorAdapter for OobFactor<C> {
         Some(1.0 / 10f64.powi(i32::from(self.digits)))
     }
 
+    fn normalise_destination(&self, _kind: &FactorKind, input: &str) -> Result<Option<String>> {
+        self.channel.normalise(input).map(Some)
+    }
+
     async fn start_enrolment(&self, ctx: &FactorContext<'_>, request: &EnrolmentRequest) -> Result<EnrolmentPlan> {
         if request.secret.is_some() {
             return Err(Error::InvalidInput { field: "secret", reason: "codes sent by message have no shared secret" });

@@ -45,6 +45,7 @@ const OPERATIONS: &[(&str, Coverage)] = &[
     ("start_enrolment", Coverage::Matrix), // `replaces` names a factor
     ("finish_enrolment", Coverage::Matrix),
     ("resend_enrolment", Coverage::Matrix),
+    ("normalise_destination", Coverage::NoForeignId("takes a kind and a text; reads no state")),
     ("list_factors", Coverage::NoForeignId("takes only the acting user")),
     ("get_factor", Coverage::Matrix),
     ("rename_factor", Coverage::Matrix),

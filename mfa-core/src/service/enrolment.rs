@@ -282,6 +282,38 @@ impl Mfa {
         Ok(active.summary())
     }
 
+    /// The destination as the factor kind would store it (an E.164 number, a checked
+    /// address): what the user will be asked to confirm, and what a host keeps in its
+    /// profile. `None` for kinds that send nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] for an unconfigured kind; [`Error::InvalidInput`] for a
+    /// destination the kind refuses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mfa_core::{AeadSealer, Error, FactorKind, Mfa};
+    /// use mfa_otp::{MemorySender, OobKey, SmsFactor, TotpFactor};
+    /// use mfa_store_memory::MemoryStore;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sms = SmsFactor::builder(MemorySender::new(), OobKey::ephemeral()?).build()?;
+    /// let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?)
+    ///     .factor(sms).factor(TotpFactor::new("Example")?).build()?;
+    ///
+    /// let number = mfa.normalise_destination(&FactorKind::SMS, "+1 (415) 555-2671")?;
+    /// assert_eq!(number.as_deref(), Some("+14155552671"));
+    /// assert_eq!(mfa.normalise_destination(&FactorKind::TOTP, "anything")?, None);
+    /// assert!(matches!(mfa.normalise_destination(&FactorKind::SMS, "not a number"), Err(Error::InvalidInput { .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn normalise_destination(&self, kind: &FactorKind, input: &str) -> Result<Option<String>> {
+        self.adapter(kind)?.normalise_destination(kind, input)
+    }
+
     /// Sends a new code for a pending enrolment (a new phone number or address): the old
     /// code stops working, the failure count is kept, and delivery limits apply.
     ///
