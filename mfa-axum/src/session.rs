@@ -5,7 +5,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use mfa_core::access::{ActionDigest, Decision, StepUp};
 use mfa_core::signin::{OpenChallenge, SignIn};
-use mfa_core::{AccessPolicy, CeremonyId, FactorId, Mfa, Verified};
+use mfa_core::{AccessPolicy, CeremonyId, FactorId, Mfa, SecretString, Verified};
 use mfa_core::{UserId, secret};
 use tower_sessions::Session;
 
@@ -45,7 +45,8 @@ const PENDING_PHONE: &str = "mfa.pending_phone";
 pub struct MfaSession {
     session: Session,
     http: MfaHttp,
-    device_token: Option<String>,
+    /// The remembered-device token the browser presented (secret: redacted in `Debug`).
+    device_token: Option<SecretString>,
 }
 
 impl<S> FromRequestParts<S> for MfaSession
@@ -61,7 +62,7 @@ where
             ApiError::Session
         })?;
         let http = MfaHttp::from_ref(state);
-        let device_token = cookie(&parts.headers, http.inner.device_cookie.name);
+        let device_token = cookie(&parts.headers, http.inner.device_cookie.name).map(SecretString::new);
         Ok(Self { session, http, device_token })
     }
 }
@@ -97,7 +98,7 @@ impl MfaSession {
         let mfa = self.http.mfa();
         let mut sign_in = SignIn::new(user, mfa.now());
         if let Some(token) = &self.device_token
-            && let Ok(device) = mfa.check_device(&sign_in.user, token).await
+            && let Ok(device) = mfa.check_device(&sign_in.user, token.expose()).await
         {
             sign_in.remember(device)?;
         }

@@ -98,8 +98,9 @@ impl From<&RememberedDevice> for DeviceView {
     }
 }
 
-/// What to show the user to go on, as JSON: `{"type": "...", ...}`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// What to show the user to go on, as JSON: `{"type": "...", ...}`. A new authenticator
+/// app's key is secret: `Debug` never prints it.
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum PromptView {
@@ -249,8 +250,8 @@ pub struct RemainingView {
     pub remaining: usize,
 }
 
-/// New recovery codes, shown once.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// New recovery codes, shown once. `Debug` never prints them.
+#[derive(Clone, Serialize, ToSchema)]
 pub struct CodesView {
     /// Each works once.
     pub codes: Vec<String>,
@@ -286,7 +287,7 @@ pub struct StartChallenge {
 
 /// The answer to a challenge or an enrolment: a typed code, or the browser's credential
 /// response; and, at sign-in, whether to remember this device.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerBody {
     /// The code typed.
@@ -300,7 +301,7 @@ pub struct AnswerBody {
 }
 
 /// A recovery code.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoveryCodeBody {
     /// As typed; spaces and case do not matter.
@@ -346,8 +347,65 @@ pub struct PasswordBody {
     pub password: String,
 }
 
+impl std::fmt::Debug for PromptView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PromptView::EnterCode => f.write_str("EnterCode"),
+            PromptView::CodeSent { masked_destination, expires_at } => f
+                .debug_struct("CodeSent")
+                .field("masked_destination", masked_destination)
+                .field("expires_at", expires_at)
+                .finish(),
+            PromptView::SharedSecret { .. } => f.write_str("SharedSecret([redacted])"),
+            PromptView::CredentialRequest { .. } => f.write_str("CredentialRequest"),
+            PromptView::CredentialCreation { .. } => f.write_str("CredentialCreation"),
+        }
+    }
+}
+
+impl std::fmt::Debug for CodesView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CodesView({} codes, [redacted])", self.codes.len())
+    }
+}
+
+impl std::fmt::Debug for AnswerBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnswerBody")
+            .field("code", &self.code.as_ref().map(|_| "[redacted]"))
+            .field("credential", &self.credential.as_ref().map(|_| "[credential]"))
+            .field("remember_device", &self.remember_device)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RecoveryCodeBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecoveryCodeBody([redacted])")
+    }
+}
+
 impl std::fmt::Debug for PasswordBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PasswordBody([redacted])")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_with_secrets_never_print_them() {
+        let answer: AnswerBody = serde_json::from_str(r#"{"code": "493817"}"#).unwrap();
+        let code: RecoveryCodeBody = serde_json::from_str(r#"{"code": "ABCD-EFGH-IJKL"}"#).unwrap();
+        let password: PasswordBody = serde_json::from_str(r#"{"password": "correct horse"}"#).unwrap();
+        let prompt =
+            PromptView::SharedSecret { secret_base32: "JBSWY3DP".into(), uri: "otpauth://x".into(), qr_svg: None };
+        let codes = CodesView { codes: vec!["WXYZ-1234".into()] };
+        let printed = format!("{answer:?} {code:?} {password:?} {prompt:?} {codes:?}");
+        for secret in ["493817", "ABCD", "correct horse", "JBSWY3DP", "otpauth", "WXYZ"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
     }
 }
