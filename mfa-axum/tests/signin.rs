@@ -262,3 +262,41 @@ async fn the_guard_can_redirect_to_the_hosts_pages_instead() {
     assert_eq!(half.status, StatusCode::SEE_OTHER);
     assert_eq!(half.headers[header::LOCATION], "/signin/second-step");
 }
+
+#[tokio::test]
+async fn malformed_bodies_are_refused_in_the_layers_format_and_change_nothing() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+    let w = World::new().await;
+    let mut browser = w.browser();
+    browser.password("alice").await;
+    browser.post("/mfa/signin/challenge", json!({})).await;
+    let send = |content_type: &'static str, body: Vec<u8>| {
+        let mut request = Request::post("/mfa/signin/challenge/finish").header("content-type", content_type);
+        let cookies: Vec<String> = browser.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        request = request.header("cookie", cookies.join("; "));
+        request = request.header("x-csrf-token", browser.csrf.clone().unwrap());
+        let request = request.body(Body::from(body)).unwrap();
+        let app = browser.app.clone();
+        async move {
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<serde_json::Value>(&bytes).unwrap())
+        }
+    };
+    let cases = [
+        ("text/plain", b"{\"code\": \"123456\"}".to_vec()),
+        ("application/json", b"{\"code\": ".to_vec()),
+        ("application/json", b"{\"code\": \"1\", \"admin\": true}".to_vec()),
+        ("application/json", vec![b' '; 200 * 1024]),
+    ];
+    for (content_type, body) in cases {
+        let (status, answer) = send(content_type, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!((answer["code"].as_str(), answer["field"].as_str()), (Some("invalid_input"), Some("body")));
+    }
+    let done = browser.post("/mfa/signin/challenge/finish", json!({ "code": w.code() })).await;
+    assert_eq!(done.status, StatusCode::OK, "the challenge is still there: {:?}", done.body);
+}
