@@ -35,6 +35,28 @@ done
 echo "browser journeys against $url"
 node "$here/journeys.mjs" "$url" "$root/target/e2e-screenshots"
 
+# My Account on SQLite, stopped and started again on the same database: users and factors
+# survive (the sealing key is kept beside the database).
+restart_dir=$(mktemp -d)
+start_on_sqlite() {
+  "${CARGO_TARGET_DIR:-target}/debug/myaccount" --port "$1" --database "sqlite://$restart_dir/myaccount.db" \
+    >"$restart_dir/log" 2>&1 &
+  restarted=$!
+  for _ in $(seq 1 100); do
+    grep -q 'http://localhost' "$restart_dir/log" && return 0
+    sleep 0.1
+  done
+  cat "$restart_dir/log"; echo "error: My Account on SQLite did not start" >&2; return 1
+}
+restart_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+start_on_sqlite "$restart_port"
+node "$here/restart-journey.mjs" before "http://localhost:$restart_port" "$restart_dir/state.json" "$root/target/e2e-screenshots"
+kill "$restarted"; wait "$restarted" 2>/dev/null || true
+start_on_sqlite "$restart_port"
+node "$here/restart-journey.mjs" after "http://localhost:$restart_port" "$restart_dir/state.json" "$root/target/e2e-screenshots"
+kill "$restarted"; wait "$restarted" 2>/dev/null || true
+rm -rf "$restart_dir"
+
 # The host example (mfa-axum and its browser module), on its own server.
 cargo build -q -p mfa-examples --locked --bin host
 host_log=$(mktemp)

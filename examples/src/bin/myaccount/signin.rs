@@ -63,8 +63,6 @@ pub(crate) async fn signup(
         Some("Choose a username of up to 64 letters, digits and . _ - @")
     } else if f.password.chars().count() < 8 || f.password.len() > 256 {
         Some("Choose a password of at least 8 characters.")
-    } else if app.accounts().contains_key(&username) {
-        Some("That username is taken.")
     } else {
         None
     };
@@ -79,15 +77,14 @@ pub(crate) async fn signup(
     let Ok(id) = random_token().and_then(|t| UserId::new(format!("u-{}", &t[..16]))) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let account = Account { id, username: username.clone(), password_hash: hash };
-    {
-        let mut accounts = app.accounts();
-        if accounts.contains_key(&username) {
-            drop(accounts);
+    let account = Account { id, username, password_hash: hash };
+    match app.accounts().create(&account).await {
+        Ok(true) => {}
+        Ok(false) => {
             app.flash(&sid, pages::Flash::error("That username is taken."));
             return see("/signup");
         }
-        accounts.insert(username, account.clone());
+        Err(e) => return error_page(&app, &sid, &e),
     }
     let now = app.mfa().now();
     let Ok(cookie) = app.rotate(&sid, |s| {
@@ -122,7 +119,10 @@ pub(crate) async fn signin(
     headers: HeaderMap,
     CsrfForm(f): CsrfForm<SigninForm>,
 ) -> Page {
-    let account = app.accounts().get(&f.username.trim().to_lowercase()).cloned();
+    let account = match app.accounts().by_username(&f.username.trim().to_lowercase()).await {
+        Ok(account) => account,
+        Err(e) => return error_page(&app, &sid, &e),
+    };
     let hash = account.as_ref().map_or_else(|| app.dummy_hash().to_owned(), |a| a.password_hash.clone());
     let right = password_matches(hash, SecretString::from(f.password)).await;
     let Some(account) = account.filter(|_| right) else {
@@ -192,8 +192,11 @@ pub(crate) async fn passkey_finish(
         }
         Err(e) => return json_error(&e),
     };
-    let account = app.accounts().values().find(|a| a.id == verified.user).cloned();
-    let Some(account) = account else { return json_error(&Error::NotFound) };
+    let account = match app.accounts().by_id(&verified.user).await {
+        Ok(Some(account)) => account,
+        Ok(None) => return json_error(&Error::NotFound),
+        Err(e) => return json_error(&e),
+    };
     let Ok(cookie) = app.rotate(&sid, |s| {
         s.stage = Stage::SignedIn;
         s.account = Some(account);

@@ -12,11 +12,13 @@ use axum::middleware;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use mfa_core::{Error, Mfa, Prompt, UserId};
+use mfa_core::{Error, Mfa, Prompt};
 use mfa_otp::DevConsoleSender;
 use serde::Deserialize;
 use serde_json::json;
 
+pub(crate) use crate::accounts::Account;
+use crate::accounts::Accounts;
 use crate::session::{Session, Sid, Stage};
 use crate::{pages, second_step, security, session, signin};
 
@@ -29,32 +31,17 @@ struct Inner {
     mfa: Mfa,
     outbox: DevConsoleSender,
     dev_outbox: bool,
-    accounts: Mutex<HashMap<String, Account>>,
+    accounts: Accounts,
     sessions: Mutex<HashMap<String, Session>>,
     /// Verified against when the username is unknown, so both cases cost the same.
     dummy_hash: String,
 }
 
-/// The host's own account record: the password is its part, factors are the library's.
-#[derive(Clone)]
-pub(crate) struct Account {
-    pub(crate) id: UserId,
-    pub(crate) username: String,
-    pub(crate) password_hash: String,
-}
-
 impl App {
     /// The state around `mfa`; `dev_outbox` serves `outbox`'s codes at `/dev/outbox`.
-    pub(crate) fn new(mfa: Mfa, outbox: DevConsoleSender, dev_outbox: bool) -> Self {
+    pub(crate) fn new(mfa: Mfa, accounts: Accounts, outbox: DevConsoleSender, dev_outbox: bool) -> Self {
         let dummy_hash = signin::hash_password("not anybody's password").unwrap_or_default();
-        Self(Arc::new(Inner {
-            mfa,
-            outbox,
-            dev_outbox,
-            accounts: Mutex::default(),
-            sessions: Mutex::default(),
-            dummy_hash,
-        }))
+        Self(Arc::new(Inner { mfa, outbox, dev_outbox, accounts, sessions: Mutex::default(), dummy_hash }))
     }
 
     /// The MFA service.
@@ -67,9 +54,9 @@ impl App {
         self.0.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The accounts, by username.
-    pub(crate) fn accounts(&self) -> MutexGuard<'_, HashMap<String, Account>> {
-        self.0.accounts.lock().unwrap_or_else(|e| e.into_inner())
+    /// The host's user accounts.
+    pub(crate) fn accounts(&self) -> &Accounts {
+        &self.0.accounts
     }
 
     /// A password hash that matches no password.
