@@ -20,55 +20,43 @@ fi
 (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 
 cd "$root"
-cargo build -q -p mfa-examples --locked --bin myaccount
-log=$(mktemp)
-"${CARGO_TARGET_DIR:-target}/debug/myaccount" --port 0 --dev-outbox >"$log" 2>&1 &
-app=$!
-trap 'kill "$app" 2>/dev/null || true; rm -f "$log"' EXIT
-url=""
-for _ in $(seq 1 100); do
-  url=$(grep -o 'http://localhost:[0-9]*' "$log" | head -n 1 || true)
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-[ -n "$url" ] || { cat "$log"; echo "error: My Account did not start" >&2; exit 1; }
+cargo build -q -p mfa-examples --locked --bin myaccount --bin host
+bin="${CARGO_TARGET_DIR:-target}/debug"
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+
+# Starts an example (its log in file $1, then its command), and sets `url` to the address
+# it prints once it listens.
+serve() {
+  local log=$1; shift
+  "$@" >"$log" 2>&1 &
+  pids+=($!)
+  url=""
+  for _ in $(seq 1 100); do
+    url=$(grep -o 'http://localhost:[0-9]*' "$log" | head -n 1 || true)
+    [ -n "$url" ] && return 0
+    sleep 0.1
+  done
+  cat "$log"; echo "error: $* did not start" >&2; return 1
+}
+
+serve "$(mktemp)" "$bin/myaccount" --port 0 --dev-outbox
 echo "browser journeys against $url"
 node "$here/journeys.mjs" "$url" "$root/target/e2e-screenshots"
 
 # My Account on SQLite, stopped and started again on the same database: users and factors
 # survive (the sealing key is kept beside the database).
 restart_dir=$(mktemp -d)
-start_on_sqlite() {
-  "${CARGO_TARGET_DIR:-target}/debug/myaccount" --port "$1" --database "sqlite://$restart_dir/myaccount.db" \
-    >"$restart_dir/log" 2>&1 &
-  restarted=$!
-  for _ in $(seq 1 100); do
-    grep -q 'http://localhost' "$restart_dir/log" && return 0
-    sleep 0.1
-  done
-  cat "$restart_dir/log"; echo "error: My Account on SQLite did not start" >&2; return 1
-}
 restart_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-start_on_sqlite "$restart_port"
-node "$here/restart-journey.mjs" before "http://localhost:$restart_port" "$restart_dir/state.json" "$root/target/e2e-screenshots"
-kill "$restarted"; wait "$restarted" 2>/dev/null || true
-start_on_sqlite "$restart_port"
-node "$here/restart-journey.mjs" after "http://localhost:$restart_port" "$restart_dir/state.json" "$root/target/e2e-screenshots"
-kill "$restarted"; wait "$restarted" 2>/dev/null || true
+on_sqlite=("$bin/myaccount" --port "$restart_port" --database "sqlite://$restart_dir/myaccount.db")
+for phase in before after; do
+  serve "$restart_dir/$phase.log" "${on_sqlite[@]}"
+  node "$here/restart-journey.mjs" "$phase" "$url" "$restart_dir/state.json" "$root/target/e2e-screenshots"
+  kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+done
 rm -rf "$restart_dir"
 
 # The host example (mfa-axum and its browser module), on its own server.
-cargo build -q -p mfa-examples --locked --bin host
-host_log=$(mktemp)
-"${CARGO_TARGET_DIR:-target}/debug/host" --port 0 >"$host_log" 2>&1 &
-host=$!
-trap 'kill "$app" "$host" 2>/dev/null || true; rm -f "$log" "$host_log"' EXIT
-host_url=""
-for _ in $(seq 1 100); do
-  host_url=$(grep -o 'http://localhost:[0-9]*' "$host_log" | head -n 1 || true)
-  [ -n "$host_url" ] && break
-  sleep 0.1
-done
-[ -n "$host_url" ] || { cat "$host_log"; echo "error: the host example did not start" >&2; exit 1; }
-echo "host journeys against $host_url"
-node "$here/host-journeys.mjs" "$host_url" "$root/target/e2e-screenshots"
+serve "$(mktemp)" "$bin/host" --port 0
+echo "host journeys against $url"
+node "$here/host-journeys.mjs" "$url" "$root/target/e2e-screenshots"
