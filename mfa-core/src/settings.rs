@@ -163,6 +163,13 @@ impl Default for DeviceSettings {
 #[non_exhaustive]
 pub struct DeliverySettings {
     /// Minimum time between two sends, per factor and per destination (default 30 s).
+    ///
+    /// While a factor is being enrolled its destination is not yet proven to be the user's,
+    /// so its sends are counted under one counter per destination shared by every account:
+    /// nobody floods a number or a mailbox by enrolling it in many accounts. Once the factor
+    /// is active, its sends are counted per user and destination, apart from the enrolment's:
+    /// another account cannot use up the owner's codes, and the code that proved the number
+    /// does not hold up the first sign-in.
     pub cooldown: Duration,
     /// The window for `max_per_window` (default 15 minutes).
     pub window: Duration,

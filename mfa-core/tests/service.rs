@@ -790,26 +790,36 @@ async fn sends_have_a_cooldown_and_a_cap_per_window() {
 }
 
 #[tokio::test]
-async fn the_destination_limit_holds_across_users_and_factors() {
+async fn a_proven_destination_is_limited_across_its_owners_factors_not_across_owners() {
     let w = World::new();
     let mfa = w.mfa();
     let shared = "+15555550100";
-    let mut victims = Vec::new();
+    let mut owners = Vec::new();
     for name in ["a", "b", "c", "d", "e", "f"] {
         let who = user(name);
-        let req = EnrolmentRequest::new(CHALLENGED).destination(shared);
-        let start = mfa.start_enrolment(&who, &w.fresh(), req).await.unwrap();
-        let secret = secret_of(&start.prompt);
-        mfa.finish_enrolment(&who, &w.fresh(), &start.factor.id, &code(&FakeFactor::code_for(&secret, None)))
-            .await
-            .unwrap();
-        victims.push(who);
+        let mut factors = Vec::new();
+        for _ in 0..2 {
+            let req = EnrolmentRequest::new(CHALLENGED).destination(shared);
+            let start = mfa.start_enrolment(&who, &w.fresh(), req).await.unwrap();
+            let secret = secret_of(&start.prompt);
+            let proof = code(&FakeFactor::code_for(&secret, None));
+            mfa.finish_enrolment(&who, &w.fresh(), &start.factor.id, &proof).await.unwrap();
+            factors.push(start.factor.id);
+        }
+        owners.push((who, factors));
     }
-    for who in &victims[..5] {
-        mfa.start_challenge(who, None).await.unwrap();
-        w.advance(30);
+    // Six owners of one number each get a code at once: nobody uses up another's.
+    for (who, factors) in &owners {
+        mfa.start_challenge(who, Some(&factors[0])).await.unwrap();
     }
-    assert!(matches!(mfa.start_challenge(&victims[5], None).await, Err(Error::RateLimited { .. })));
+    // One owner's second factor on the same number waits out the number's cooldown.
+    let (a, factors) = &owners[0];
+    match mfa.start_challenge(a, Some(&factors[1])).await {
+        Err(Error::RateLimited { retry_after }) => assert_eq!(retry_after, Duration::from_secs(30)),
+        other => panic!("expected the destination's cooldown, got {other:?}"),
+    }
+    w.advance(30);
+    mfa.start_challenge(a, Some(&factors[1])).await.unwrap();
 }
 
 #[tokio::test]

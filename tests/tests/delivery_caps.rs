@@ -153,32 +153,42 @@ fn user(name: &str) -> UserId {
 
 // ----- the cases --------------------------------------------------------------------------
 
-/// Two users add one number: their sends share its cap (5 per 15 minutes), and the refusal
-/// counts nothing.
-async fn a_destination_is_capped_across_users(w: World) {
+/// A number not yet proven (its enrolment pending) is capped across users: five accounts
+/// enrolling one number get five codes in 15 minutes, the sixth is refused and counts
+/// nothing. Once proven, each owner's sign-in codes are counted apart: enrolments by
+/// others, and other owners of the number, cannot use them up, and the code that proved
+/// the number does not hold up the first sign-in.
+async fn an_unproven_destination_is_capped_across_users_a_proven_one_per_owner(w: World) {
     let mfa = w.mfa(DeliverySettings::default());
     let shared = "+14155552671";
     let (alice, bob) = (user("alice"), user("bob"));
     let alice_phone = w.add(&mfa, &alice, FactorKind::SMS, shared).await;
-    let bob_phone = w.add(&mfa, &bob, FactorKind::SMS, shared).await;
-    for who in [&alice, &bob, &alice] {
-        mfa.start_challenge(who, None).await.unwrap();
+    for i in 0..4 {
+        w.start(&mfa, &user(&format!("mallory{i}")), FactorKind::SMS, shared).await.unwrap();
         w.advance(30);
     }
-    assert_eq!(w.sent(), 5);
-    let counted = w.factor_counter(&bob_phone).await;
+    let mallory = user("mallory4");
     let before = w.before();
-    let wait = w.assert_refused(mfa.start_challenge(&bob, None).await, DeliveryCap::Destination, &bob, shared, before);
-    assert_eq!(wait, Duration::from_secs(15 * 60 - 5 * 30), "until the destination's window ends");
-    assert_eq!(w.factor_counter(&bob_phone).await, counted, "the refusal counted nothing for bob's factor");
+    let result = w.start(&mfa, &mallory, FactorKind::SMS, shared).await;
+    let wait = w.assert_refused(result, DeliveryCap::Destination, &mallory, shared, before);
+    assert_eq!(wait, Duration::from_secs(15 * 60 - 5 * 30), "until the enrolments' window ends");
 
-    // Another number of the same user still goes; the shared one again once the window ends.
-    w.add(&mfa, &bob, FactorKind::SMS, "+14155559876").await;
-    w.advance(15 * 60);
-    mfa.start_challenge(&bob, Some(&bob_phone)).await.unwrap();
-    w.advance(30);
+    // Alice's own sign-in codes still go; bob, who shares the phone, proves it at once and
+    // signs in straight after, with no wait on the enrolment's code nor on alice's.
     mfa.start_challenge(&alice, Some(&alice_phone)).await.unwrap();
-    assert_eq!(w.outbox.messages().iter().filter(|m| m.to == shared).count(), 7);
+    let bob_phone = w.start(&mfa, &bob, FactorKind::SMS, shared).await;
+    assert!(matches!(bob_phone, Err(Error::RateLimited { .. })), "bob's enrolment is capped with mallory's");
+    w.advance(15 * 60);
+    let bob_phone = w.start(&mfa, &bob, FactorKind::SMS, shared).await.unwrap();
+    let code = w.outbox.last_code_to(shared).unwrap();
+    mfa.finish_enrolment(&bob, &w.fresh(), &bob_phone, &mfa_core::Proof::code(&code).unwrap()).await.unwrap();
+    mfa.start_challenge(&bob, Some(&bob_phone)).await.unwrap();
+    mfa.start_challenge(&alice, Some(&alice_phone)).await.unwrap();
+    // Each owner's cooldown is still their own.
+    let before = w.before();
+    let wait = w.assert_refused(mfa.start_challenge(&bob, None).await, DeliveryCap::Factor, &bob, shared, before);
+    assert_eq!(wait, Duration::from_secs(30));
+    assert_eq!(w.outbox.messages().iter().filter(|m| m.to == shared).count(), 9);
 }
 
 /// 21 users add 21 numbers of one range (their first 8 digits): the default cap of 20 per
@@ -342,8 +352,8 @@ macro_rules! on_backend {
 
             #[tokio::test]
             $(#[$attr])*
-            async fn a_destination_is_capped_across_users() {
-                super::a_destination_is_capped_across_users(World::new($stores)).await;
+            async fn an_unproven_destination_is_capped_across_users_a_proven_one_per_owner() {
+                super::an_unproven_destination_is_capped_across_users_a_proven_one_per_owner(World::new($stores)).await;
             }
 
             #[tokio::test]

@@ -201,7 +201,7 @@ impl Mfa {
         }
         let secret = self.open(chosen)?;
         let id = CeremonyId::random()?;
-        let gate = Gate { mfa: self, user, factor: chosen.id, now };
+        let gate = Gate { mfa: self, user, factor: chosen.id, proven: chosen.is_active(), now };
         let ctx = FactorContext::new(user, &chosen.id, &chosen.kind, now, Some(&id), &gate, factors);
         let plan = match adapter.start_challenge(&ctx, chosen, secret.as_ref()).await {
             Ok(plan) => plan,
@@ -391,7 +391,7 @@ impl Mfa {
             Err(error)
         };
         let secret = self.open_to_verify(adapter.as_ref(), record)?;
-        let gate = Gate { mfa: self, user, factor: record.id, now };
+        let gate = Gate { mfa: self, user, factor: record.id, proven: record.is_active(), now };
         let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.map(|c| &c.id), &gate, &[]);
         let input = VerifyInput { factor: record, secret: secret.as_deref(), ceremony, proof };
         let outcome = match adapter.finish_challenge(&ctx, input).await {

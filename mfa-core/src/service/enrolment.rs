@@ -76,7 +76,7 @@ impl Mfa {
 
         let id = FactorId::random()?;
         let cid = CeremonyId::random()?;
-        let gate = Gate { mfa: self, user, factor: id, now };
+        let gate = Gate { mfa: self, user, factor: id, proven: false, now };
         let ctx = FactorContext::new(user, &id, &request.kind, now, Some(&cid), &gate, &factors);
         let plan = match adapter.start_enrolment(&ctx, &request).await {
             Ok(plan) => plan,
@@ -220,7 +220,7 @@ impl Mfa {
             None => None,
         };
         let secret = self.open(&record)?;
-        let gate = Gate { mfa: self, user, factor: record.id, now };
+        let gate = Gate { mfa: self, user, factor: record.id, proven: false, now };
         let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.as_ref().map(|c| &c.id), &gate, &[]);
         let input = VerifyInput { factor: &record, secret: secret.as_ref(), ceremony: ceremony.as_ref(), proof };
         let outcome = match adapter.finish_enrolment(&ctx, input).await {
@@ -362,7 +362,7 @@ impl Mfa {
         let adapter = self.adapter(&record.kind)?;
         let secret = self.open(&record)?;
         let cid = CeremonyId::random()?;
-        let gate = Gate { mfa: self, user, factor: record.id, now };
+        let gate = Gate { mfa: self, user, factor: record.id, proven: false, now };
         let ctx = FactorContext::new(user, &record.id, &record.kind, now, Some(&cid), &gate, &[]);
         let plan = match adapter.start_challenge(&ctx, &record, secret.as_ref()).await {
             Ok(plan) => plan,

@@ -8,6 +8,11 @@ pub(super) struct Gate<'a> {
     pub(super) mfa: &'a Mfa,
     pub(super) user: &'a UserId,
     pub(super) factor: FactorId,
+    /// Whether the factor is active: its destination proven to be the user's. Sends to an
+    /// unproven destination are counted under one counter shared by every account (so no
+    /// number or mailbox is flooded through many accounts); sends to a proven one under the
+    /// user's own (so nobody else can use up the owner's codes).
+    pub(super) proven: bool,
     pub(super) now: Timestamp,
 }
 
@@ -44,17 +49,18 @@ impl Gate<'_> {
     /// they are counted.
     fn limits(&self, channel: DeliveryChannel, destination: &str) -> Vec<Limit> {
         let settings = &self.mfa.inner.settings.delivery;
+        let canonical = canonical_destination(channel, destination);
+        // The enrolment's sends and the sign-in's are counted apart, so the code that proved
+        // a new number does not hold up the first sign-in to it.
+        let (per_factor, per_destination) = if self.proven {
+            let owned = format!("{}\0{canonical}", self.user.as_str());
+            (format!("send:factor:{}", self.factor), hashed_key("send:dest", "user-destination", &owned))
+        } else {
+            (format!("send:enrol:{}", self.factor), hashed_key("send:dest", "destination", &canonical))
+        };
         let mut limits = vec![
-            Limit {
-                cap: DeliveryCap::Factor,
-                key: format!("send:factor:{}", self.factor),
-                rule: Rule::CooldownAndWindow,
-            },
-            Limit {
-                cap: DeliveryCap::Destination,
-                key: hashed_key("send:dest", "destination", &canonical_destination(channel, destination)),
-                rule: Rule::CooldownAndWindow,
-            },
+            Limit { cap: DeliveryCap::Factor, key: per_factor, rule: Rule::CooldownAndWindow },
+            Limit { cap: DeliveryCap::Destination, key: per_destination, rule: Rule::CooldownAndWindow },
         ];
         if let Some(cap) = settings.per_user {
             let key = hashed_key("send:user", "send-user", self.user.as_str());
