@@ -1,6 +1,10 @@
-// Browser journeys through the My Account example in headless Chromium (Debian's, driven
-// by playwright-core), with DevTools virtual authenticators for the passkey, the USB
-// security keys (a CTAP2 key and a U2F key) and the older U2F key.
+// Browser journeys through the My Account example (built on mfa-axum) in headless Chromium
+// (Debian's, driven by playwright-core), step for step with the seed flows: Casdoor's "add a
+// method" (password again, set up, code, recovery codes above Enable, preferred), WSO2's SMS
+// number (Edit, Update, code) and security devices (USB key or built-in sensor, Continue, a
+// name, delete with a confirmation, "Try with an older device"), and the sign-in step with
+// its other ways in. DevTools virtual authenticators stand in for the passkey, two USB
+// security keys (CTAP2 and U2F) and an older U2F key; only the one a step is about answers.
 // Usage: node journeys.mjs BASE_URL SCREENSHOT_DIR
 import fs from "node:fs";
 import path from "node:path";
@@ -20,32 +24,28 @@ const context = await chromium.launchPersistentContext(profile, {
 const page = context.pages()[0] || (await context.newPage());
 page.setDefaultTimeout(15000);
 page.on("pageerror", (e) => console.log("page error:", e.message));
+await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
 
-// Four virtual authenticators: a platform passkey (CTAP2, internal, resident keys, user
-// verification); two USB security keys added with "Add a USB security key", a modern CTAP2
-// key without a PIN (no user verification) and a U2F key; and a U2F-era USB key added with
-// "Try with an older device". Only the one a step is about answers.
 const cdp = await context.newCDPSession(page);
 await cdp.send("WebAuthn.enable", { enableUI: false });
-async function addAuthenticator(options) {
-  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: { ...options, automaticPresenceSimulation: true },
-  });
-  return authenticatorId;
-}
-const authenticators = {
-  passkey: await addAuthenticator({ protocol: "ctap2", transport: "internal", hasResidentKey: true,
-    hasUserVerification: true, isUserVerified: true }),
-  "usb-ctap2": await addAuthenticator({ protocol: "ctap2", ctap2Version: "ctap2_1", transport: "usb",
-    hasResidentKey: true, hasUserVerification: false }),
-  "usb-u2f": await addAuthenticator({ protocol: "u2f", transport: "usb", hasResidentKey: false,
-    hasUserVerification: false }),
-  u2f: await addAuthenticator({ protocol: "u2f", transport: "usb" }),
+const KINDS = {
+  u2f: { protocol: "u2f", transport: "usb" },
+  "usb-ctap2": { protocol: "ctap2", ctap2Version: "ctap2_1", transport: "usb", hasResidentKey: true, hasUserVerification: false },
+  "usb-u2f": { protocol: "u2f", transport: "usb", hasResidentKey: false, hasUserVerification: false },
+  passkey: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
 };
+// Authenticators are plugged in as the journeys first need them; only the one a step is
+// about answers (the sign-in page asks for passkeys through autofill in the background).
+const authenticators = {};
 async function use(which) {
-  check(which in authenticators, `no authenticator ${which}`);
-  for (const [name, id] of Object.entries(authenticators)) {
-    await cdp.send("WebAuthn.setAutomaticPresenceSimulation", { authenticatorId: id, enabled: name === which });
+  if (which && !authenticators[which]) {
+    const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+      options: { ...KINDS[which], automaticPresenceSimulation: false },
+    });
+    authenticators[which] = authenticatorId;
+  }
+  for (const [name, authenticatorId] of Object.entries(authenticators)) {
+    await cdp.send("WebAuthn.setAutomaticPresenceSimulation", { authenticatorId, enabled: name === which });
   }
 }
 
@@ -67,33 +67,33 @@ async function journey(name, steps) {
 function check(condition, message) {
   if (!condition) throw new Error(message);
 }
-async function flash() {
-  return (await page.locator("#flash").count()) ? (await page.locator("#flash").textContent()).trim() : "";
-}
-async function expectFlash(fragment) {
-  const text = await flash();
-  check(text.includes(fragment), `expected a message with "${fragment}", got "${text}" at ${page.url()}`);
-}
-async function expectError(fragment) {
-  await page.locator("#js-error:not([hidden])").waitFor();
-  const text = await page.locator("#js-error").textContent();
-  check(text.includes(fragment), `expected the error "${fragment}", got "${text}"`);
+const text = async (selector) => ((await page.textContent(selector)) || "").trim();
+async function expectText(selector, fragment) {
+  await page.locator(`${selector}:has-text(${JSON.stringify(fragment)})`).waitFor();
 }
 const row = (kind) => page.locator(`li.factor[data-kind="${kind}"]`);
+const security = () => page.locator("#view-security:not([hidden])").waitFor();
+const secondStep = () => page.locator("#view-step:not([hidden])").waitFor();
 
 const username = `alice${Date.now()}`;
-const password = "correct horse battery staple";
+let password = "correct horse battery staple";
 const phone = "+14155552671";
+const newPhone = "+16502530000";
+const email = `${username}@example.com`;
 let totp;
-let smsSentAt = 0;
 let lastStep = -1;
-// The authenticator app: a code for a time step not used yet (the window allows the next).
-function totpCode() {
-  const now = Math.floor(Date.now() / 30000);
-  const step = Math.max(now, lastStep + 1);
-  check(step <= now + 1, "no unused TOTP step in the window");
-  lastStep = step;
-  return totp.generate({ timestamp: step * 30000 });
+// The authenticator app: a code for a time step not used yet (the window allows the next;
+// past that, wait for the clock, as a user would).
+async function totpCode() {
+  for (;;) {
+    const now = Math.floor(Date.now() / 30000);
+    const step = Math.max(now, lastStep + 1);
+    if (step <= now + 1) {
+      lastStep = step;
+      return totp.generate({ timestamp: step * 30000 });
+    }
+    await page.waitForTimeout((now + 1) * 30000 - Date.now() + 100);
+  }
 }
 async function outboxCode(to) {
   const response = await page.request.get(`${base}/dev/outbox?to=${encodeURIComponent(to)}`);
@@ -102,237 +102,393 @@ async function outboxCode(to) {
   return code;
 }
 async function signOut() {
+  await use(null);
   await page.click("#sign-out");
-  await page.waitForURL(/\/signin$/);
+  await page.locator("#view-signin:not([hidden])").waitFor();
 }
 async function signInWithPassword() {
-  await page.goto(`${base}/signin`);
+  await page.goto(base);
   await page.fill("#username", username);
   await page.fill("#password", password);
   await page.click("#sign-in");
-  await page.waitForURL(/\/mfa$/);
 }
-async function tryAnotherWay(kind, label) {
-  await page.click("#try-another-way summary");
-  const link = page.locator(`a.alternative[data-kind="${kind}"]`);
+async function anotherWay(kind, label) {
+  const link = page.locator(`#alternatives button[data-kind="${kind}"]`);
   await (label ? link.filter({ hasText: label }) : link).click();
-  await page.waitForURL(/\/mfa\?factor=/);
 }
-async function useKey(which) {
-  await use(which);
-  await page.click("#use-key");
-  await page.waitForURL(/\/security$/);
+// Casdoor's setup: choose, Add, the password again, Next Step.
+async function startSetup(kind) {
+  await page.selectOption("#add-kind", kind);
+  await page.click("#add-method");
+  await page.fill("#setup-password", password);
+  await page.click("#setup-password-next");
 }
 
 await journey("sign-up", async () => {
-  await page.goto(`${base}/signup`);
+  await page.goto(base);
   await page.fill("#username", username);
   await page.fill("#password", password);
-  await page.click("#create-account");
-  await page.waitForURL(/\/security$/);
-  check((await page.textContent("#mfa-status")).includes("off"), "2-step should be off");
+  await page.click("#sign-up");
+  await security();
+  check((await text("#mfa-status")).includes("off"), "2-step verification is off");
+  check(await page.isHidden("#codes-section"), "no recovery codes are offered before MFA");
 });
 
-await journey("add-authenticator-app", async () => {
-  await page.click("#add-totp");
-  await page.locator("#qr").waitFor();
-  const key = await page.getAttribute("#manual-key", "data-key");
-  totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(key), digits: 6, period: 30, algorithm: "SHA1" });
-  await page.fill("#code", totpCode());
-  await page.click("#confirm");
-  await page.waitForURL(/\/security$/);
-  await expectFlash("was added");
-  check((await row("totp").count()) === 1, "the app is listed");
-  check((await row("totp").locator(".preferred").count()) === 1, "the first factor is preferred");
+let codes;
+await journey("add-authenticator-app-casdoor-steps", async () => {
+  await startSetup("totp");
+  await page.locator("#qr svg").waitFor();
+  const key = await text("#totp-key");
+  totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(key), digits: 6, period: 30 });
+  // A wrong code: refused next to the field, and the QR code and key stay to scan again.
+  await page.fill("#setup-code", "000000" === totp.generate() ? "111111" : "000000");
+  await page.click("#setup-next");
+  await expectText("#setup-error", "not right");
+  check(await page.isVisible("#qr svg"), "the QR code is still shown");
+  check((await text("#totp-key")) === key, "the key is still shown");
+  await page.fill("#setup-code", await totpCode());
+  await page.click("#setup-next");
+  // The recovery codes above Enable, with copy and download.
+  await page.locator("#setup-done:not([hidden])").waitFor();
+  codes = (await text("#setup-codes")).split("\n");
+  check(codes.length === 10, `10 codes shown, got ${codes.length}`);
+  check((await page.locator("#setup-done button").allTextContents()).join(",") === "Copy,Download,Enable", "codes, then Enable");
+  await page.click("#copy-codes");
+  check((await page.evaluate(() => navigator.clipboard.readText())).split("\n").length === 10, "copied");
+  const download = page.waitForEvent("download");
+  await page.click("#download-codes");
+  check((await download).suggestedFilename().endsWith(".txt"), "a .txt download");
+  await page.click("#enable");
+  await expectText("#notice", "Authenticator app is on");
+  await row("totp").waitFor();
+  check((await text("#mfa-status")).includes("is on"), "2-step verification is on");
+  check(!(await row("totp").locator(".muted").textContent()).includes("Authenticator app"), "the name is not repeated");
+  check((await text("#codes-remaining")).startsWith("10"), "10 recovery codes");
 });
 
-await journey("add-sms", async () => {
-  await page.fill("#new-phone", "+1 415 555 2671");
-  await page.click("#add-phone");
-  await page.locator("#sent-to").waitFor();
-  await page.fill("#code", await outboxCode(phone));
-  smsSentAt = Date.now();
-  await page.click("#confirm");
-  await page.waitForURL(/\/security$/);
-  await expectFlash("was added");
-  check((await row("sms").count()) === 1, "the phone is listed");
+await journey("add-sms-with-country-code", async () => {
+  await startSetup("sms");
+  await page.locator("#setup-destination:not([hidden])").waitFor();
+  check((await page.getAttribute("#setup-number", "placeholder")) === "415 555 2671", "an example number for the country");
+  await page.fill("#setup-number", "415 555 2671"); // national: the selected +1 goes in front
+  await page.click("#send-code");
+  await expectText("#sent-to", "We sent a code to");
+  await page.fill("#setup-code", await outboxCode(phone));
+  await page.click("#setup-next");
+  await page.locator("#setup-codes-kept:not([hidden])").waitFor(); // the codes from before still work
+  await page.click("#enable");
+  await row("sms").waitFor();
+  check((await text("#sms-number")).includes("71"), "the SMS number section shows it");
 });
 
-await journey("add-passkey", async () => {
-  await use("passkey");
-  await page.fill("#key-label", "Laptop sensor");
-  await page.click("#add-passkey");
-  await page.waitForURL(/\/security$/);
-  await row("passkey").waitFor();
-  await expectFlash("Laptop sensor was added");
+await journey("add-email", async () => {
+  await startSetup("email");
+  await page.fill("#setup-email", "not an address");
+  await page.click("#send-code");
+  await page.locator("#setup-error:not(:empty)").waitFor();
+  check((await page.inputValue("#setup-email")) === "not an address", "what was typed is kept");
+  await page.fill("#setup-email", email);
+  await page.click("#send-code");
+  await page.fill("#setup-code", await outboxCode(email));
+  await page.click("#setup-next");
+  await page.click("#enable");
+  await row("email").waitFor();
+  check(!(await row("email").textContent()).includes("Email: Email"), "no repeated default name");
 });
 
-await journey("add-older-u2f-key", async () => {
+await journey("sms-number-edit-update-confirm", async () => {
+  const label = (await row("sms").locator(".name").textContent()).trim();
+  await page.click("#edit-phone");
+  check((await text("#phone-hint")).includes("without the country code"), "a hint for national numbers");
+  await page.fill("#phone-number", newPhone);
+  await page.click("#update-phone");
+  await expectText("#phone-sent", "We sent a code to");
+  // The old number is still the one in use until the new one is confirmed.
+  check((await row("sms").count()) === 1 && (await text("#sms-number")).includes("71"), "the old number stays until confirmed");
+  await page.fill("#phone-code", await outboxCode(newPhone));
+  await page.click("#confirm-phone");
+  await expectText("#notice", "Your SMS number was updated");
+  await expectText("#sms-number", "00");
+  check((await row("sms").count()) === 1, "one SMS method");
+  check((await row("sms").locator(".name").textContent()).trim() === label, "its name is kept");
+  const account = await (await page.request.get(`${base}/api/account`)).json();
+  check(account.phone === newPhone, `the host's profile number follows, got ${account.phone}`);
+});
+
+await journey("older-key-refused-as-passkey-then-try-with-an-older-device", async () => {
   await use("u2f");
-  await page.fill("#key-label", "Old key");
-  await page.click("#add-older-device");
-  await row("older-device").waitFor();
-  await expectFlash("Old key was added");
+  await page.click("#add-device");
+  await page.check('input[name=device][value="passkey"]');
+  await page.click("#device-continue");
+  await page.locator("#device-error:not(:empty)").waitFor();
+  check(await page.isVisible("#device-error"), "the error is shown in the section, in view");
+  await page.click("#try-older");
+  await page.locator("#device-naming:not([hidden])").waitFor();
+  await page.fill("#device-name", "Old key");
+  await page.click("#device-save");
+  await expectText("#notice", "Old key was added");
+  await row("older-device").filter({ hasText: "Old key" }).waitFor();
+  check((await page.locator("li.factor:has-text('not finished')").count()) === 0, "the refused attempt left nothing behind");
+  await use(null);
 });
 
-// "Add a USB security key": registers as a security key (not an "Older security key"), or
-// fails at once with the browser's error shown on the page.
-async function addUsbSecurityKey(which, label) {
-  await use(which);
-  await page.fill("#key-label", label);
-  await page.click("#add-security-key");
-  const listed = row("security-key").filter({ hasText: label });
-  await page.locator(`li.factor[data-kind="security-key"]:has-text("${label}"), #js-error:not([hidden])`).first()
-    .waitFor();
-  if (!(await listed.count())) throw new Error(`the key was refused: "${await page.textContent("#js-error")}"`);
-  await expectFlash(`${label} was added`);
-  const kindShown = (await listed.locator(".muted").first().textContent()).trim();
-  check(kindShown.startsWith("Security key"), `listed as a security key, got "${kindShown}"`);
-  check((await row("older-device").filter({ hasText: label }).count()) === 0, "not an older security key");
-}
-
-await journey("add-usb-security-key-ctap2", async () => {
-  await addUsbSecurityKey("usb-ctap2", "YubiKey 5");
+await journey("add-usb-security-key", async () => {
+  await use("usb-ctap2");
+  await page.click("#add-device");
+  await page.check('input[name=device][value="security-key"]');
+  await page.click("#device-continue");
+  await page.fill("#device-name", "YubiKey 5");
+  await page.click("#device-save");
+  await row("security-key").filter({ hasText: "YubiKey 5" }).waitFor();
+  check((await row("security-key").locator(".muted").textContent()).includes("USB security key"), "listed as a USB key");
+  await use(null);
 });
 
-await journey("add-usb-security-key-u2f", async () => {
-  await addUsbSecurityKey("usb-u2f", "Blue U2F key");
-  check((await row("security-key").count()) === 2, "both USB keys are listed");
-  check((await row("older-device").count()) === 1, "the older key is still listed");
-});
-
-await journey("rename", async () => {
-  await row("older-device").locator(".new-label").fill("Desk drawer key");
-  await row("older-device").locator(".rename").click();
-  await expectFlash("Renamed to Desk drawer key");
-  check((await row("older-device").locator(".label").textContent()) === "Desk drawer key", "new name shown");
+await journey("choose-another-option-then-built-in-sensor", async () => {
+  await use("usb-u2f");
+  await page.click("#add-device");
+  await page.check('input[name=device][value="passkey"]');
+  await page.click("#device-continue");
+  await page.locator("#device-error:not(:empty)").waitFor();
+  await page.click("#choose-other");
+  await page.locator("#device-choice:not([hidden])").waitFor();
+  await use("passkey");
+  await page.check('input[name=device][value="passkey"]');
+  await page.click("#device-continue");
+  await page.fill("#device-name", "Laptop sensor");
+  await page.click("#device-save");
+  await row("passkey").filter({ hasText: "Laptop sensor" }).waitFor();
+  await use(null);
 });
 
 await journey("set-preferred", async () => {
   await row("sms").locator(".set-preferred").click();
-  await expectFlash("preferred");
-  check((await row("sms").locator(".preferred").count()) === 1, "the phone is preferred");
-  check((await row("totp").locator(".preferred").count()) === 0, "only one is preferred");
+  await expectText("#notice", "will be asked first");
+  await row("sms").locator(".preferred").waitFor();
+  check((await page.locator(".preferred").count()) === 1, "only one is preferred");
 });
 
-let codes;
-await journey("recovery-codes", async () => {
-  await page.click("#get-recovery-codes");
-  codes = await page.locator(".recovery-code").allTextContents();
-  check(codes.length === 10, `10 codes shown, got ${codes.length}`);
-  check((await page.getAttribute("#download-codes", "download")).endsWith(".txt"), "a .txt download");
-  await page.click("#codes-done");
-  check((await page.textContent("#recovery-remaining")) === "10", "10 remain");
-});
-
-await journey("sign-in-with-sms", async () => {
-  // One code per 30 s to a number: wait out the enrolment code's cooldown.
-  await page.waitForTimeout(Math.max(0, smsSentAt + 31000 - Date.now()));
+await journey("sign-in-preferred-sms-context-kept-through-errors", async () => {
   await signOut();
   await signInWithPassword();
-  await page.locator("#sent-to").waitFor(); // the preferred factor is offered first
-  await page.fill("#code", await outboxCode(phone));
+  await secondStep();
+  await expectText("#step-text", "We sent a code to");
+  const context = await text("#step-text");
+  const ways = await page.locator("#alternatives button").count();
+  check(ways >= 5, `the other ways are offered, got ${ways}`);
+  await page.fill("#code", "000000");
   await page.click("#verify");
-  await page.waitForURL(/\/security$/);
+  await expectText("#step-error", "not right");
+  check((await text("#step-text")) === context, "still says where the code went");
+  check((await page.locator("#alternatives button").count()) === ways, "still offers the other ways");
+  await page.click("#resend");
+  await expectText("#step-error", "Try again in");
+  check(await page.isVisible("#code-form"), "the code field stays");
+  await page.fill("#code", await outboxCode(newPhone));
+  await page.click("#verify");
+  await security();
 });
 
 await journey("sign-in-with-authenticator-app", async () => {
   await signOut();
   await signInWithPassword();
-  await tryAnotherWay("totp");
-  await page.fill("#code", totpCode());
+  await secondStep();
+  await anotherWay("totp");
+  await expectText("#step-text", "authenticator app");
+  await page.fill("#code", await totpCode());
   await page.click("#verify");
-  await page.waitForURL(/\/security$/);
+  await security();
 });
 
-await journey("sign-in-with-passkey-as-second-step", async () => {
+await journey("sign-in-with-email", async () => {
   await signOut();
   await signInWithPassword();
-  await tryAnotherWay("passkey");
-  await useKey("passkey");
+  await secondStep();
+  await anotherWay("email");
+  await expectText("#step-text", "We sent a code to");
+  await page.fill("#code", await outboxCode(email));
+  await page.click("#verify");
+  await security();
+});
+
+await journey("sign-in-with-usb-security-key", async () => {
+  await signOut();
+  await signInWithPassword();
+  await secondStep();
+  await anotherWay("security-key");
+  await page.locator("#use-key:text-is('Use your security key')").waitFor();
+  await use("usb-ctap2");
+  await page.click("#use-key");
+  await security();
+  check((await row("security-key").locator(".muted").textContent()).includes("last used"), "shown as used");
 });
 
 await journey("sign-in-with-older-u2f-key", async () => {
   await signOut();
   await signInWithPassword();
-  await tryAnotherWay("older-device");
-  await useKey("u2f");
+  await secondStep();
+  await anotherWay("older-device");
+  await page.locator("#use-key:not([hidden])").waitFor();
+  await use("u2f");
+  await page.click("#use-key");
+  await security();
 });
 
-// The second step with one USB security key; the key that answered shows as used.
-const keyUse = async (label) =>
-  (await row("security-key").filter({ hasText: label }).locator(".muted").first().textContent()).trim();
-async function signInWithUsbSecurityKey(which, label) {
-  check((await keyUse(label)).includes("never used"), `${label} was not used yet`);
+await journey("sign-in-with-passkey-as-second-step", async () => {
   await signOut();
   await signInWithPassword();
-  await tryAnotherWay("security-key", label);
-  check((await page.textContent("main")).includes("Use your security key"), "a security key is asked for");
-  await useKey(which);
-  const used = await keyUse(label);
-  check(used.includes("last used"), `${label} shows as used, got "${used}"`);
-}
-
-await journey("sign-in-with-usb-security-key-ctap2", async () => {
-  await signInWithUsbSecurityKey("usb-ctap2", "YubiKey 5");
+  await secondStep();
+  await anotherWay("passkey");
+  await page.locator("#use-key:text-is('Use your passkey')").waitFor();
+  await use("passkey");
+  await page.click("#use-key");
+  await security();
 });
 
-await journey("sign-in-with-usb-security-key-u2f", async () => {
-  await signInWithUsbSecurityKey("usb-u2f", "Blue U2F key");
-});
-
-await journey("sign-in-with-recovery-code", async () => {
+await journey("remember-this-browser-then-forget-it", async () => {
   await signOut();
   await signInWithPassword();
-  await page.click("#try-another-way summary");
-  await page.click("#use-recovery-code");
-  await page.fill("#code", codes[0]);
+  await secondStep();
+  await anotherWay("totp");
+  await page.fill("#code", await totpCode());
+  await page.check("#remember");
   await page.click("#verify");
-  await page.waitForURL(/\/security$/);
-  await expectFlash("9 recovery codes left");
-  check((await page.textContent("#recovery-remaining")) === "9", "the count dropped to 9");
+  await security();
+  await signOut();
+  await signInWithPassword();
+  await security(); // no second step on this browser
+  check((await page.locator("#browsers li").count()) === 1, "the browser is listed");
+  await page.click("#forget-all");
+  await expectText("#notice", "ask for the second step again");
+  await signOut();
+  await signInWithPassword();
+  await secondStep();
 });
 
-await journey("passkey-sign-in-without-username", async () => {
+await journey("recovery-codes-and-the-few-left-warning", async () => {
+  for (let used = 1; used <= 7; used++) {
+    if (used > 1) {
+      await signOut();
+      await signInWithPassword();
+      await secondStep();
+    }
+    await page.click("#use-recovery");
+    await page.fill("#recovery-code", codes[used - 1]);
+    await page.click("#use-recovery-code");
+    await security();
+  }
+  check((await text("#codes-remaining")).startsWith("3"), "3 left");
+  await expectText("#few-codes", "Only 3 recovery codes left");
+  await page.click("#generate-codes");
+  await page.locator("#codes-panel:not([hidden])").waitFor();
+  codes = (await text("#new-codes")).split("\n");
+  check(codes.length === 10, "10 new codes");
+  await page.reload();
+  await security();
+  check(await page.isHidden("#few-codes"), "no warning with 10");
+});
+
+await journey("step-up-on-a-sensitive-action", async () => {
+  await page.fill("#new-password", "a brand new password");
+  await page.click("#change-password");
+  await secondStep();
+  await expectText("#step-title", "Confirm it is you");
+  await anotherWay("totp");
+  await page.fill("#code", await totpCode());
+  await page.click("#verify");
+  await expectText("#notice", "Your password was changed");
+  password = "a brand new password";
   await signOut();
+  await signInWithPassword();
+  await secondStep();
+});
+
+await journey("passkey-autofill-sign-in", async () => {
+  // Back to the sign-in page, which offers passkeys in autofill as it loads; the user picks
+  // the one the browser offers (the virtual authenticator answers the request).
+  check(await page.evaluate(() => PublicKeyCredential.isConditionalMediationAvailable()), "conditional mediation");
+  await use("passkey");
+  const autofill = page.waitForResponse((r) => r.url().endsWith("/signin/passwordless/finish"));
+  await page.click("#step-cancel");
+  check((await autofill).ok(), "the passkey signed in");
+  await security();
+  await use(null);
+  check((await text("#who")).includes(username), "the passkey named the account");
+});
+
+await journey("passkey-sign-in-button", async () => {
+  // A browser without passkey autofill: the page offers the button alone.
+  await page.addInitScript(() => { PublicKeyCredential.isConditionalMediationAvailable = async () => false; });
+  await signOut();
+  await page.reload();
+  await page.locator("#view-signin:not([hidden])").waitFor();
   await use("passkey");
   await page.click("#passkey-sign-in");
-  await page.waitForURL(/\/security$/);
-  check((await page.textContent("#who")) === username, "signed in as the passkey's owner");
+  await security();
+  await use(null);
 });
 
-await journey("delete-passkey-then-it-fails", async () => {
-  await row("passkey").locator("a.remove").click();
-  await page.click("#confirm-remove");
-  if (page.url().endsWith("/reauth")) {
-    // A passkey sign-in typed no password: changes ask for it.
-    await page.fill("#password", password);
-    await page.click("#confirm-password");
-    await page.waitForURL(/\/security$/);
-    await row("passkey").locator("a.remove").click();
-    await page.click("#confirm-remove");
+await journey("delete-a-device-with-the-icon-and-a-confirmation", async () => {
+  await row("older-device").locator(".remove").click();
+  await page.locator("#confirm-dialog[open]").waitFor();
+  check((await text("#confirm-text")).startsWith("Remove Old key?"), "the confirmation names the device");
+  await page.click("#confirm-yes");
+  await page.locator("#reauth-dialog[open], #notice:has-text('was removed')").first().waitFor();
+  if (await page.isVisible("#reauth-dialog")) {
+    await page.fill("#reauth-password", password);
+    await page.click("#reauth-continue");
   }
-  await page.waitForURL(/\/security$/);
-  await expectFlash("was removed");
-  check((await row("passkey").count()) === 0, "the passkey is gone");
-  await signOut();
-  await use("passkey"); // the authenticator still holds the credential
-  await page.click("#passkey-sign-in");
-  await expectError("isn't registered");
-  check(page.url().endsWith("/signin"), "still signed out");
+  await expectText("#notice", "Old key was removed");
+  await row("older-device").waitFor({ state: "detached" });
 });
 
-await journey("wrong-code-then-lockout", async () => {
+await journey("lockout-offers-the-other-ways", async () => {
+  await signOut();
   await signInWithPassword();
-  await tryAnotherWay("totp");
-  for (let i = 1; i <= 5; i++) {
+  await secondStep();
+  await anotherWay("totp");
+  // Wrong codes until the app is locked; a used-up challenge offers to start it again,
+  // which then says how long the lock lasts.
+  for (let i = 1; i <= 8; i++) {
     await page.fill("#code", "000000" === totp.generate() ? "111111" : "000000");
     await page.click("#verify");
-    await expectFlash("isn't right");
+    await page.locator("#step-error:not(:empty)").waitFor();
+    const said = await text("#step-error");
+    if (said.includes("Try again in")) break;
+    if (said.includes("expired")) {
+      await page.click("#start-again");
+      await page.locator("#step-error:not(:empty)").waitFor();
+      break;
+    }
   }
-  await page.fill("#code", "000001");
+  await expectText("#step-error", "Try again in");
+  check((await page.locator("#alternatives button[data-kind=sms]").count()) === 1, "the other ways are still offered");
+  await anotherWay("email");
+  await page.fill("#code", await outboxCode(email));
   await page.click("#verify");
-  await expectFlash("Too many wrong attempts. Try again in");
+  await security();
+});
+
+await journey("removing-the-last-method-warns-that-mfa-turns-off", async () => {
+  await signOut();
+  const other = `bob${Date.now()}`;
+  await page.fill("#username", other);
+  await page.fill("#password", password);
+  await page.click("#sign-up");
+  await security();
+  await startSetup("totp");
+  await page.locator("#qr svg").waitFor();
+  const key = await text("#totp-key");
+  const app = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(key), digits: 6, period: 30 });
+  await page.fill("#setup-code", app.generate());
+  await page.click("#setup-next");
+  await page.click("#enable");
+  await row("totp").locator(".remove").click();
+  check((await text("#confirm-text")).includes("turns 2-step verification off"), "the warning");
+  await page.click("#confirm-yes");
+  await expectText("#notice", "2-step verification is off");
+  await expectText("#mfa-status", "is off");
+  await page.locator("#codes-section").waitFor({ state: "hidden" }); // no recovery codes offered without MFA
 });
 
 await context.close();

@@ -50,7 +50,8 @@ restart_dir=$(mktemp -d)
 restart_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 on_sqlite=("$bin/myaccount" --port "$restart_port" --database "sqlite://$restart_dir/myaccount.db")
 for phase in before after; do
-  serve "$restart_dir/$phase.log" "${on_sqlite[@]}"
+  extra=(); [ "$phase" = after ] && extra=(--reauth-window 5)
+  serve "$restart_dir/$phase.log" "${on_sqlite[@]}" "${extra[@]}"
   node "$here/restart-journey.mjs" "$phase" "$url" "$restart_dir/state.json" "$root/target/e2e-screenshots"
   kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 done

@@ -14,9 +14,10 @@ use axum::{Json, Router};
 use http_body_util::BodyExt;
 use mfa_axum::{ApiError, CheckedSession, Host, MfaHttp, MfaSession};
 use mfa_core::access::{ActionDigest, StepUp};
+use mfa_core::store::Store;
 use mfa_core::{
-    AccessPolicy, AeadSealer, Clock, EnrolmentRequest, FactorKind, FreshAuth, ManualClock, Mfa, Prompt, Proof,
-    SecretString, Timestamp, UserId,
+    AccessPolicy, AeadSealer, Clock, EnrolmentRequest, FactorKind, FreshAuth, ManualClock, Mfa, MfaBuilder, Prompt,
+    Proof, SecretString, Settings, Timestamp, UserId,
 };
 use mfa_otp::{MemorySender, OobKey, SmsFactor, TotpFactor};
 use mfa_store_memory::MemoryStore;
@@ -25,7 +26,7 @@ use tower::ServiceExt;
 use tower_sessions::{MemoryStore as Sessions, SessionManagerLayer};
 
 /// The host's accounts: Carol has a phone number in her profile; confirmed numbers are
-/// recorded.
+/// recorded; Mallory's account is disabled (she may not sign in).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Accounts {
     pub(crate) confirmed_phones: Arc<Mutex<Vec<(String, String)>>>,
@@ -39,6 +40,10 @@ impl Host for Accounts {
 
     async fn phone_confirmed(&self, user: &UserId, number: &str) {
         self.confirmed_phones.lock().unwrap().push((user.to_string(), number.to_owned()));
+    }
+
+    async fn may_sign_in(&self, user: &UserId) -> bool {
+        user.as_str() != "mallory"
     }
 
     async fn check_password(&self, _user: &UserId, password: &SecretString) -> bool {
@@ -63,30 +68,63 @@ pub(crate) struct World {
     pub(crate) outbox: MemorySender,
 }
 
+/// How a world differs from the default one.
+pub(crate) struct Setup {
+    /// The service's store (default: a new `MemoryStore`).
+    pub(crate) store: Arc<dyn Store>,
+    /// The service's settings (default: `Settings::default()`).
+    pub(crate) settings: Settings,
+    /// Adds more to the service (another factor adapter).
+    pub(crate) extend: Box<dyn FnOnce(MfaBuilder) -> MfaBuilder>,
+    /// The policy of the guard on `/account`.
+    pub(crate) guard: AccessPolicy,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            store: Arc::new(MemoryStore::new()),
+            settings: Settings::default(),
+            extend: Box::new(|builder| builder),
+            guard: AccessPolicy::default(),
+        }
+    }
+}
+
+/// The app every world serves: `/account` behind the guard, the host's `/login`, `/pay`
+/// (a step-up bound to the amount) and the endpoints under `/mfa`.
+pub(crate) fn app(http: MfaHttp, guard: AccessPolicy) -> Router {
+    Router::new()
+        .route("/account", get(|| async { "the account page" }))
+        .route_layer(http.require(guard))
+        .route("/login", post(login))
+        .route("/pay", post(pay))
+        .nest("/mfa", http.router())
+        .with_state(http)
+        .layer(SessionManagerLayer::new(Sessions::default()).with_secure(false))
+}
+
 impl World {
     pub(crate) async fn new() -> Self {
+        Self::with(Setup::default()).await
+    }
+
+    pub(crate) async fn with(setup: Setup) -> Self {
         let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_000));
         let totp = TotpFactor::new("Example").unwrap();
         let outbox = MemorySender::new();
         let sms = SmsFactor::builder(outbox.clone(), OobKey::ephemeral().unwrap()).build().unwrap();
-        let mfa = Mfa::builder()
-            .store(MemoryStore::new())
+        let builder = Mfa::builder()
+            .shared_store(setup.store)
             .sealer(AeadSealer::ephemeral().unwrap())
             .clock(clock.clone())
+            .settings(setup.settings)
             .factor(totp.clone())
-            .factor(sms)
-            .build()
-            .unwrap();
+            .factor(sms);
+        let mfa = (setup.extend)(builder).build().unwrap();
         let accounts = Accounts::default();
         let http = MfaHttp::new(mfa.clone(), accounts.clone()).insecure_cookies_for_localhost();
-        let app = Router::new()
-            .route("/account", get(|| async { "the account page" }))
-            .route_layer(http.require(AccessPolicy::default()))
-            .route("/login", post(login))
-            .route("/pay", post(pay))
-            .nest("/mfa", http.router())
-            .with_state(http)
-            .layer(SessionManagerLayer::new(Sessions::default()).with_secure(false));
+        let app = app(http, setup.guard);
         let alice = UserId::new("alice").unwrap();
         let fresh = FreshAuth::primary(clock.now());
         let start = mfa.start_enrolment(&alice, &fresh, EnrolmentRequest::new(FactorKind::TOTP)).await.unwrap();

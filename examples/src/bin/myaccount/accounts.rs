@@ -1,122 +1,152 @@
-//! The host's user accounts: in memory with the in-memory store, otherwise in a table of
-//! the example's own in the same database as the MFA state, so that with
-//! `--database sqlite://…` users sign in again after a restart.
+//! The host's user accounts (user name, password hash, profile phone number): in memory
+//! with the in-memory store, otherwise in a table of the example's own in the same database
+//! as the MFA state, so that with `--database sqlite://…` users sign in again after a
+//! restart. They are also what mfa-axum asks of the host ([`Host`]).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use mfa_core::{Error, UserId};
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use mfa_axum::Host;
+use mfa_core::{Error, SecretString, UserId};
 use sqlx::{PgPool, SqlitePool};
 
-/// The host's own account record: the password is its part, factors are the library's.
-#[derive(Clone)]
+/// One account; the user name is also the user's id in the MFA service.
+#[derive(Debug, Clone)]
 pub(crate) struct Account {
-    pub(crate) id: UserId,
-    pub(crate) username: String,
     pub(crate) password_hash: String,
+    pub(crate) phone: Option<String>,
 }
 
-/// Where accounts live.
-pub(crate) enum Accounts {
-    Memory(Mutex<HashMap<String, Account>>),
-    Database(Database),
+/// Where accounts live. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Accounts {
+    database: Arc<Database>,
+    /// Verified against when the user name is unknown, so both cases cost the same.
+    dummy_hash: Arc<str>,
 }
 
-/// A database holding accounts.
+#[derive(Debug)]
 pub(crate) enum Database {
+    Memory(Mutex<HashMap<String, Account>>),
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
 
-const CREATE: &str = "CREATE TABLE IF NOT EXISTS myaccount_users \
-    (username TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL)";
-const BY_USERNAME: &str = "SELECT username, id, password_hash FROM myaccount_users WHERE username = $1";
-const BY_ID: &str = "SELECT username, id, password_hash FROM myaccount_users WHERE id = $1";
-const INSERT: &str = "INSERT INTO myaccount_users (username, id, password_hash) VALUES ($1, $2, $3) \
+const CREATE: &str = "CREATE TABLE IF NOT EXISTS myaccount_accounts \
+    (username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, phone TEXT)";
+const GET: &str = "SELECT password_hash, phone FROM myaccount_accounts WHERE username = $1";
+const INSERT: &str = "INSERT INTO myaccount_accounts (username, password_hash) VALUES ($1, $2) \
     ON CONFLICT (username) DO NOTHING";
+const SET_PASSWORD: &str = "UPDATE myaccount_accounts SET password_hash = $2 WHERE username = $1";
+const SET_PHONE: &str = "UPDATE myaccount_accounts SET phone = $2 WHERE username = $1";
 
 /// Runs the same statement on whichever database holds the accounts.
 macro_rules! on_database {
-    ($database:expr, |$pool:ident| $body:expr) => {
+    ($database:expr, |$pool:ident| $body:expr, $memory:expr) => {
         match $database {
-            Database::Sqlite($pool) => $body,
-            Database::Postgres($pool) => $body,
+            Database::Sqlite($pool) => $body.map_err(|e| Error::Backend(Box::new(e))),
+            Database::Postgres($pool) => $body.map_err(|e| Error::Backend(Box::new(e))),
+            Database::Memory(accounts) => Ok($memory(&mut *accounts.lock().unwrap_or_else(|e| e.into_inner()))),
         }
     };
 }
 
-type Row = (String, String, String);
-
-fn backend(e: sqlx::Error) -> Error {
-    Error::Backend(Box::new(e))
-}
-
-fn account((username, id, password_hash): Row) -> Result<Account, Error> {
-    Ok(Account { id: UserId::new(id)?, username, password_hash })
-}
+type Memory = HashMap<String, Account>;
 
 impl Accounts {
-    /// Creates the table if the database has none.
-    pub(crate) async fn migrate(&self) -> Result<(), Error> {
-        if let Accounts::Database(database) = self {
-            on_database!(database, |pool| sqlx::query(CREATE).execute(pool).await.map(drop).map_err(backend))?;
-        }
-        Ok(())
+    /// Accounts in `database`, its table created if missing.
+    pub(crate) async fn open(database: Database) -> Result<Self, Error> {
+        on_database!(&database, |pool| sqlx::query(CREATE).execute(pool).await.map(drop), |_: &mut Memory| ())?;
+        Ok(Self { database: Arc::new(database), dummy_hash: hash("not anybody's password")?.into() })
     }
 
-    /// The account with this (lower-case) username.
-    pub(crate) async fn by_username(&self, username: &str) -> Result<Option<Account>, Error> {
-        let database = match self {
-            Accounts::Memory(accounts) => return Ok(memory(accounts).get(username).cloned()),
-            Accounts::Database(database) => database,
-        };
-        let row: Option<Row> = on_database!(database, |pool| sqlx::query_as(BY_USERNAME)
-            .bind(username)
-            .fetch_optional(pool)
-            .await
-            .map_err(backend))?;
-        row.map(account).transpose()
+    /// The account named `username`.
+    pub(crate) async fn get(&self, username: &str) -> Result<Option<Account>, Error> {
+        let row: Option<(String, Option<String>)> = on_database!(
+            &*self.database,
+            |pool| sqlx::query_as(GET).bind(username).fetch_optional(pool).await,
+            |m: &mut Memory| m.get(username).map(|a| (a.password_hash.clone(), a.phone.clone()))
+        )?;
+        Ok(row.map(|(password_hash, phone)| Account { password_hash, phone }))
     }
 
-    /// The account of this user.
-    pub(crate) async fn by_id(&self, id: &UserId) -> Result<Option<Account>, Error> {
-        let database = match self {
-            Accounts::Memory(accounts) => return Ok(memory(accounts).values().find(|a| a.id == *id).cloned()),
-            Accounts::Database(database) => database,
-        };
-        let row: Option<Row> = on_database!(database, |pool| sqlx::query_as(BY_ID)
-            .bind(id.as_str())
-            .fetch_optional(pool)
-            .await
-            .map_err(backend))?;
-        row.map(account).transpose()
-    }
-
-    /// Adds an account; `false` if the username is taken.
-    pub(crate) async fn create(&self, new: &Account) -> Result<bool, Error> {
-        let database = match self {
-            Accounts::Memory(accounts) => {
-                let mut accounts = memory(accounts);
-                if accounts.contains_key(&new.username) {
-                    return Ok(false);
-                }
-                accounts.insert(new.username.clone(), new.clone());
-                return Ok(true);
+    /// Adds an account; `false` if the name is taken.
+    pub(crate) async fn create(&self, username: &str, password: &str) -> Result<bool, Error> {
+        let password_hash = hash(password)?;
+        let added = on_database!(
+            &*self.database,
+            |pool| sqlx::query(INSERT)
+                .bind(username)
+                .bind(&password_hash)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() == 1),
+            |m: &mut Memory| {
+                let added = !m.contains_key(username);
+                m.entry(username.to_owned()).or_insert(Account { password_hash, phone: None });
+                added
             }
-            Accounts::Database(database) => database,
+        )?;
+        Ok(added)
+    }
+
+    /// Replaces `username`'s password.
+    pub(crate) async fn set_password(&self, username: &str, password: &str) -> Result<(), Error> {
+        let password_hash = hash(password)?;
+        on_database!(
+            &*self.database,
+            |pool| sqlx::query(SET_PASSWORD).bind(username).bind(&password_hash).execute(pool).await.map(drop),
+            |m: &mut Memory| if let Some(a) = m.get_mut(username) {
+                a.password_hash = password_hash.clone()
+            }
+        )
+    }
+
+    /// Whether `password` is `username`'s (as slow for unknown names as for known ones).
+    pub(crate) async fn check(&self, username: &str, password: &SecretString) -> Result<bool, Error> {
+        let account = self.get(username).await?;
+        let hash = account.as_ref().map_or_else(|| self.dummy_hash.to_string(), |a| a.password_hash.clone());
+        let password = password.clone();
+        let verify = move || {
+            PasswordHash::new(&hash)
+                .is_ok_and(|h| Argon2::default().verify_password(password.expose().as_bytes(), &h).is_ok())
         };
-        let inserted = on_database!(database, |pool| sqlx::query(INSERT)
-            .bind(&new.username)
-            .bind(new.id.as_str())
-            .bind(&new.password_hash)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-            .map_err(backend))?;
-        Ok(inserted == 1)
+        // Argon2 is slow on purpose: off the async runtime.
+        Ok(account.is_some() && tokio::task::spawn_blocking(verify).await.unwrap_or(false))
     }
 }
 
-fn memory(accounts: &Mutex<HashMap<String, Account>>) -> std::sync::MutexGuard<'_, HashMap<String, Account>> {
-    accounts.lock().unwrap_or_else(|e| e.into_inner())
+fn hash(password: &str) -> Result<String, Error> {
+    let mut salt = [0u8; 16];
+    mfa_core::secret::fill_random(&mut salt)?;
+    let hash = Argon2::default().hash_password_with_salt(password.as_bytes(), &salt);
+    Ok(hash.map_err(|_| Error::Crypto(mfa_core::error::CryptoError::Hash))?.to_string())
+}
+
+/// What mfa-axum asks of the host: the password again, and the profile's phone number
+/// (WSO2's "SMS number": a new SMS factor takes it, and a confirmed one updates it).
+#[async_trait::async_trait]
+impl Host for Accounts {
+    async fn check_password(&self, user: &UserId, password: &SecretString) -> bool {
+        self.check(user.as_str(), password).await.unwrap_or(false)
+    }
+
+    async fn profile_phone(&self, user: &UserId) -> Option<String> {
+        self.get(user.as_str()).await.ok().flatten().and_then(|a| a.phone)
+    }
+
+    async fn phone_confirmed(&self, user: &UserId, number: &str) {
+        let (username, phone) = (user.as_str(), Some(number.to_owned()));
+        let updated: Result<(), Error> = on_database!(
+            &*self.database,
+            |pool| sqlx::query(SET_PHONE).bind(username).bind(&phone).execute(pool).await.map(drop),
+            |m: &mut Memory| if let Some(a) = m.get_mut(username) {
+                a.phone = phone.clone()
+            }
+        );
+        if let Err(e) = updated {
+            tracing::warn!("the profile phone of {username} was not updated: {e}");
+        }
+    }
 }

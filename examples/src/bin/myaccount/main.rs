@@ -1,5 +1,7 @@
-//! **My Account**: a small web app with a security page and MFA sign-in, showing how a
-//! host wires mfa-rs into an axum service.
+//! **My Account**: a small web app with a security page and MFA sign-in, built on
+//! mfa-axum: the host keeps its accounts and password sign-in (`accounts.rs`, `app.rs`);
+//! the second step, the security page's JSON endpoints, the route guard and the browser's
+//! WebAuthn calls are the library's. The page is `page.html` and `app.js`.
 //!
 //! ```text
 //! cargo run -p mfa-examples                      # in-memory store, http://localhost:8080
@@ -17,28 +19,29 @@
 //!   Without it: with SQLite, a key kept in a file beside the database (`PATH.seal-key`,
 //!   readable by its owner only: fine for development; keep production keys in a secret
 //!   manager); otherwise a random key, so sealed secrets do not survive a restart.
+//! - `--reauth-window SECS` (env `MYACCOUNT_REAUTH_WINDOW`): how long a password stays
+//!   fresh for changes to sign-in settings (default 300); after it, the page asks again.
 //! - `--dev-outbox` (env `MYACCOUNT_DEV_OUTBOX=1`): serves the codes the development sender
 //!   "sent" as JSON at `/dev/outbox`, for automated tests. Never in production.
 //!
-//! SMS and email codes are not sent anywhere: the development sender prints them in this
-//! terminal. Open the printed URL (`localhost`, a secure context for WebAuthn) in a browser.
+//! SMS and email codes are not sent anywhere: the development sender prints them (to
+//! standard error, apart from the log). Open the printed URL (`localhost`, a secure context
+//! for WebAuthn) in a browser.
 
 mod accounts;
-mod pages;
-mod second_step;
-mod security;
-mod session;
-mod signin;
-mod web;
+mod app;
 
 use std::error::Error as StdError;
 use std::sync::{Arc, Mutex};
 
-use mfa_core::{AeadSealer, Mfa, seal::KeyId, store::Store};
+use mfa_axum::MfaHttp;
+use mfa_core::{AeadSealer, Mfa, Settings, seal::KeyId, store::Store};
 use mfa_otp::{DevConsoleSender, EmailFactor, OobKey, SmsFactor, TotpFactor};
 use mfa_store_memory::MemoryStore;
 use mfa_store_sql::{PostgresStore, SqliteStore};
 use mfa_webauthn::WebauthnFactor;
+
+use tower_sessions::{MemoryStore as Sessions, SessionManagerLayer, cookie::time::Duration as CookieAge};
 
 use crate::accounts::{Accounts, Database};
 
@@ -49,6 +52,7 @@ struct Options {
     database: String,
     seal_key: Option<String>,
     dev_outbox: bool,
+    reauth_window: Option<u64>,
 }
 
 fn options() -> Result<Options, Box<dyn StdError>> {
@@ -58,6 +62,7 @@ fn options() -> Result<Options, Box<dyn StdError>> {
         database: env("MYACCOUNT_DATABASE").unwrap_or_else(|| "memory".into()),
         seal_key: env("MYACCOUNT_SEAL_KEY"),
         dev_outbox: env("MYACCOUNT_DEV_OUTBOX").is_some_and(|v| v == "1"),
+        reauth_window: env("MYACCOUNT_REAUTH_WINDOW").map(|s| s.parse()).transpose()?,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -67,9 +72,10 @@ fn options() -> Result<Options, Box<dyn StdError>> {
             "--database" => o.database = value()?,
             "--seal-key" => o.seal_key = Some(value()?),
             "--dev-outbox" => o.dev_outbox = true,
+            "--reauth-window" => o.reauth_window = Some(value()?.parse()?),
             "--help" | "-h" => {
                 println!(
-                    "usage: myaccount [--port N] [--database memory|sqlite://PATH|postgres://URL] [--seal-key HEX] [--dev-outbox]\n\n  --database  where accounts and MFA state live (memory: lost at exit)\n  --seal-key  the key sealing secrets at rest (SQLite: kept beside the database if not given)"
+                    "usage: myaccount [--port N] [--database memory|sqlite://PATH|postgres://URL] [--seal-key HEX] [--reauth-window SECS] [--dev-outbox]\n\n  --database  where accounts and MFA state live (memory: lost at exit)\n  --seal-key  the key sealing secrets at rest (SQLite: kept beside the database if not given)"
                 );
                 std::process::exit(0);
             }
@@ -81,23 +87,22 @@ fn options() -> Result<Options, Box<dyn StdError>> {
 
 /// The MFA store and the host's accounts, in the same database.
 async fn open(url: &str) -> Result<(Arc<dyn Store>, Accounts), Box<dyn StdError>> {
-    let (store, accounts): (Arc<dyn Store>, Accounts) = if url == "memory" {
-        (Arc::new(MemoryStore::new()), Accounts::Memory(Mutex::default()))
+    let (store, database): (Arc<dyn Store>, Database) = if url == "memory" {
+        (Arc::new(MemoryStore::new()), Database::Memory(Mutex::default()))
     } else if url.starts_with("sqlite:") {
         let store = SqliteStore::connect(url).await?;
         store.migrate().await?;
-        let accounts = Accounts::Database(Database::Sqlite(store.pool().clone()));
-        (Arc::new(store), accounts)
+        let pool = store.pool().clone();
+        (Arc::new(store), Database::Sqlite(pool))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = PostgresStore::connect(url).await?;
         store.migrate().await?;
-        let accounts = Accounts::Database(Database::Postgres(store.pool().clone()));
-        (Arc::new(store), accounts)
+        let pool = store.pool().clone();
+        (Arc::new(store), Database::Postgres(pool))
     } else {
         return Err(format!("unsupported database {url:?}: use memory, sqlite://PATH or postgres://URL").into());
     };
-    accounts.migrate().await?;
-    Ok((store, accounts))
+    Ok((store, Accounts::open(database).await?))
 }
 
 fn sealer(hex: Option<&str>, database: &str) -> Result<AeadSealer, Box<dyn StdError>> {
@@ -139,13 +144,22 @@ fn key_file(file: &str) -> Result<String, Box<dyn StdError>> {
 async fn main() -> Result<(), Box<dyn StdError>> {
     tracing_subscriber::fmt().with_target(false).init();
     let o = options()?;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", o.port)).await?;
-    let port = listener.local_addr()?.port();
-    let origin = format!("http://localhost:{port}");
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", o.port)).await {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            return Err(format!("port {} is in use (another My Account?): pick another with --port N", o.port).into());
+        }
+        bound => bound?,
+    };
+    let origin = format!("http://localhost:{}", listener.local_addr()?.port());
 
     let outbox = DevConsoleSender::new();
     let (store, accounts) = open(&o.database).await?;
+    let mut settings = Settings::default();
+    if let Some(secs) = o.reauth_window {
+        settings.reauth_window = std::time::Duration::from_secs(secs);
+    }
     let mfa = Mfa::builder()
+        .settings(settings)
         .shared_store(store)
         .sealer(sealer(o.seal_key.as_deref(), &o.database)?)
         .factor(TotpFactor::new(APP_NAME)?)
@@ -153,11 +167,17 @@ async fn main() -> Result<(), Box<dyn StdError>> {
         .factor(EmailFactor::builder(outbox.clone(), OobKey::ephemeral()?).app_name(APP_NAME).build()?)
         .factor(WebauthnFactor::builder("localhost", APP_NAME, &origin).build()?)
         .build()?;
-    let app = web::router(web::App::new(mfa, accounts, outbox, o.dev_outbox));
+    // Plain HTTP on localhost: cookies without `Secure` (never in production).
+    let http = MfaHttp::new(mfa, accounts.clone()).insecure_cookies_for_localhost();
+    let sessions = SessionManagerLayer::new(Sessions::default())
+        .with_secure(false)
+        .with_expiry(tower_sessions::Expiry::OnInactivity(CookieAge::hours(8)));
+    let outbox = o.dev_outbox.then_some(outbox);
+    let app = app::router(app::App { http, accounts, outbox }).layer(sessions);
 
     println!("{APP_NAME} is running at {origin}/ (database: {})", o.database);
     if o.dev_outbox {
-        println!("development outbox at {origin}/dev/outbox");
+        println!("development outbox at {origin}/dev/outbox?to=...");
     }
     axum::serve(listener, app).await?;
     Ok(())
