@@ -148,7 +148,9 @@ await journey("passkey-autofill", async () => {
   // The sign-in page asks for passkeys with conditional mediation as it loads; the user
   // picks the one the browser offers (the virtual authenticator answers the request).
   await presence(true);
-  await page.click("#signout");
+  const autofill = page.waitForResponse((r) => r.url().endsWith("/signin/passwordless/finish"));
+  await page.click("#signout"); // the page reloads: wait for its autofill, not the old page
+  check((await autofill).ok(), "the passkey signed in");
   await page.locator("#account:not([hidden])").waitFor();
   await presence(false);
   check(await page.evaluate(() => PublicKeyCredential.isConditionalMediationAvailable()), "conditional mediation");
