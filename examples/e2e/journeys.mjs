@@ -170,6 +170,10 @@ await journey("add-sms-with-country-code", async () => {
   await startSetup("sms");
   await page.locator("#setup-destination:not([hidden])").waitFor();
   check((await page.getAttribute("#setup-number", "placeholder")) === "415 555 2671", "an example number for the country");
+  await page.fill("#setup-number", "555 01");
+  await page.click("#send-code");
+  await expectText("#setup-error", "doesn't look like a number");
+  check((await page.inputValue("#setup-number")) === "555 01", "what was typed is kept");
   await page.fill("#setup-number", "415 555 2671"); // national: the selected +1 goes in front
   await page.click("#send-code");
   await expectText("#sent-to", "We sent a code to");
@@ -295,6 +299,7 @@ await journey("sign-in-with-authenticator-app", async () => {
   await secondStep();
   await anotherWay("totp");
   await expectText("#step-text", "authenticator app");
+  check(!(await text("#step-text")).includes("(Authenticator app)"), "the app's name is not repeated");
   await page.fill("#code", await totpCode());
   await page.click("#verify");
   await security();
@@ -365,7 +370,7 @@ await journey("remember-this-browser-then-forget-it", async () => {
   await secondStep();
 });
 
-await journey("recovery-codes-and-the-few-left-warning", async () => {
+await journey("recovery-codes-the-few-left-warning-and-the-none-left-nudge", async () => {
   for (let used = 1; used <= 7; used++) {
     if (used > 1) {
       await signOut();
@@ -379,6 +384,17 @@ await journey("recovery-codes-and-the-few-left-warning", async () => {
   }
   check((await text("#codes-remaining")).startsWith("3"), "3 left");
   await expectText("#few-codes", "Only 3 recovery codes left");
+  // The last three: with none left, the page nudges to get new ones.
+  for (const code of codes.slice(7)) {
+    await signOut();
+    await signInWithPassword();
+    await secondStep();
+    await page.click("#use-recovery");
+    await page.fill("#recovery-code", code);
+    await page.click("#use-recovery-code");
+    await security();
+  }
+  await expectText("#few-codes", "You have no recovery codes");
   await page.click("#generate-codes");
   await page.locator("#codes-panel:not([hidden])").waitFor();
   codes = (await text("#new-codes")).split("\n");

@@ -1,7 +1,9 @@
 //! Errors mapped once: every refusal becomes an HTTP status, a stable machine code, a human
 //! message (through [`Messages`], for other languages) and, where it applies, `retry_after`.
 //!
-//! The body is always `{"code": "...", "message": "...", "retry_after": <seconds or null>}`.
+//! The body is always `{"code": "...", "message": "...", "retry_after": <seconds or null>}`,
+//! with `field` for `invalid_input` and `candidates` (the factors that would do) for
+//! `verification_required` and `step_up_required`.
 //! No body ever carries a code, secret or token, and a backend failure's cause goes to the
 //! log, not to the client.
 
@@ -12,6 +14,8 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+
+use crate::views::FactorView;
 
 /// A refusal of the HTTP layer: a service error, or one of the layer's own.
 #[derive(Debug)]
@@ -30,6 +34,8 @@ pub enum ApiError {
     VerificationRequired {
         /// Whether this is a step-up for one action.
         step_up: bool,
+        /// The factors that would do, best first (answered as `candidates`).
+        candidates: Vec<mfa_core::FactorSummary>,
     },
     /// The user must add a factor before going on (`enrolment_required`, 403).
     EnrolmentRequired,
@@ -47,8 +53,8 @@ impl ApiError {
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::CsrfRefused => "csrf_refused",
             ApiError::NoChallenge => "no_challenge",
-            ApiError::VerificationRequired { step_up: false } => "verification_required",
-            ApiError::VerificationRequired { step_up: true } => "step_up_required",
+            ApiError::VerificationRequired { step_up: false, .. } => "verification_required",
+            ApiError::VerificationRequired { step_up: true, .. } => "step_up_required",
             ApiError::EnrolmentRequired => "enrolment_required",
             ApiError::PasswordInvalid => "password_invalid",
             ApiError::Session => "session_unavailable",
@@ -85,7 +91,11 @@ impl ApiError {
     pub fn body_with(&self, messages: &dyn Messages) -> ErrorBody {
         let retry_after = self.retry_after().map(|d| d.as_secs().max(1));
         let message = messages.message(self.code(), retry_after).into_owned();
-        ErrorBody { code: self.code(), message, retry_after, field: self.field() }
+        let candidates = match self {
+            ApiError::VerificationRequired { candidates, .. } => crate::views::factors(candidates),
+            _ => Vec::new(),
+        };
+        ErrorBody { code: self.code(), message, retry_after, field: self.field(), candidates }
     }
 
     /// Which input was refused, for `invalid_input` (`"code"`, `"label"`, `"destination"`,
@@ -153,18 +163,21 @@ impl IntoResponse for ApiError {
     /// says it again through the configured [`Messages`].
     fn into_response(self) -> Response {
         let mut response = self.respond(&English);
-        let refused = Refused { code: self.code(), retry_after: self.body().retry_after, field: self.field() };
+        let body = self.body();
+        let refused =
+            Refused { code: body.code, retry_after: body.retry_after, field: body.field, candidates: body.candidates };
         response.extensions_mut().insert(refused);
         response
     }
 }
 
 /// Marks a response as a refusal, for localisation.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Refused {
     code: &'static str,
     retry_after: Option<u64>,
     field: Option<&'static str>,
+    candidates: Vec<FactorView>,
 }
 
 /// Says a refusal again in `messages` (a router layer: errors are mapped once, in the
@@ -178,6 +191,7 @@ pub(crate) fn localise(messages: &dyn Messages, mut response: Response) -> Respo
         message: messages.message(refused.code, refused.retry_after).into_owned(),
         retry_after: refused.retry_after,
         field: refused.field,
+        candidates: refused.candidates,
     };
     let Ok(bytes) = serde_json::to_vec(&body) else {
         return response;
@@ -208,6 +222,10 @@ pub struct ErrorBody {
     /// For `invalid_input`: which input (`"code"`, `"label"`, `"destination"`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<&'static str>,
+    /// For `verification_required` and `step_up_required`: the factors that would do, best
+    /// first, to offer as the next step.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<FactorView>,
 }
 
 /// The service error's HTTP status.
@@ -335,7 +353,7 @@ mod tests {
             (E::InvalidInput { field: "code", reason: "empty" }.into(), 400),
             (E::Unsupported.into(), 400),
             (ApiError::Unauthenticated, 401),
-            (ApiError::VerificationRequired { step_up: true }, 401),
+            (ApiError::VerificationRequired { step_up: true, candidates: Vec::new() }, 401),
             (E::ReauthRequired.into(), 401),
             (E::MfaRequired.into(), 401),
             (ApiError::PasswordInvalid, 401),

@@ -5,7 +5,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::Json;
 use axum::extract::{FromRequestParts, Request};
 use axum::response::{IntoResponse, Redirect, Response};
 use mfa_core::AccessPolicy;
@@ -14,7 +13,6 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::session::decide;
-use crate::views::NextStepBody;
 use crate::{ApiError, MfaHttp, MfaSession};
 
 /// How the guard answers a request that cannot go on yet.
@@ -102,19 +100,14 @@ impl RequireMfa {
             };
             return Redirect::to(to).into_response();
         }
-        let error = match &refusal {
+        let error = match refusal {
             Refusal::SignIn => ApiError::Unauthenticated,
-            Refusal::Verify(_) => ApiError::VerificationRequired { step_up: self.step_up.is_some() },
+            Refusal::Verify(decision) => {
+                ApiError::VerificationRequired { step_up: self.step_up.is_some(), candidates: decision.candidates }
+            }
             Refusal::Enrol => ApiError::EnrolmentRequired,
         };
-        let Refusal::Verify(decision) = refusal else {
-            return self.http.respond(&error);
-        };
-        let body = error.body_with(&*self.http.inner.messages);
-        let status = error.status();
-        let candidates = crate::views::factors(&decision.candidates);
-        let next = NextStepBody { code: body.code, message: body.message, retry_after: None, candidates };
-        (status, Json(next)).into_response()
+        self.http.respond(&error)
     }
 }
 

@@ -83,13 +83,13 @@
 //!
 //! # Refusals
 //!
-//! Every refusal is `{"code", "message", "retry_after", "field"?}` with the status below
+//! Every refusal is `{"code", "message", "retry_after", "field"?, "candidates"?}` with the status below
 //! (`Retry-After` set when `retry_after` is):
 //!
 //! | status | codes |
 //! |---|---|
 //! | 400 | `invalid_input` (with `field`), `unsupported` |
-//! | 401 | `unauthenticated`, `verification_required`, `step_up_required` (with `candidates`), `reauth_required`, `mfa_required`, `password_invalid` |
+//! | 401 | `unauthenticated`, `verification_required` and `step_up_required` (both with `candidates`, the factors that would do), `reauth_required`, `mfa_required`, `password_invalid` |
 //! | 403 | `csrf_refused`, `enrolment_required`, `disabled` |
 //! | 404 | `not_found` |
 //! | 409 | `already_exists`, `factor_required`, `no_challenge` |
@@ -102,9 +102,9 @@
 //!
 //! Every endpoint that changes something requires the header `x-csrf-token` to hold the
 //! session's token ([`MfaSession::csrf_token`], or `GET {prefix}/csrf`); a page on another
-//! site can send a request but cannot read the token. Reads (`GET`) need none. A sign-in
-//! renews the token. Extract [`CheckedSession`] in the host's own handlers for the same
-//! check.
+//! site can send a request but cannot read the token. Reads (`GET`) need none. A password
+//! or passwordless sign-in renews the token (the second step keeps it, under a new session
+//! id). Extract [`CheckedSession`] in the host's own handlers for the same check.
 //!
 //! # Sessions
 //!
@@ -138,8 +138,8 @@ pub use openapi::openapi;
 pub use session::{CheckedSession, MfaSession};
 pub use views::{
     AnswerBody, ChallengeView, CodesView, CredentialBody, CsrfView, Detail, DeviceView, EnrolmentView, FactorView,
-    NewFactorBody, NextStepBody, PasswordBody, PasswordlessView, PromptView, RecoveryCodeBody, RemainingView,
-    RenameBody, RevokedView, SignedIn, StartChallenge,
+    NewFactorBody, PasswordBody, PasswordlessView, PromptView, RecoveryCodeBody, RemainingView, RenameBody,
+    RevokedView, SignedIn, StartChallenge,
 };
 
 /// What the library asks of the host.

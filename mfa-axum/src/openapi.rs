@@ -4,8 +4,8 @@ use utoipa::OpenApi;
 
 use crate::views::{
     AnswerBody, ChallengeView, CodesView, CredentialBody, CsrfView, Detail, DeviceView, EnrolmentView, FactorView,
-    NewFactorBody, NextStepBody, PasswordBody, PasswordlessView, PromptView, RecoveryCodeBody, RemainingView,
-    RenameBody, RevokedView, SignedIn, StartChallenge,
+    NewFactorBody, PasswordBody, PasswordlessView, PromptView, RecoveryCodeBody, RemainingView, RenameBody,
+    RevokedView, SignedIn, StartChallenge,
 };
 use crate::{ErrorBody, security, signin};
 
@@ -16,7 +16,11 @@ use crate::{ErrorBody, security, signin};
         title = "mfa-rs",
         description = "Multi-factor authentication: the sign-in step and the security page. Every change needs \
                        the session's CSRF token in `x-csrf-token`; every refusal is `{code, message, retry_after}` \
-                       with a stable `code`."
+                       with a stable `code` (plus `field` for `invalid_input`, `candidates` for \
+                       `verification_required` and `step_up_required`). Besides the codes each endpoint lists, \
+                       every change may answer `csrf_refused` (403); every endpoint that needs a sign-in \
+                       `unauthenticated` (401), and `verification_required` (401) until the second step is done; \
+                       any endpoint `session_unavailable` or `backend_unavailable` (503) and `internal` (500)."
     ),
     paths(
         signin::csrf,
@@ -44,7 +48,7 @@ use crate::{ErrorBody, security, signin};
     ),
     components(schemas(
         AnswerBody, ChallengeView, CodesView, CredentialBody, CsrfView, DeviceView, Detail, EnrolmentView, ErrorBody,
-        FactorView, NewFactorBody, NextStepBody, PasswordBody, PasswordlessView, PromptView, RecoveryCodeBody,
+        FactorView, NewFactorBody, PasswordBody, PasswordlessView, PromptView, RecoveryCodeBody,
         RemainingView, RenameBody, RevokedView, SignedIn, StartChallenge,
     )),
     tags(

@@ -42,7 +42,9 @@ pub(crate) async fn finished(session: &MfaSession) -> Result<SignIn, ApiError> {
     let http = session.http();
     let decision = crate::session::decide(http.mfa(), &sign_in, http.sign_in_policy_ref(), None).await?;
     match decision.outcome {
-        Outcome::VerificationRequired => Err(ApiError::VerificationRequired { step_up: false }),
+        Outcome::VerificationRequired => {
+            Err(ApiError::VerificationRequired { step_up: false, candidates: decision.candidates })
+        }
         _ => Ok(sign_in),
     }
 }

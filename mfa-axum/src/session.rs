@@ -186,14 +186,15 @@ impl MfaSession {
     pub async fn require_step_up(&self, step_up: &StepUp) -> Result<(), ApiError> {
         let sign_in = self.signed_in().await?;
         let policy = self.http.sign_in_policy_ref();
-        if decide(self.http.mfa(), &sign_in, policy, Some(step_up)).await?.is_satisfied() {
+        let decision = decide(self.http.mfa(), &sign_in, policy, Some(step_up)).await?;
+        if decision.is_satisfied() {
             return Ok(());
         }
         match &step_up.action {
             Some(action) => self.session.insert(STEP_UP, action).await?,
             None => drop(self.session.remove::<ActionDigest>(STEP_UP).await?),
         }
-        Err(ApiError::VerificationRequired { step_up: true })
+        Err(ApiError::VerificationRequired { step_up: true, candidates: decision.candidates })
     }
 
     /// Keeps the number of a pending SMS factor until it is confirmed.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// A factor as the user sees it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FactorView {
     /// Its id.
     pub id: String,
@@ -36,7 +36,7 @@ pub struct FactorView {
 }
 
 /// One detail of a factor.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Detail {
     /// What it is.
     pub name: String,
@@ -262,19 +262,6 @@ pub struct CodesView {
 pub struct RevokedView {
     /// Devices forgotten.
     pub revoked: u64,
-}
-
-/// A guard's refusal that names the factors that would satisfy the policy.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct NextStepBody {
-    /// `verification_required` or `step_up_required`.
-    pub code: &'static str,
-    /// A message for the user.
-    pub message: String,
-    /// Always `null` here.
-    pub retry_after: Option<u64>,
-    /// The factors that would do, best first.
-    pub candidates: Vec<FactorView>,
 }
 
 /// Which factor to challenge; the preferred one when absent.

@@ -31,7 +31,10 @@ function wait(seconds, message) {
   return seconds < 90 ? ` Try again in ${seconds} seconds.` : ` Try again in ${Math.ceil(seconds / 60)} minutes.`;
 }
 /** Shows an error next to what the user did (`where` is the id of that part's error line). */
-const fail = (where) => (e) => { $(where).textContent = e.message + wait(e.retryAfter, e.message); };
+const fail = (where) => (e) => {
+  const message = e.details?.field === 'destination' ? "That doesn't look like a number or address we can send a code to." : e.message;
+  $(where).textContent = message + wait(e.retryAfter, message);
+};
 const clear = (...ids) => ids.forEach((id) => { $(id).textContent = ''; });
 function notice(text) { $('notice').textContent = text; }
 function describe(f) {
@@ -166,7 +169,7 @@ async function challenge(factorId) {
   const kindName = factor.kind === 'passkey' ? 'passkey' : 'security key';
   $('step-text').textContent = key ? `Use your ${kindName} (${factor.label}).`
     : prompt.type === 'code_sent' ? `We sent a code to ${prompt.masked_destination}.`
-      : `Enter the 6-digit code from your authenticator app (${factor.label}).`;
+      : `Enter the 6-digit code from your authenticator app${factor.label === KINDS.totp ? '' : ` (${factor.label})`}.`;
   $('code-form').hidden = key; $('use-key').hidden = !key;
   $('use-key').textContent = `Use your ${kindName}`;
   $('resend').hidden = prompt.type !== 'code_sent';
@@ -399,7 +402,9 @@ $('device-save').onclick = () => mfa.renameFactor(device.factor.id, $('device-na
 // ---- recovery codes, remembered browsers, password
 $('generate-codes').onclick = () => fresh(async () => {
   const { remaining } = await mfa.recoveryCodes();
-  return remaining ? mfa.regenerateRecoveryCodes() : mfa.generateRecoveryCodes();
+  // A set used up is replaced; a first set is generated.
+  return remaining ? mfa.regenerateRecoveryCodes()
+    : mfa.generateRecoveryCodes().catch((e) => { if (e.code === 'already_exists') return mfa.regenerateRecoveryCodes(); throw e; });
 }).then(({ codes }) => { saveCodes(codes, 'new-codes', 'copy-new-codes', 'download-new-codes'); $('codes-panel').hidden = false; clear('codes-error'); })
   .catch(fail('codes-error'));
 $('forget-all').onclick = () => mfa.revokeAllDevices().then(() => { notice('Every browser will ask for the second step again.'); return load(); })
