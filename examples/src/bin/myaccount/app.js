@@ -113,7 +113,10 @@ async function passwordStep(path) {
 }
 $('signin-form').onsubmit = (ev) => { ev.preventDefault(); passwordStep('/api/sign-in').catch(fail('signin-error')); };
 $('sign-up').onclick = () => passwordStep('/api/sign-up').catch(fail('signin-error'));
-$('passkey-sign-in').onclick = () => { stopAutofill(); mfa.passwordless().then(signedIn).catch(fail('signin-error')); };
+/** A passkey the server does not know (removed, or another site's) is said so. */
+const passkeyFailed = (e) => fail('signin-error')(e.code === 'code_invalid'
+  ? Object.assign(e, { message: "That passkey isn't registered here (it may have been removed): sign in with your password." }) : e);
+$('passkey-sign-in').onclick = () => { stopAutofill(); mfa.passwordless().then(signedIn).catch(passkeyFailed); };
 $('sign-out').onclick = () => host.request('POST', '/api/sign-out', {}).then(() => location.reload());
 
 // Passkey autofill: the browser offers the user's passkeys in the user-name field.
@@ -122,7 +125,7 @@ async function offerPasskeys() {
   if (autofill || !(await conditionalMediationAvailable())) return;
   autofill = new AbortController();
   mfa.passwordless({ conditional: true, signal: autofill.signal }).then(signedIn)
-    .catch((e) => { if (e.code !== 'aborted') fail('signin-error')(e); }).finally(() => { autofill = null; });
+    .catch((e) => { if (e.code !== 'aborted') passkeyFailed(e); }).finally(() => { autofill = null; });
 }
 function stopAutofill() { autofill?.abort(); }
 
