@@ -596,6 +596,16 @@ pub trait FactorAdapter: fmt::Debug + Send + Sync + 'static {
     /// with [`Mfa::verify`](crate::Mfa::verify).
     fn needs_challenge(&self, kind: &FactorKind) -> bool;
 
+    /// Whether [`FactorAdapter::finish_challenge`] needs the factor's secret. An adapter
+    /// that checks a proof against the challenge's own state alone (a code sent by message
+    /// is checked against the ceremony) answers `false`, and the service then leaves the
+    /// sealed secret closed on the sign-in path: no decryption for nothing, and the secret
+    /// is exposed in memory only where it is used. By default `true`.
+    fn verify_needs_secret(&self, kind: &FactorKind) -> bool {
+        let _ = kind;
+        true
+    }
+
     /// Rejects proofs that are malformed for this kind and `step` before anything is
     /// counted: a proof of the wrong shape for the step (a sign-in response given to an
     /// enrolment, say) is malformed too. Wrong but well-formed proofs pass here and fail

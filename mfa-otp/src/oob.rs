@@ -451,6 +451,12 @@ impl<C: OobChannel> FactorAdapter for OobFactor<C> {
         true
     }
 
+    /// The code is checked against the challenge's ceremony; the destination (the factor's
+    /// secret) is needed only to send.
+    fn verify_needs_secret(&self, _kind: &FactorKind) -> bool {
+        false
+    }
+
     fn check_proof(&self, _kind: &FactorKind, _step: ProofStep, proof: &Proof) -> Result<()> {
         let code = expect_code(proof)?.expose();
         if code.len() > 16 || !code.bytes().all(|b| b.is_ascii_digit() || b == b'-') {

@@ -425,3 +425,85 @@ async fn one_sms_code_raced_through_two_instances_is_accepted_once() {
     .await;
     assert_eq!(support::successes(&results, |e| matches!(e, Error::Expired | Error::Locked { .. })), 1);
 }
+
+// ----- the sealed destination ------------------------------------------------------------
+
+/// A sealer that counts how often it opens, over the real one.
+#[derive(Debug)]
+struct CountingSealer {
+    inner: AeadSealer,
+    opened: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl mfa_core::seal::SecretSealer for CountingSealer {
+    fn seal(
+        &self,
+        ctx: &mfa_core::seal::SealContext<'_>,
+        plaintext: &[u8],
+    ) -> Result<mfa_core::seal::SealedSecret, mfa_core::error::CryptoError> {
+        self.inner.seal(ctx, plaintext)
+    }
+
+    fn open(
+        &self,
+        ctx: &mfa_core::seal::SealContext<'_>,
+        sealed: &mfa_core::seal::SealedSecret,
+    ) -> Result<mfa_core::secret::SecretBytes, mfa_core::error::CryptoError> {
+        self.opened.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.open(ctx, sealed)
+    }
+
+    fn current_key(&self) -> KeyId {
+        self.inner.current_key()
+    }
+}
+
+impl World {
+    fn mfa_sealed_by(&self, sealer: impl mfa_core::seal::SecretSealer) -> Mfa {
+        Mfa::builder()
+            .shared_store(self.store.clone())
+            .clock(self.clock.clone())
+            .sealer(sealer)
+            .factor(self.sms())
+            .factor(self.email())
+            .build()
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_code_is_checked_without_opening_the_sealed_destination() {
+    let w = World::new();
+    let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mfa = w.mfa_sealed_by(CountingSealer { inner: AeadSealer::new(KeyId(1), [3; 32]), opened: opened.clone() });
+    let alice = user("alice");
+    add_phone(&w, &mfa, &alice, PHONE).await;
+    let count = || opened.load(std::sync::atomic::Ordering::SeqCst);
+    let before = count();
+    let challenge = mfa.start_challenge(&alice, None).await.unwrap();
+    assert_eq!(count(), before + 1, "opened to send the code");
+    assert!(matches!(
+        mfa.finish_challenge(&alice, &challenge.id, &Proof::code("000000").unwrap()).await,
+        Err(Error::InvalidCode)
+    ));
+    mfa.finish_challenge(&alice, &challenge.id, &w.code_to(PHONE)).await.unwrap();
+    assert_eq!(count(), before + 1, "not opened to check the codes");
+}
+
+#[tokio::test]
+async fn a_destination_under_an_old_key_is_resealed_when_a_code_is_sent() {
+    let w = World::new();
+    let old = w.mfa_sealed_by(AeadSealer::new(KeyId(1), [3; 32]));
+    let alice = user("alice");
+    let phone = add_phone(&w, &old, &alice, PHONE).await;
+    let rotated = w.mfa_sealed_by(AeadSealer::new(KeyId(2), [9; 32]).with_previous_key(KeyId(1), [3; 32]));
+    let challenge = rotated.start_challenge(&alice, None).await.unwrap();
+    rotated.finish_challenge(&alice, &challenge.id, &w.code_to(PHONE)).await.unwrap();
+    let record = w.store.get_factor(&alice, &phone).await.unwrap().unwrap();
+    assert_eq!(record.secret.unwrap().key_id, KeyId(2), "re-sealed under the current key");
+    // The old key can go: the number still opens, and codes still go to it.
+    w.advance(30);
+    let new_only = w.mfa_sealed_by(AeadSealer::new(KeyId(2), [9; 32]));
+    let challenge = new_only.start_challenge(&alice, None).await.unwrap();
+    new_only.finish_challenge(&alice, &challenge.id, &w.code_to(PHONE)).await.unwrap();
+}

@@ -207,6 +207,15 @@ impl Mfa {
             Ok(plan) => plan,
             Err(e) => return Err(self.delivery_error(user, chosen.id, e, now).await),
         };
+        // A factor that verifies without its secret has it re-sealed under the current key
+        // here, where it is opened.
+        if let (Some(sealed), Some(secret)) = (&chosen.secret, &secret)
+            && sealed.key_id != inner.sealer.current_key()
+            && !adapter.verify_needs_secret(&chosen.kind)
+        {
+            let update = FactorUpdate { secret: Some(self.seal(user, &chosen.id, secret)?), ..FactorUpdate::default() };
+            inner.store.update_factor(user, &chosen.id, &update).await?;
+        }
         let of = CeremonyFor { id, user: Some(user), factor: Some(chosen.id), kind: &chosen.kind };
         let ceremony = self
             .ceremony(of, CeremonyPurpose::Challenge, plan.ceremony, inner.settings.challenge_ttl, None, now)
@@ -390,7 +399,10 @@ impl Mfa {
             }
             Err(error)
         };
-        let secret = self.open_to_verify(adapter.as_ref(), record)?;
+        let secret = match adapter.verify_needs_secret(&record.kind) {
+            true => self.open_to_verify(adapter.as_ref(), record)?,
+            false => None,
+        };
         let gate = Gate { mfa: self, user, factor: record.id, proven: record.is_active(), now };
         let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.map(|c| &c.id), &gate, &[]);
         let input = VerifyInput { factor: record, secret: secret.as_deref(), ceremony, proof };
