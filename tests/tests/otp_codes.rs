@@ -507,3 +507,35 @@ async fn a_destination_under_an_old_key_is_resealed_when_a_code_is_sent() {
     let challenge = new_only.start_challenge(&alice, None).await.unwrap();
     new_only.finish_challenge(&alice, &challenge.id, &w.code_to(PHONE)).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_failed_re_seal_does_not_lose_the_code_on_its_way() {
+    let w = World::new();
+    let faulty = Arc::new(mfa_core::testing::FaultyStore::new(MemoryStore::new()));
+    let with = |sealer: AeadSealer| {
+        Mfa::builder()
+            .shared_store(faulty.clone())
+            .clock(w.clock.clone())
+            .sealer(sealer)
+            .factor(w.sms())
+            .factor(w.email())
+            .build()
+            .unwrap()
+    };
+    let old = with(AeadSealer::new(KeyId(1), [3; 32]));
+    let (alice, bob) = (user("alice"), user("bob"));
+    add_phone(&w, &old, &alice, PHONE).await;
+    add_phone(&w, &old, &bob, "+14155559876").await;
+    let rotated = with(AeadSealer::new(KeyId(2), [9; 32]).with_previous_key(KeyId(1), [3; 32]));
+    // Which call re-seals: alice's challenge shows it.
+    faulty.reset();
+    rotated.start_challenge(&alice, None).await.unwrap();
+    let reseal = faulty.calls().iter().position(|c| *c == "update_factor").expect("a re-seal") as u64 + 1;
+    // Bob's re-seal fails: his code still goes out and still works, under the old key.
+    faulty.fail_call(reseal);
+    let challenge = rotated.start_challenge(&bob, None).await.unwrap();
+    assert_eq!(faulty.calls()[reseal as usize - 1], "update_factor", "the failed call was the re-seal");
+    rotated.finish_challenge(&bob, &challenge.id, &w.code_to("+14155559876")).await.unwrap();
+    let phone = mfa_core::store::FactorStore::list_factors(faulty.inner(), &bob).await.unwrap().remove(0);
+    assert_eq!(phone.secret.unwrap().key_id, KeyId(1), "left under the old key, which still opens it");
+}

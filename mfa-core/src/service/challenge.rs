@@ -208,13 +208,14 @@ impl Mfa {
             Err(e) => return Err(self.delivery_error(user, chosen.id, e, now).await),
         };
         // A factor that verifies without its secret has it re-sealed under the current key
-        // here, where it is opened.
+        // here, where it is opened. The code is on its way: a failure here must not lose
+        // the challenge (the secret stays under the old key, which still opens it).
         if let (Some(sealed), Some(secret)) = (&chosen.secret, &secret)
             && sealed.key_id != inner.sealer.current_key()
             && !adapter.verify_needs_secret(&chosen.kind)
+            && let Err(e) = self.reseal(user, &chosen.id, secret).await
         {
-            let update = FactorUpdate { secret: Some(self.seal(user, &chosen.id, secret)?), ..FactorUpdate::default() };
-            inner.store.update_factor(user, &chosen.id, &update).await?;
+            tracing::warn!(error = %e, "could not re-seal a factor's secret under the current key");
         }
         let of = CeremonyFor { id, user: Some(user), factor: Some(chosen.id), kind: &chosen.kind };
         let ceremony = self
@@ -231,6 +232,13 @@ impl Mfa {
             alternatives,
             recovery_codes_remaining,
         })
+    }
+
+    /// Stores `secret` sealed under the current key.
+    async fn reseal(&self, user: &UserId, factor: &FactorId, secret: &SecretBytes) -> Result<()> {
+        let update = FactorUpdate { secret: Some(self.seal(user, factor, secret)?), ..FactorUpdate::default() };
+        self.inner.store.update_factor(user, factor, &update).await?;
+        Ok(())
     }
 
     /// Completes a challenge with the user's proof. Each challenge is single-use and allows
