@@ -317,9 +317,8 @@ struct Passkeys;
 impl Passkeys {
     fn read(proof: &Proof) -> mfa_core::Result<Value> {
         match proof {
-            Proof::Credential(json) => {
-                serde_json::from_str(json).map_err(|_| Error::InvalidInput { field: "credential", reason: "not JSON" })
-            }
+            Proof::Credential(credential) => serde_json::from_str(credential.json())
+                .map_err(|_| Error::InvalidInput { field: "credential", reason: "not JSON" }),
             _ => Err(Error::InvalidInput { field: "credential", reason: "expected a credential" }),
         }
     }

@@ -3,7 +3,9 @@
 //! service does everything around it (throttling, replay markers, sealing, ceremony
 //! state, events, preferred selection).
 
+use std::any::Any;
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,7 +27,62 @@ pub enum Proof {
     /// A code the user typed (white space removed).
     Code(SecretString),
     /// A WebAuthn (or similar) response from the browser, as JSON.
-    Credential(String),
+    Credential(Credential),
+}
+
+/// A credential response (WebAuthn JSON) that is parsed at most once: the service checks
+/// its shape before counting anything, finds the credential it names and verifies it, and
+/// each step gets the same parsed value. Clones share it.
+///
+/// # Examples
+///
+/// ```
+/// use mfa_core::Proof;
+///
+/// let proof = Proof::credential(r#"{"id": "AAEC"}"#)?;
+/// let Proof::Credential(credential) = &proof else { unreachable!() };
+/// let parse = |json: &str| serde_json::from_str::<serde_json::Value>(json).map_err(|_| mfa_core::Error::InvalidCode);
+/// let first = credential.parsed(parse)?;
+/// let again = credential.parsed(|_| -> mfa_core::Result<serde_json::Value> { unreachable!("parsed once") })?;
+/// assert_eq!(first["id"], again["id"]);
+/// # Ok::<(), mfa_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Credential {
+    json: String,
+    parsed: Arc<OnceLock<Arc<dyn Any + Send + Sync>>>,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credential({} bytes)", self.json.len())
+    }
+}
+
+impl Credential {
+    /// The JSON as received.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    /// The response parsed as `T` by `parse`, which runs only the first time (for the first
+    /// type asked for; another type is parsed each time).
+    ///
+    /// # Errors
+    ///
+    /// `parse`'s error; a failed parse is not kept.
+    pub fn parsed<T: Any + Send + Sync>(&self, parse: impl FnOnce(&str) -> Result<T>) -> Result<Arc<T>> {
+        if let Some(done) = self.parsed.get() {
+            if let Ok(value) = Arc::clone(done).downcast::<T>() {
+                return Ok(value);
+            }
+            return parse(&self.json).map(Arc::new);
+        }
+        let value = Arc::new(parse(&self.json)?);
+        // Another clone may have set it meanwhile; either value is the same parse.
+        let _ = self.parsed.set(value.clone());
+        Ok(value)
+    }
 }
 
 impl Proof {
@@ -75,7 +132,7 @@ impl Proof {
         if json.len() > MAX_CREDENTIAL_LEN {
             return Err(invalid("credential", "too long"));
         }
-        Ok(Proof::Credential(json))
+        Ok(Proof::Credential(Credential { json, parsed: Arc::default() }))
     }
 
     /// The code, if this is one.
@@ -91,7 +148,7 @@ impl fmt::Debug for Proof {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Proof::Code(_) => f.write_str("Proof::Code([redacted])"),
-            Proof::Credential(json) => write!(f, "Proof::Credential({} bytes)", json.len()),
+            Proof::Credential(c) => write!(f, "Proof::Credential({} bytes)", c.json.len()),
         }
     }
 }

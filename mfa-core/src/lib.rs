@@ -117,7 +117,7 @@ pub mod types;
 pub mod testing;
 
 pub use access::{AccessPolicy, Verified};
-pub use adapter::{DeliveryChannel, DeliveryGate, EnrolmentRequest, Prompt, Proof, SharedSecretPrompt};
+pub use adapter::{Credential, DeliveryChannel, DeliveryGate, EnrolmentRequest, Prompt, Proof, SharedSecretPrompt};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use events::{Event, EventKind, EventSink, FailureReason, TracingEventSink};

@@ -32,11 +32,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use mfa_core::store::{
-    CeremonyRecord, CeremonyStore, CounterState, CounterStore, DeviceStore, DeviceTokenRecord, FactorPlan,
-    FactorRecord, FactorStore, FactorUpdate, RecoveryCodeRecord, RecoveryCodeStore, StoreError, StoreResult,
-    ThrottleScope, ThrottleState,
+    AcceptOutcome, Acceptance, CeremonyRecord, CeremonyStore, CounterState, CounterStore, DeviceStore,
+    DeviceTokenRecord, FactorAttempt, FactorPlan, FactorRecord, FactorStore, FactorUpdate, RecoveryCodeRecord,
+    RecoveryCodeStore, StoreError, StoreResult, ThrottleScope, ThrottleState,
 };
-use mfa_core::{CeremonyId, DeviceId, FactorId, FactorStatus, Timestamp, UserId, store::Store};
+use mfa_core::{CeremonyId, DeviceId, FactorId, FactorKind, FactorStatus, Timestamp, UserId, store::Store};
 
 const SHARDS: usize = 64;
 
@@ -409,6 +409,72 @@ impl FactorStore for MemoryStore {
                 _ => false,
             })
             .unwrap_or(false))
+    }
+
+    async fn begin_attempt(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        kinds: &[FactorKind],
+        now: Timestamp,
+    ) -> StoreResult<Option<FactorAttempt>> {
+        Ok(self
+            .with_user(user, |u| {
+                let scope = ThrottleScope::Factor(*id);
+                let throttle = u.throttle(&scope);
+                let factor = u.factor(id)?.clone();
+                let counted = factor.status == FactorStatus::Active
+                    && kinds.contains(&factor.kind)
+                    && throttle == ThrottleState::default();
+                if counted {
+                    u.set_throttle(&scope, ThrottleState::new(1, Some(now)));
+                }
+                Some(FactorAttempt::new(factor, throttle, counted))
+            })
+            .flatten())
+    }
+
+    /// Takes the ceremony under its shard's lock, then applies the rest under the user's:
+    /// never two locks at once. The ceremony stays taken if the rest is refused, as the
+    /// trait says.
+    async fn accept_verification(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        acceptance: &Acceptance,
+    ) -> StoreResult<AcceptOutcome> {
+        if let Some((bound, ceremony)) = &acceptance.ceremony
+            && self.take_ceremony(bound.as_ref(), ceremony, acceptance.used_at).await?.is_none()
+        {
+            return Ok(AcceptOutcome::CeremonyGone);
+        }
+        let applied = self.with_user(user, |u| {
+            let f = u.factor_mut(id).filter(|f| f.status == FactorStatus::Active)?;
+            if let Some(marker) = acceptance.replay_marker {
+                if f.replay_marker.is_some_and(|m| marker <= m) {
+                    return None;
+                }
+                f.replay_marker = Some(marker);
+            }
+            f.last_used_at = Some(acceptance.used_at);
+            if let Some(secret) = &acceptance.secret {
+                f.secret = Some(secret.clone());
+            }
+            if let Some(data) = &acceptance.data {
+                f.data.clone_from(data);
+            }
+            if let Some(details) = &acceptance.details {
+                f.details.clone_from(details);
+            }
+            if acceptance.clear_throttle {
+                u.set_throttle(&ThrottleScope::Factor(*id), ThrottleState::default());
+            }
+            Some(())
+        });
+        Ok(match applied.flatten() {
+            Some(()) => AcceptOutcome::Accepted,
+            None => AcceptOutcome::Refused,
+        })
     }
 }
 

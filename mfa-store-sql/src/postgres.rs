@@ -3,13 +3,16 @@
 use std::fmt;
 use std::str::FromStr;
 
-use mfa_core::UserId;
-use mfa_core::store::StoreResult;
+use mfa_core::store::{AcceptOutcome, Acceptance, FactorAttempt, StoreResult, ThrottleScope};
+use mfa_core::{FactorId, FactorKind, Timestamp, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::{Postgres, Row, Transaction};
 
+use crate::codec::{details_to_db, factor_from_row, marker_to_db, throttle_from_row};
 use crate::error::db_err;
-use crate::statements::{Migration, POSTGRES_LOCK_MIGRATION, POSTGRES_LOCK_USER};
+use crate::statements::{
+    Migration, POSTGRES_ACCEPT, POSTGRES_BEGIN_ATTEMPT, POSTGRES_LOCK_MIGRATION, POSTGRES_LOCK_USER,
+};
 
 /// The implementation of [`Store`](mfa_core::store::Store), `migrate` and `schema_version`
 /// shared with SQLite, compiled for PostgreSQL with the three names below.
@@ -97,6 +100,65 @@ impl PostgresStore {
         let mut tx = self.pool.begin().await?;
         lock.execute(&mut *tx).await?;
         Ok(tx)
+    }
+}
+
+/// The verification hot path on PostgreSQL: one statement (one round trip) each.
+impl PostgresStore {
+    /// `begin_attempt`: [`POSTGRES_BEGIN_ATTEMPT`].
+    async fn begin_attempt_db(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        kinds: &[FactorKind],
+        now: Timestamp,
+    ) -> StoreResult<Option<FactorAttempt>> {
+        let query = sqlx::query(POSTGRES_BEGIN_ATTEMPT)
+            .bind(user.as_str())
+            .bind(&id.as_bytes()[..])
+            .bind(ThrottleScope::Factor(*id).key())
+            .bind(now.unix_millis())
+            .bind(kinds.iter().map(FactorKind::as_str).collect::<Vec<_>>());
+        let Some(row) = query.fetch_optional(&self.pool).await.map_err(db_err)? else {
+            return Ok(None);
+        };
+        let counted: bool = row.try_get("counted").map_err(db_err)?;
+        Ok(Some(FactorAttempt::new(factor_from_row(&row)?, throttle_from_row(&row)?, counted)))
+    }
+
+    /// `accept_verification`: [`POSTGRES_ACCEPT`].
+    async fn accept_verification_db(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        acceptance: &Acceptance,
+    ) -> StoreResult<AcceptOutcome> {
+        let secret = acceptance.secret.as_ref();
+        let (bound, ceremony) = match &acceptance.ceremony {
+            Some((bound, ceremony)) => (bound.as_ref().map(UserId::as_str), Some(&ceremony.as_bytes()[..])),
+            None => (None, None),
+        };
+        let query = sqlx::query(POSTGRES_ACCEPT)
+            .bind(acceptance.replay_marker.map(marker_to_db))
+            .bind(acceptance.used_at.unix_millis())
+            .bind(secret.map(|s| i64::from(s.key_id.0)))
+            .bind(secret.map(|s| s.ciphertext.as_slice()))
+            .bind(acceptance.data.as_deref())
+            .bind(acceptance.details.as_deref().map(details_to_db).transpose()?)
+            .bind(user.as_str())
+            .bind(&id.as_bytes()[..])
+            .bind(ceremony)
+            .bind(bound)
+            .bind(acceptance.clear_throttle)
+            .bind(ThrottleScope::Factor(*id).key());
+        let row = query.fetch_one(&self.pool).await.map_err(db_err)?;
+        let took: bool = row.try_get("took").map_err(db_err)?;
+        let accepted: bool = row.try_get("accepted").map_err(db_err)?;
+        Ok(match (acceptance.ceremony.is_some() && !took, accepted) {
+            (true, _) => AcceptOutcome::CeremonyGone,
+            (false, true) => AcceptOutcome::Accepted,
+            (false, false) => AcceptOutcome::Refused,
+        })
     }
 }
 

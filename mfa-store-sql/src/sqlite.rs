@@ -4,13 +4,17 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use mfa_core::UserId;
-use mfa_core::store::StoreResult;
+use mfa_core::store::{AcceptOutcome, Acceptance, FactorAttempt, StoreResult, ThrottleScope, ThrottleState};
+use mfa_core::{FactorId, FactorKind, Timestamp, UserId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 
+use crate::codec::{details_to_db, factor_from_row, marker_to_db, throttle_from_row};
 use crate::error::db_err;
-use crate::statements::{Migration, SQLITE_BEGIN_IMMEDIATE};
+use crate::statements::{
+    DELETE_THROTTLE, Migration, SQLITE_ACCEPT_FACTOR, SQLITE_BEGIN_IMMEDIATE, SQLITE_COUNT_FIRST_ATTEMPT,
+    SQLITE_FACTOR_WITH_THROTTLE, SQLITE_TAKE_LIVE_CEREMONY,
+};
 
 /// The implementation of [`Store`](mfa_core::store::Store), `migrate` and `schema_version`
 /// shared with PostgreSQL, compiled for SQLite with the three names below.
@@ -125,6 +129,74 @@ impl SqliteStore {
     /// A write transaction for migrating: the write lock excludes other migrators too.
     async fn begin_migration(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         self.pool.begin_with(SQLITE_BEGIN_IMMEDIATE).await.map_err(db_err)
+    }
+}
+
+/// The verification hot path on SQLite, where one statement cannot write two tables.
+impl SqliteStore {
+    /// `begin_attempt`: counts first, in one statement that checks the factor and the
+    /// throttle itself, then reads the factor and its throttle.
+    async fn begin_attempt_db(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        kinds: &[FactorKind],
+        now: Timestamp,
+    ) -> StoreResult<Option<FactorAttempt>> {
+        let scope = ThrottleScope::Factor(*id).key();
+        let kinds = serde_json::to_string(&kinds.iter().map(FactorKind::as_str).collect::<Vec<_>>())
+            .map_err(mfa_core::store::StoreError::backend)?;
+        let count = sqlx::query(SQLITE_COUNT_FIRST_ATTEMPT)
+            .bind(user.as_str())
+            .bind(&id.as_bytes()[..])
+            .bind(&scope)
+            .bind(now.unix_millis())
+            .bind(kinds);
+        let counted = count.execute(&self.pool).await.map_err(db_err)?.rows_affected() == 1;
+        let read = sqlx::query(SQLITE_FACTOR_WITH_THROTTLE).bind(user.as_str()).bind(&id.as_bytes()[..]).bind(&scope);
+        let Some(row) = read.fetch_optional(&self.pool).await.map_err(db_err)? else {
+            return Ok(None);
+        };
+        // Counted: the throttle was clear before this call.
+        let throttle = if counted { ThrottleState::default() } else { throttle_from_row(&row)? };
+        Ok(Some(FactorAttempt::new(factor_from_row(&row)?, throttle, counted)))
+    }
+
+    /// `accept_verification`: one `BEGIN IMMEDIATE` transaction (one commit), rolled back
+    /// if the ceremony is gone.
+    async fn accept_verification_db(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        acceptance: &Acceptance,
+    ) -> StoreResult<AcceptOutcome> {
+        let mut tx = self.begin_user(user).await?;
+        if let Some((bound, ceremony)) = &acceptance.ceremony {
+            let take = sqlx::query(SQLITE_TAKE_LIVE_CEREMONY)
+                .bind(&ceremony.as_bytes()[..])
+                .bind(bound.as_ref().map(UserId::as_str))
+                .bind(acceptance.used_at.unix_millis());
+            if take.execute(&mut *tx).await.map_err(db_err)?.rows_affected() != 1 {
+                return Ok(AcceptOutcome::CeremonyGone);
+            }
+        }
+        let secret = acceptance.secret.as_ref();
+        let accept = sqlx::query(SQLITE_ACCEPT_FACTOR)
+            .bind(acceptance.replay_marker.map(marker_to_db))
+            .bind(acceptance.used_at.unix_millis())
+            .bind(secret.map(|s| i64::from(s.key_id.0)))
+            .bind(secret.map(|s| s.ciphertext.as_slice()))
+            .bind(acceptance.data.as_deref())
+            .bind(acceptance.details.as_deref().map(details_to_db).transpose()?)
+            .bind(user.as_str())
+            .bind(&id.as_bytes()[..]);
+        let accepted = accept.execute(&mut *tx).await.map_err(db_err)?.rows_affected() == 1;
+        if accepted && acceptance.clear_throttle {
+            let clear = sqlx::query(DELETE_THROTTLE).bind(user.as_str()).bind(ThrottleScope::Factor(*id).key());
+            clear.execute(&mut *tx).await.map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(if accepted { AcceptOutcome::Accepted } else { AcceptOutcome::Refused })
     }
 }
 

@@ -74,6 +74,100 @@ pub(crate) const ADVANCE_REPLAY_MARKER: &str = "UPDATE mfa_factors SET replay_ma
      WHERE user_id = $3 AND id = $4 AND status = 'active' AND (replay_marker IS NULL OR replay_marker < $1)";
 
 // ---------------------------------------------------------------------------------------
+// The verification hot path: `begin_attempt` and `accept_verification`
+// ---------------------------------------------------------------------------------------
+
+/// Factor `$2` of user `$1`, with its throttle (scope `$3`) as `failures` and
+/// `last_attempt_at` (0 and NULL when there is none).
+macro_rules! factor_with_throttle {
+    () => {
+        concat!(
+            "SELECT ",
+            factor_columns!(),
+            ", COALESCE((SELECT failures FROM mfa_throttles WHERE user_id = $1 AND scope = $3), 0) AS failures, \
+             (SELECT last_attempt_at FROM mfa_throttles WHERE user_id = $1 AND scope = $3) AS last_attempt_at \
+             FROM mfa_factors WHERE user_id = $1 AND id = $2"
+        )
+    };
+}
+
+/// Counts a first attempt (one failure at `$4`) on the throttle (scope `$3`) of factor `$2`
+/// of user `$1`, if the factor is active, of a kind named by `$5` and its throttle clear.
+macro_rules! count_first_attempt {
+    ($kind_is_named:literal) => {
+        concat!(
+            "INSERT INTO mfa_throttles (user_id, scope, failures, last_attempt_at) \
+             SELECT $1, $3, 1, $4 FROM mfa_factors WHERE user_id = $1 AND id = $2 AND status = 'active' AND ",
+            $kind_is_named,
+            " ON CONFLICT (user_id, scope) DO UPDATE SET failures = 1, last_attempt_at = excluded.last_attempt_at \
+             WHERE mfa_throttles.failures = 0 AND mfa_throttles.last_attempt_at IS NULL"
+        )
+    };
+}
+
+/// SQLite: [`count_first_attempt!`], the kinds `$5` given as a JSON array of strings.
+#[cfg(feature = "sqlite")]
+pub(crate) const SQLITE_COUNT_FIRST_ATTEMPT: &str = count_first_attempt!("kind IN (SELECT value FROM json_each($5))");
+
+/// SQLite: [`factor_with_throttle!`].
+#[cfg(feature = "sqlite")]
+pub(crate) const SQLITE_FACTOR_WITH_THROTTLE: &str = factor_with_throttle!();
+
+/// SQLite: takes ceremony `$1` of user `$2` (NULL: no user) if unexpired at `$3`.
+#[cfg(feature = "sqlite")]
+pub(crate) const SQLITE_TAKE_LIVE_CEREMONY: &str =
+    "DELETE FROM mfa_ceremonies WHERE id = $1 AND user_id IS NOT DISTINCT FROM $2 AND expires_at > $3";
+
+/// The acceptance of factor `$8` of user `$7`, if active and its replay marker is behind
+/// `$1` (NULL: no marker): sets the marker, last use `$2`, and where not NULL the sealed
+/// secret `$3`/`$4`, data `$5` and details `$6`.
+macro_rules! accept_factor {
+    () => {
+        "UPDATE mfa_factors SET replay_marker = COALESCE($1, replay_marker), last_used_at = $2, \
+         secret_key_id = COALESCE($3, secret_key_id), secret_ciphertext = COALESCE($4, secret_ciphertext), \
+         data = COALESCE($5, data), details = COALESCE($6, details) \
+         WHERE user_id = $7 AND id = $8 AND status = 'active' \
+         AND ($1 IS NULL OR replay_marker IS NULL OR replay_marker < $1)"
+    };
+}
+
+/// SQLite: [`accept_factor!`].
+#[cfg(feature = "sqlite")]
+pub(crate) const SQLITE_ACCEPT_FACTOR: &str = accept_factor!();
+
+/// PostgreSQL: `begin_attempt` in one statement. Every part reads the same snapshot; the
+/// count re-checks the throttle on its newest version (`ON CONFLICT ... WHERE`), so of
+/// concurrent calls on a clear throttle exactly one counts. Returns the factor's columns,
+/// the throttle as it was (`failures`, `last_attempt_at`) and `counted`; no row if there is
+/// no such factor. `$5` is the kinds, as `TEXT[]`.
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES_BEGIN_ATTEMPT: &str = concat!(
+    "WITH f AS (",
+    factor_with_throttle!(),
+    "), c AS (",
+    count_first_attempt!(
+        "kind = ANY($5) AND EXISTS (SELECT 1 FROM f WHERE f.failures = 0 AND f.last_attempt_at IS NULL)"
+    ),
+    " RETURNING 1) SELECT f.*, EXISTS (SELECT 1 FROM c) AS counted FROM f"
+);
+
+/// PostgreSQL: `accept_verification` in one statement. `$9`/`$10`: the ceremony (NULL: none)
+/// and the user it is bound to, taken if unexpired at `$2`; the factor changes only if the
+/// ceremony was taken (or none is named), as [`accept_factor!`] does; the throttle (scope
+/// `$12`) is deleted if `$11` and the factor changed. Returns `took` and `accepted`.
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES_ACCEPT: &str = concat!(
+    "WITH c AS (DELETE FROM mfa_ceremonies WHERE $9::BYTEA IS NOT NULL AND id = $9 \
+     AND user_id IS NOT DISTINCT FROM $10 AND expires_at > $2 RETURNING 1), \
+     f AS (",
+    accept_factor!(),
+    " AND ($9::BYTEA IS NULL OR EXISTS (SELECT 1 FROM c)) RETURNING 1), \
+     t AS (DELETE FROM mfa_throttles WHERE $11 AND user_id = $7 AND scope = $12 AND EXISTS (SELECT 1 FROM f) \
+     RETURNING 1) \
+     SELECT EXISTS (SELECT 1 FROM c) AS took, EXISTS (SELECT 1 FROM f) AS accepted"
+);
+
+// ---------------------------------------------------------------------------------------
 // Ceremonies (`mfa_ceremonies`)
 // ---------------------------------------------------------------------------------------
 

@@ -247,16 +247,15 @@ fn refused(e: WebauthnError) -> Error {
     }
 }
 
-fn credential_json(proof: &Proof) -> Result<&str> {
-    match proof {
-        Proof::Credential(json) => Ok(json),
-        _ => Err(Error::InvalidInput { field: "credential", reason: "expected a WebAuthn response" }),
-    }
-}
-
-fn parse<T: serde::de::DeserializeOwned>(proof: &Proof) -> Result<T> {
-    serde_json::from_str(credential_json(proof)?)
-        .map_err(|_| Error::InvalidInput { field: "credential", reason: "not a WebAuthn response" })
+/// The proof's credential response, parsed as `T` once however often it is asked for.
+fn parse<T: serde::de::DeserializeOwned + Send + Sync + 'static>(proof: &Proof) -> Result<Arc<T>> {
+    let Proof::Credential(credential) = proof else {
+        return Err(Error::InvalidInput { field: "credential", reason: "expected a WebAuthn response" });
+    };
+    credential.parsed(|json| {
+        serde_json::from_str(json)
+            .map_err(|_| Error::InvalidInput { field: "credential", reason: "not a WebAuthn response" })
+    })
 }
 
 /// The AAGUID in a registration's authenticator data, unless it is all zeros (U2F keys,
@@ -380,20 +379,18 @@ impl FactorAdapter for WebauthnFactor {
         // A registration response completes an enrolment and an assertion response signs
         // in, as the browser's `toJSON()` makes them; the other shape is refused here,
         // before the ceremony's attempt or the failure counter is touched.
-        let json = credential_json(proof)?;
         let fits = match step {
-            ProofStep::Enrolment => serde_json::from_str::<RegisterPublicKeyCredential>(json).is_ok(),
-            _ => serde_json::from_str::<PublicKeyCredential>(json).is_ok(),
+            ProofStep::Enrolment => parse::<RegisterPublicKeyCredential>(proof).map(drop),
+            _ => parse::<PublicKeyCredential>(proof).map(drop),
         };
-        if fits {
-            Ok(())
-        } else {
-            Err(Error::InvalidInput { field: "credential", reason: "not a WebAuthn response for this step" })
-        }
+        fits.map_err(|e| match e {
+            Error::InvalidInput { reason: "expected a WebAuthn response", .. } => e,
+            _ => Error::InvalidInput { field: "credential", reason: "not a WebAuthn response for this step" },
+        })
     }
 
     fn identify(&self, _kind: &FactorKind, proof: &Proof) -> Result<Option<String>> {
-        let credential: PublicKeyCredential = parse(proof)?;
+        let credential = parse::<PublicKeyCredential>(proof)?;
         Ok(Some(b64(credential.get_credential_id())))
     }
 
@@ -465,7 +462,7 @@ impl FactorAdapter for WebauthnFactor {
     }
 
     async fn finish_enrolment(&self, _ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome> {
-        let registration: RegisterPublicKeyCredential = parse(input.proof)?;
+        let registration = parse::<RegisterPublicKeyCredential>(input.proof)?;
         let ceremony = input.ceremony.ok_or(Error::Expired)?;
         let state: State = serde_json::from_slice(&ceremony.payload).map_err(corrupt)?;
         let kind = &input.factor.kind;
@@ -514,7 +511,7 @@ impl FactorAdapter for WebauthnFactor {
     }
 
     async fn finish_challenge(&self, ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome> {
-        let credential: PublicKeyCredential = parse(input.proof)?;
+        let credential = parse::<PublicKeyCredential>(input.proof)?;
         let record = input.factor;
         if record.lookup_key.as_deref() != Some(b64(credential.get_credential_id()).as_str()) {
             return Err(Error::InvalidCode);

@@ -302,8 +302,16 @@ impl Mfa {
             return Err(Error::Expired);
         }
         let factor = ceremony.factor.ok_or(Error::Expired)?;
-        let mut record =
-            inner.store.get_factor(user, &factor).await?.filter(FactorRecord::is_active).ok_or(Error::NotFound)?;
+        // The proof was checked for the ceremony's kind above: the attempt may be counted.
+        let kinds = std::slice::from_ref(&ceremony.kind);
+        let attempt = inner
+            .store
+            .begin_attempt(user, &factor, kinds, now)
+            .await?
+            .filter(|a| a.factor.is_active())
+            .ok_or(Error::NotFound)?;
+        let mut counting = Counting::begun(&attempt, now);
+        let mut record = attempt.factor;
         // The user may answer with another of their credentials of the same adapter (any of
         // their security keys): verify against the one the proof names.
         let adapter = self.adapter(&record.kind)?;
@@ -314,9 +322,13 @@ impl Mfa {
             && other.is_active()
             && self.adapter(&other.kind).is_ok_and(|a| Arc::ptr_eq(a, adapter))
         {
-            record = other;
+            // The attempt counts against the credential used, not the one challenged.
+            if let Counting::Counted(state) = counting {
+                self.throttle_reset_after_commit(user, &ThrottleScope::Factor(record.id), state).await;
+            }
+            (record, counting) = (other, Counting::Throttled(None));
         }
-        self.verify_record(user, &record, Some(&ceremony), proof, now, None, Counting::Throttled).await
+        self.verify_record(user, &record, Some(&ceremony), proof, now, None, counting).await
     }
 
     /// Verifies a proof for a factor that needs no challenge state (an authenticator app):
@@ -361,12 +373,21 @@ impl Mfa {
     /// ```
     pub async fn verify(&self, user: &UserId, factor: &FactorId, proof: &Proof) -> Result<Verified> {
         let now = self.now();
-        let record =
-            self.inner.store.get_factor(user, factor).await?.filter(FactorRecord::is_active).ok_or(Error::NotFound)?;
-        if self.adapter(&record.kind)?.needs_challenge(&record.kind) {
+        // Read the factor and count the attempt in one store call; a proof this factor's
+        // kind would refuse before evaluating it is not counted.
+        let kinds = self.kinds_verifying(proof);
+        let attempt = self
+            .inner
+            .store
+            .begin_attempt(user, factor, &kinds, now)
+            .await?
+            .filter(|a| a.factor.is_active())
+            .ok_or(Error::NotFound)?;
+        if self.adapter(&attempt.factor.kind)?.needs_challenge(&attempt.factor.kind) {
             return Err(Error::Unsupported);
         }
-        self.verify_record(user, &record, None, proof, now, None, Counting::Throttled).await
+        let counting = Counting::begun(&attempt, now);
+        self.verify_record(user, &attempt.factor, None, proof, now, None, counting).await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -386,7 +407,14 @@ impl Mfa {
         let scope = ThrottleScope::Factor(record.id);
         let throttle = self.throttle_for(record);
         let attempt = match counting {
-            Counting::Throttled => Some(self.throttle_begin(user, &scope, now, &throttle).await?),
+            Counting::Counted(state) => {
+                self.settle_refusals(user, scope, now).await;
+                Some(state)
+            }
+            Counting::Throttled(None) => Some(self.throttle_begin(user, &scope, now, &throttle).await?),
+            Counting::Throttled(Some(state)) => {
+                Some(self.throttle_begin_from(user, &scope, now, &throttle, state).await?)
+            }
             Counting::Unauthenticated => {
                 // Read only: a hard stop holds, but nothing is counted or waited for.
                 let state = inner.store.get_throttle(user, &scope).await?;
@@ -427,35 +455,32 @@ impl Mfa {
         if required.is_some_and(|min| assurance < min) {
             return failed(Error::InvalidCode).await;
         }
-        if let Some(c) = ceremony {
-            // Single use: of concurrent correct proofs, only the one that takes it wins.
-            inner.store.take_ceremony(c.user.as_ref(), &c.id, now).await?.ok_or(Error::Expired)?;
-        }
-        if let Some(marker) = outcome.replay_marker
-            && !inner.store.advance_replay_marker(user, &record.id, marker, now).await?
-        {
-            self.emit(user, now, EventKind::ReplayRejected { factor: record.id }).await;
-            if let Some(attempt) = attempt {
-                self.count_failure(user, Some(record.id), attempt, FailureReason::Replayed, now, &throttle).await;
-            }
-            return Err(Error::Replayed);
-        }
-        let mut update = FactorUpdate {
-            last_used_at: outcome.replay_marker.is_none().then_some(now),
-            data: outcome.data,
-            details: outcome.details,
-            ..FactorUpdate::default()
-        };
+        // One store call: take the ceremony (single use: of concurrent correct proofs, only
+        // the one that takes it wins), move the replay marker forward, record the use and
+        // clear the counter.
+        let mut acceptance = Acceptance::new(now);
+        acceptance.ceremony = ceremony.map(|c| (c.user.clone(), c.id));
+        acceptance.replay_marker = outcome.replay_marker;
+        acceptance.data = outcome.data;
+        acceptance.details = outcome.details;
+        acceptance.clear_throttle = attempt.is_some();
         if let (Some(sealed), Some(secret)) = (&record.secret, &secret)
             && sealed.key_id != inner.sealer.current_key()
         {
-            update.secret = Some(self.seal(user, &record.id, secret)?);
+            acceptance.secret = Some(self.seal(user, &record.id, secret)?);
         }
-        if update != FactorUpdate::default() {
-            inner.store.update_factor(user, &record.id, &update).await?;
-        }
-        if let Some(attempt) = attempt {
-            self.throttle_reset(user, &scope, attempt).await?;
+        match inner.store.accept_verification(user, &record.id, &acceptance).await? {
+            AcceptOutcome::Accepted => {}
+            AcceptOutcome::CeremonyGone => return Err(Error::Expired),
+            AcceptOutcome::Refused if outcome.replay_marker.is_some() => {
+                self.emit(user, now, EventKind::ReplayRejected { factor: record.id }).await;
+                if let Some(attempt) = attempt {
+                    self.count_failure(user, Some(record.id), attempt, FailureReason::Replayed, now, &throttle).await;
+                }
+                return Err(Error::Replayed);
+            }
+            // Removed (or replaced) while it was being verified.
+            AcceptOutcome::Refused => return Err(Error::NotFound),
         }
         self.emit(user, now, EventKind::VerificationSucceeded { factor: Some(record.id), assurance }).await;
         let action = ceremony.and_then(|c| c.action.clone()).map(ActionDigest::from_stored);

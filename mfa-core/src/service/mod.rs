@@ -24,8 +24,9 @@ use crate::secret::SecretBytes;
 use crate::secret::SecretString;
 use crate::settings::{DeliveryCap, DeliverySettings, FreshAuth, Settings, WindowCap, is_fresh};
 use crate::store::{
-    CeremonyPurpose, CeremonyRecord, CounterState, DeviceTokenRecord, FactorEdit, FactorRecord, FactorUpdate,
-    RecoveryCodeRecord, Store, StoreError, StoreExt, ThrottleScope, ThrottleState,
+    AcceptOutcome, Acceptance, CeremonyPurpose, CeremonyRecord, CounterState, DeviceTokenRecord, FactorAttempt,
+    FactorEdit, FactorRecord, FactorUpdate, RecoveryCodeRecord, Store, StoreError, StoreExt, ThrottleScope,
+    ThrottleState,
 };
 use crate::throttle::ThrottleSettings;
 mod builder;
@@ -67,10 +68,24 @@ enum Discard {
 /// Whether a verification counts toward the factor's throttle.
 #[derive(Debug, Clone, Copy)]
 enum Counting {
-    /// A caller who holds the user's first factor: failures count, locks apply.
-    Throttled,
+    /// A caller who holds the user's first factor: failures count, locks apply. The
+    /// attempt is still to be counted, from the counter state given if it was just read.
+    Throttled(Option<ThrottleState>),
+    /// As `Throttled`, with the attempt already counted by the store: the counter is now
+    /// this state.
+    Counted(ThrottleState),
     /// Nobody is authenticated (passwordless sign-in): nothing counts against the factor.
     Unauthenticated,
+}
+
+impl Counting {
+    /// How a verification continues after [`FactorStore::begin_attempt`](crate::store::FactorStore::begin_attempt).
+    fn begun(attempt: &FactorAttempt, now: Timestamp) -> Self {
+        match attempt.counted {
+            true => Counting::Counted(ThrottleState::new(1, Some(now))),
+            false => Counting::Throttled(Some(attempt.throttle)),
+        }
+    }
 }
 
 /// The multi-factor authentication service: the one object a host holds.
@@ -275,6 +290,15 @@ impl Mfa {
 
     fn adapter(&self, kind: &FactorKind) -> Result<&Arc<dyn FactorAdapter>> {
         self.inner.adapters.get(kind).ok_or(Error::Unsupported)
+    }
+
+    /// The kinds whose adapter takes `proof` at sign-in without a challenge: the factors
+    /// [`Mfa::verify`] may count an attempt on.
+    fn kinds_verifying(&self, proof: &Proof) -> Vec<FactorKind> {
+        let takes = |(kind, adapter): &(&FactorKind, &Arc<dyn FactorAdapter>)| {
+            !adapter.needs_challenge(kind) && adapter.check_proof(kind, ProofStep::SignIn, proof).is_ok()
+        };
+        self.inner.adapters.iter().filter(takes).map(|(kind, _)| kind.clone()).collect()
     }
 
     /// S17: a recent primary authentication, and recent MFA once the user has an active

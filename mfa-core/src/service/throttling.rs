@@ -44,14 +44,29 @@ impl Mfa {
                 return Ok(next);
             }
         }
+        let current = store.get_throttle(user, scope).await?;
+        self.throttle_begin_from(user, scope, now, throttle, current).await
+    }
+
+    /// [`Mfa::throttle_begin`] from a counter state just read (by
+    /// [`FactorStore::begin_attempt`](crate::store::FactorStore::begin_attempt)).
+    pub(super) async fn throttle_begin_from(
+        &self,
+        user: &UserId,
+        scope: &ThrottleScope,
+        now: Timestamp,
+        throttle: &ThrottleSettings,
+        mut current: ThrottleState,
+    ) -> Result<ThrottleState> {
+        let store = &self.inner.store;
         for _ in 0..MAX_CAS_RETRIES {
-            let current = store.get_throttle(user, scope).await?;
             self.throttle_check(user, scope, throttle, &current, now).await?;
             let next = ThrottleState::new(current.failures.saturating_add(1), Some(now));
             if store.compare_and_set_throttle(user, scope, &current, &next).await? {
                 self.settle_refusals(user, *scope, now).await;
                 return Ok(next);
             }
+            current = store.get_throttle(user, scope).await?;
         }
         Err(Error::Backend("throttle counter contention".into()))
     }

@@ -11,11 +11,12 @@ use async_trait::async_trait;
 
 use super::StoreResult;
 use super::edit::FactorEdit;
+use super::hot::{AcceptOutcome, Acceptance, FactorAttempt};
 use super::records::{
     CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord, ThrottleScope,
     ThrottleState,
 };
-use crate::types::{CeremonyId, DeviceId, FactorId, Timestamp, UserId};
+use crate::types::{CeremonyId, DeviceId, FactorId, FactorKind, Timestamp, UserId};
 
 /// The plan of a [`FactorStore::edit_factors`]: given the user's factors as they are, the
 /// change to make, or an error to make none.
@@ -112,6 +113,43 @@ pub trait FactorStore: fmt::Debug + Send + Sync + 'static {
         marker: u64,
         used_at: Timestamp,
     ) -> StoreResult<bool>;
+
+    /// **Atomic.** The first half of a verification: the user's factor, pending or active,
+    /// with its failure counter ([`ThrottleScope::Factor`]) as it was. If the factor is
+    /// active, its kind is one of `kinds` and its counter is clear (the default), counts
+    /// this attempt in the same step: the counter becomes one failure at `now` and
+    /// [`FactorAttempt::counted`] is `true`. Otherwise changes nothing. `None` if the user
+    /// has no such factor. Of many concurrent calls on a clear counter, exactly one counts.
+    ///
+    /// The caller names the kinds a proof may be checked against, so that a proof refused
+    /// before it is evaluated (malformed, or for another kind of factor) is never counted.
+    async fn begin_attempt(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        kinds: &[FactorKind],
+        now: Timestamp,
+    ) -> StoreResult<Option<FactorAttempt>>;
+
+    /// **Atomic.** The second half of a verification that succeeded, in this order:
+    ///
+    /// 1. If [`Acceptance::ceremony`] is set, takes it as
+    ///    [`CeremonyStore::take_ceremony`] does at [`Acceptance::used_at`]; if it is gone,
+    ///    changes nothing and returns [`AcceptOutcome::CeremonyGone`].
+    /// 2. If the user's factor is active and [`Acceptance::replay_marker`] (if set) is
+    ///    greater than its marker: stores the marker, sets `last_used_at`, the secret, data
+    ///    and details given, clears its failure counter if [`Acceptance::clear_throttle`],
+    ///    and returns [`AcceptOutcome::Accepted`]. Otherwise returns
+    ///    [`AcceptOutcome::Refused`], with the ceremony (if any) taken.
+    ///
+    /// Of many concurrent calls naming the same ceremony, or the same marker, exactly one
+    /// returns [`AcceptOutcome::Accepted`].
+    async fn accept_verification(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        acceptance: &Acceptance,
+    ) -> StoreResult<AcceptOutcome>;
 }
 
 /// Ceremonies: the short-lived server state of an enrolment, a challenge or a sign-in

@@ -61,6 +61,14 @@ macro_rules! forward_store {
             delete_factor(user: &$crate::UserId, id: &$crate::FactorId) -> $crate::store::FactorRecord;
             advance_replay_marker(user: &$crate::UserId, id: &$crate::FactorId, marker: u64, used_at: $crate::Timestamp)
                 -> bool;
+            begin_attempt(
+                user: &$crate::UserId,
+                id: &$crate::FactorId,
+                kinds: &[$crate::FactorKind],
+                now: $crate::Timestamp
+            ) -> Option<$crate::store::FactorAttempt>;
+            accept_verification(user: &$crate::UserId, id: &$crate::FactorId, acceptance: &$crate::store::Acceptance)
+                -> $crate::store::AcceptOutcome;
         });
         $crate::forward_store!(@family [$($g)*] $ty, |$this, $call| $target, CeremonyStore {
             put_ceremony(record: &$crate::store::CeremonyRecord) -> ();

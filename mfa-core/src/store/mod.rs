@@ -40,10 +40,12 @@ pub type StoreResult<T> = Result<T, StoreError>;
 mod edit;
 mod families;
 mod forward;
+mod hot;
 mod records;
 
 pub use edit::{FactorChange, FactorEdit, StoreExt};
 pub use families::{CeremonyStore, CounterStore, DeviceStore, FactorPlan, FactorStore, RecoveryCodeStore};
+pub use hot::{AcceptOutcome, Acceptance, FactorAttempt};
 pub use records::{
     CeremonyPurpose, CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord,
     ThrottleScope, ThrottleState,

@@ -6,8 +6,11 @@
 //! statement each.
 
 use async_trait::async_trait;
-use mfa_core::store::{FactorPlan, FactorRecord, FactorStore, FactorUpdate, StoreError, StoreResult, ThrottleScope};
-use mfa_core::{FactorId, Timestamp, UserId};
+use mfa_core::store::{
+    AcceptOutcome, Acceptance, FactorAttempt, FactorPlan, FactorRecord, FactorStore, FactorUpdate, StoreError,
+    StoreResult, ThrottleScope,
+};
+use mfa_core::{FactorId, FactorKind, Timestamp, UserId};
 
 use super::{Backend, commit, execute, fetch_all, fetch_optional};
 use crate::codec::{details_to_db, factor_from_row, marker_to_db, opt_millis};
@@ -138,5 +141,26 @@ impl FactorStore for Backend {
             .bind(user.as_str())
             .bind(&id.as_bytes()[..]);
         Ok(execute(&self.pool, query).await? == 1)
+    }
+
+    /// One statement on PostgreSQL; on SQLite the count, then the read.
+    async fn begin_attempt(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        kinds: &[FactorKind],
+        now: Timestamp,
+    ) -> StoreResult<Option<FactorAttempt>> {
+        self.begin_attempt_db(user, id, kinds, now).await
+    }
+
+    /// One statement on PostgreSQL; one transaction on SQLite.
+    async fn accept_verification(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        acceptance: &Acceptance,
+    ) -> StoreResult<AcceptOutcome> {
+        self.accept_verification_db(user, id, acceptance).await
     }
 }

@@ -129,6 +129,7 @@ mod counters;
 mod devices;
 mod edits;
 mod factors;
+mod hot_path;
 mod housekeeping;
 mod recovery_codes;
 
@@ -137,6 +138,7 @@ pub use counters::*;
 pub use devices::*;
 pub use edits::*;
 pub use factors::*;
+pub use hot_path::*;
 pub use housekeeping::*;
 pub use recovery_codes::*;
 
@@ -183,6 +185,12 @@ macro_rules! store_conformance_tests {
                 replay_marker_needs_an_active_factor,
                 update_raises_the_replay_marker_only,
                 replay_marker_race_has_one_winner,
+                begin_attempt_reads_the_factor_and_counts_a_clear_counter,
+                begin_attempt_race_counts_once,
+                accept_applies_everything_at_once,
+                accept_refusals_change_nothing_but_the_take,
+                accept_race_on_a_ceremony_has_one_winner,
+                accept_race_on_a_marker_has_one_winner,
                 ceremony_take_is_single_use,
                 duplicate_ceremony_id_is_refused,
                 ceremony_take_race_has_one_winner,
