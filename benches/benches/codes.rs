@@ -14,11 +14,9 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use hmac::{Hmac, KeyInit, Mac};
 use mfa_benches::{
-    Comparison, LastCodeSender, fresh, print_summary, record, without_delivery_limits, without_state_limits,
+    Comparison, LastCodeSender, enrol_by_code, print_summary, record, without_delivery_limits, without_state_limits,
 };
-use mfa_core::{
-    CeremonyId, Clock, EnrolmentRequest, FactorId, FactorKind, ManualClock, Mfa, Proof, Settings, UserId, store::Store,
-};
+use mfa_core::{CeremonyId, Clock, FactorId, FactorKind, ManualClock, Mfa, Proof, Settings, UserId, store::Store};
 use mfa_otp::{EmailFactor, OobKey, SmsFactor};
 use mfa_store_memory::MemoryStore;
 use sha2::Sha256;
@@ -82,11 +80,8 @@ async fn enrol(
     to: &str,
 ) -> Channel {
     let user = UserId::new(format!("{name}-user")).unwrap();
-    let request = EnrolmentRequest::new(kind).destination(to);
-    let start = mfa.start_enrolment(&user, &fresh(clock), request).await.unwrap();
-    let code = sender.take_code().unwrap();
-    mfa.finish_enrolment(&user, &fresh(clock), &start.factor.id, &Proof::code(&code).unwrap()).await.unwrap();
-    Channel { name, user, factor: start.factor.id, pending: RefCell::default() }
+    let factor = enrol_by_code(mfa, sender, clock, &user, kind, to).await.unwrap();
+    Channel { name, user, factor, pending: RefCell::default() }
 }
 
 fn world(rt: &tokio::runtime::Runtime) -> World {

@@ -11,22 +11,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use mfa_benches::{Comparison, fresh, print_summary, record};
-use mfa_core::{
-    CeremonyId, Clock, EnrolmentRequest, FactorId, FactorKind, ManualClock, Mfa, Prompt, Proof, UserId, store::Store,
-};
+use mfa_benches::authenticators::{ORIGIN, RP_ID, assert_with, ceremony_state, origin, register};
+use mfa_benches::{Comparison, print_summary, record};
+use mfa_core::{CeremonyId, Clock, FactorId, FactorKind, ManualClock, Mfa, Proof, UserId, store::Store};
 use mfa_store_memory::MemoryStore;
 use mfa_webauthn::WebauthnFactor;
-use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
-use webauthn_rs::prelude::{
-    CreationChallengeResponse, PasskeyAuthentication, PublicKeyCredential, RequestChallengeResponse, Url, Webauthn,
-    WebauthnBuilder,
-};
+use webauthn_rs::prelude::{PasskeyAuthentication, PublicKeyCredential, Webauthn, WebauthnBuilder};
 
 const GROUP: &str = "webauthn_finish";
-const RP_ID: &str = "localhost";
-const ORIGIN: &str = "http://localhost:8080";
 /// Assertions the raw side cycles over (they are then finished by our side first).
 const POOL: usize = 256;
 
@@ -51,25 +44,14 @@ struct World {
     pending: RefCell<VecDeque<Assertion>>,
 }
 
-fn options_json(prompt: &Prompt) -> &str {
-    match prompt {
-        Prompt::PublicKeyCredential { options_json } => options_json,
-        _ => unreachable!("a WebAuthn prompt"),
-    }
-}
-
 impl World {
     /// Makes `n` more assertions, each for a new challenge, in order (their signature
     /// counters increase, so they must be finished in that order).
     async fn make(&self, n: usize) {
         for _ in 0..n {
             let challenge = self.mfa.start_challenge(&self.user, Some(&self.factor)).await.unwrap();
-            let options: RequestChallengeResponse = serde_json::from_str(options_json(&challenge.prompt)).unwrap();
-            let credential = self.passkey.borrow_mut().do_authentication(Url::parse(ORIGIN).unwrap(), options).unwrap();
-            let json = serde_json::to_string(&credential).unwrap();
-            let stored = self.store.get_ceremony(Some(&self.user), &challenge.id, self.clock.now()).await.unwrap();
-            let payload: serde_json::Value = serde_json::from_slice(&stored.unwrap().payload).unwrap();
-            let state: PasskeyAuthentication = serde_json::from_value(payload["data"].clone()).unwrap();
+            let (credential, json) = assert_with(&mut *self.passkey.borrow_mut(), &challenge.prompt).unwrap();
+            let state = ceremony_state(&*self.store, Some(&self.user), &challenge.id, self.clock.now()).await.unwrap();
             self.pending.borrow_mut().push_back(Assertion { id: challenge.id, json, credential, state });
         }
     }
@@ -95,21 +77,12 @@ fn world(rt: &tokio::runtime::Runtime) -> World {
         .build()
         .unwrap();
     // The raw primitive, configured as our adapter configures it.
-    let raw = WebauthnBuilder::new(RP_ID, &Url::parse(ORIGIN).unwrap()).unwrap().rp_name("Bench").build().unwrap();
+    let raw = WebauthnBuilder::new(RP_ID, &origin().unwrap()).unwrap().rp_name("Bench").build().unwrap();
     let user = UserId::new("alice").unwrap();
     let mut passkey = SoftPasskey::new(true);
-    let factor = rt.block_on(async {
-        let start =
-            mfa.start_enrolment(&user, &fresh(&clock), EnrolmentRequest::new(FactorKind::PASSKEY)).await.unwrap();
-        // A software authenticator keeps no resident keys: lift that requirement client-side.
-        let mut options: serde_json::Value = serde_json::from_str(options_json(&start.prompt)).unwrap();
-        options["publicKey"]["authenticatorSelection"]["residentKey"] = "discouraged".into();
-        options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = false.into();
-        let options: CreationChallengeResponse = serde_json::from_value(options).unwrap();
-        let created = passkey.do_registration(Url::parse(ORIGIN).unwrap(), options).unwrap();
-        let proof = Proof::credential(serde_json::to_string(&created).unwrap()).unwrap();
-        mfa.finish_enrolment(&user, &fresh(&clock), &start.factor.id, &proof).await.unwrap().id
-    });
+    // A software authenticator keeps no resident keys: `register` lifts that requirement
+    // client-side.
+    let factor = rt.block_on(register(&mfa, &clock, &user, FactorKind::PASSKEY, &mut passkey)).unwrap().factor;
     World { clock, store, mfa, raw, user, factor, passkey: RefCell::new(passkey), pending: RefCell::default() }
 }
 

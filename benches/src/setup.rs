@@ -154,6 +154,28 @@ pub async fn enrol_totp(mfa: &Mfa, totp: &TotpFactor, clock: &ManualClock, user:
     Ok(TotpUser { user: user.clone(), factor: start.factor.id, key })
 }
 
+/// Enrols a factor that sends codes (SMS, email) for `user` through the service, to
+/// `destination`, confirming it with the code `sender` received (the service's factor must
+/// send through `sender`).
+///
+/// # Errors
+///
+/// If enrolment fails or nothing was sent.
+pub async fn enrol_by_code(
+    mfa: &Mfa,
+    sender: &LastCodeSender,
+    clock: &ManualClock,
+    user: &UserId,
+    kind: FactorKind,
+    destination: &str,
+) -> BenchResult<FactorId> {
+    let request = EnrolmentRequest::new(kind).destination(destination);
+    let start = mfa.start_enrolment(user, &fresh(clock), request).await?;
+    let code = sender.take_code()?;
+    mfa.finish_enrolment(user, &fresh(clock), &start.factor.id, &Proof::code(&code)?).await?;
+    Ok(start.factor.id)
+}
+
 /// One TOTP verification to make: the time to set the clock to and the code typed.
 #[derive(Debug, Clone)]
 pub struct TotpCase {

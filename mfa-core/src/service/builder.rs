@@ -291,12 +291,14 @@ impl MfaBuilder {
         }
         settings.delivery.check().map_err(Error::Config)?;
         settings.limits.check().map_err(Error::Config)?;
-        let mut adapters = HashMap::new();
+        // A handful of kinds: a vector searched in order is faster than hashing the kind.
+        let mut adapters: Vec<(FactorKind, Arc<dyn FactorAdapter>)> = Vec::new();
         for adapter in self.adapters {
             for kind in adapter.kinds() {
-                if adapters.insert(kind, adapter.clone()).is_some() {
+                if adapters.iter().any(|(k, _)| *k == kind) {
                     return Err(Error::Config("two adapters claim the same factor kind"));
                 }
+                adapters.push((kind, adapter.clone()));
             }
         }
         let opened = OpenedSecrets::new(settings.secret_cache);

@@ -105,7 +105,7 @@ struct Inner {
     sealer: Arc<dyn SecretSealer>,
     events: Arc<dyn EventSink>,
     settings: Settings,
-    adapters: HashMap<FactorKind, Arc<dyn FactorAdapter>>,
+    adapters: Vec<(FactorKind, Arc<dyn FactorAdapter>)>,
     dummy_hash: DummyHash,
     /// Throttles derived from the guess budget, by guess probability.
     derived: std::sync::RwLock<HashMap<u64, ThrottleSettings>>,
@@ -289,13 +289,13 @@ impl Mfa {
     }
 
     fn adapter(&self, kind: &FactorKind) -> Result<&Arc<dyn FactorAdapter>> {
-        self.inner.adapters.get(kind).ok_or(Error::Unsupported)
+        self.inner.adapters.iter().find(|(k, _)| k == kind).map(|(_, a)| a).ok_or(Error::Unsupported)
     }
 
     /// The kinds whose adapter takes `proof` at sign-in without a challenge: the factors
     /// [`Mfa::verify`] may count an attempt on.
     fn kinds_verifying(&self, proof: &Proof) -> Vec<FactorKind> {
-        let takes = |(kind, adapter): &(&FactorKind, &Arc<dyn FactorAdapter>)| {
+        let takes = |(kind, adapter): &&(FactorKind, Arc<dyn FactorAdapter>)| {
             !adapter.needs_challenge(kind) && adapter.check_proof(kind, ProofStep::SignIn, proof).is_ok()
         };
         self.inner.adapters.iter().filter(takes).map(|(kind, _)| kind.clone()).collect()

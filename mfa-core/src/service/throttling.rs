@@ -8,9 +8,10 @@ impl Mfa {
     /// the adapter reports the factor's guess probability, else the one in the settings.
     pub(super) fn throttle_for(&self, record: &FactorRecord) -> ThrottleSettings {
         let inner = &self.inner;
-        let (Some(budget), Some(p)) =
-            (inner.settings.guess_budget, self.adapter(&record.kind).ok().and_then(|a| a.guess_probability(record)))
-        else {
+        let Some(budget) = inner.settings.guess_budget else {
+            return inner.settings.throttle;
+        };
+        let Some(p) = self.adapter(&record.kind).ok().and_then(|a| a.guess_probability(record)) else {
             return inner.settings.throttle;
         };
         let key = p.to_bits();
