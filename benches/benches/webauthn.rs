@@ -149,14 +149,14 @@ fn main() {
     bench(&mut c, &rt, &w);
     c.final_summary();
     print_summary(
-        "WebAuthn finish-authentication, passkey, memory store (budget 1.1x)",
+        "WebAuthn finish-authentication, passkey, memory store (budget 1.05x)",
         &[
-            Comparison::new("passkey assertion", format!("{GROUP}/ours"), format!("{GROUP}/raw"), Some(1.1)),
+            Comparison::new("passkey assertion", format!("{GROUP}/ours"), format!("{GROUP}/raw"), Some(1.05)),
             Comparison::new(
                 "passkey assertion, raw incl. JSON parse",
                 format!("{GROUP}/ours"),
                 format!("{GROUP}/raw_with_json"),
-                Some(1.1),
+                Some(1.05),
             ),
         ],
     );

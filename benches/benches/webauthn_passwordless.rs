@@ -202,14 +202,14 @@ fn main() {
     bench(&mut c, &rt, &w);
     c.final_summary();
     print_summary(
-        "WebAuthn passwordless sign-in, passkey, memory store (budget 1.1x)",
+        "WebAuthn passwordless sign-in, passkey, memory store (budget 1.05x)",
         &[
-            Comparison::new("passwordless finish", format!("{GROUP}/ours"), format!("{GROUP}/raw"), Some(1.1)),
+            Comparison::new("passwordless finish", format!("{GROUP}/ours"), format!("{GROUP}/raw"), Some(1.05)),
             Comparison::new(
                 "passwordless finish, raw incl. JSON parse",
                 format!("{GROUP}/ours"),
                 format!("{GROUP}/raw_with_json"),
-                Some(1.1),
+                Some(1.05),
             ),
         ],
     );

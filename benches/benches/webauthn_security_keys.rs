@@ -199,13 +199,13 @@ fn main() {
     let mut rows = Vec::new();
     for (name, what) in [("ctap2", "CTAP2 key (packed)"), ("u2f", "U2F key (fido-u2f)")] {
         let ours = format!("{GROUP}/{name}/ours");
-        rows.push(Comparison::new(what, &ours, format!("{GROUP}/{name}/raw"), Some(1.1)));
+        rows.push(Comparison::new(what, &ours, format!("{GROUP}/{name}/raw"), Some(1.05)));
         rows.push(Comparison::new(
             format!("{what}, raw incl. JSON parse"),
             ours,
             format!("{GROUP}/{name}/raw_with_json"),
-            Some(1.1),
+            Some(1.05),
         ));
     }
-    print_summary("WebAuthn second factor, security keys, memory store (budget 1.1x)", &rows);
+    print_summary("WebAuthn second factor, security keys, memory store (budget 1.05x)", &rows);
 }

@@ -12,7 +12,7 @@ use sqlx::{Sqlite, Transaction};
 use crate::codec::{details_to_db, factor_from_row, marker_to_db, throttle_from_row};
 use crate::error::db_err;
 use crate::statements::{
-    DELETE_THROTTLE, Migration, SQLITE_ACCEPT_FACTOR, SQLITE_BEGIN_IMMEDIATE, SQLITE_COUNT_FIRST_ATTEMPT,
+    Migration, SQLITE_ACCEPT_FACTOR, SQLITE_BEGIN_IMMEDIATE, SQLITE_CLEAR_THROTTLE, SQLITE_COUNT_FIRST_ATTEMPT,
     SQLITE_FACTOR_WITH_THROTTLE, SQLITE_TAKE_LIVE_CEREMONY,
 };
 
@@ -192,7 +192,7 @@ impl SqliteStore {
             .bind(&id.as_bytes()[..]);
         let accepted = accept.execute(&mut *tx).await.map_err(db_err)?.rows_affected() == 1;
         if accepted && acceptance.clear_throttle {
-            let clear = sqlx::query(DELETE_THROTTLE).bind(user.as_str()).bind(ThrottleScope::Factor(*id).key());
+            let clear = sqlx::query(SQLITE_CLEAR_THROTTLE).bind(user.as_str()).bind(ThrottleScope::Factor(*id).key());
             clear.execute(&mut *tx).await.map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)?;

@@ -135,6 +135,25 @@ macro_rules! accept_factor {
 #[cfg(feature = "sqlite")]
 pub(crate) const SQLITE_ACCEPT_FACTOR: &str = accept_factor!();
 
+/// Clears the throttle of user `$user` in scope `$scope` after a success. The row is kept at
+/// the default (which reads as no row) rather than deleted: the next first attempt then
+/// updates it in place instead of inserting it again, and the row goes with its factor.
+macro_rules! clear_throttle {
+    ($user:literal, $scope:literal) => {
+        concat!(
+            "UPDATE mfa_throttles SET failures = 0, last_attempt_at = NULL WHERE user_id = ",
+            $user,
+            " AND scope = ",
+            $scope,
+            " AND (failures <> 0 OR last_attempt_at IS NOT NULL)"
+        )
+    };
+}
+
+/// SQLite: [`clear_throttle!`] for user `$1`, scope `$2`.
+#[cfg(feature = "sqlite")]
+pub(crate) const SQLITE_CLEAR_THROTTLE: &str = clear_throttle!("$1", "$2");
+
 /// PostgreSQL: `begin_attempt` in one statement. Every part reads the same snapshot; the
 /// count re-checks the throttle on its newest version (`ON CONFLICT ... WHERE`), so of
 /// concurrent calls on a clear throttle exactly one counts. Returns the factor's columns,
@@ -154,7 +173,7 @@ pub(crate) const POSTGRES_BEGIN_ATTEMPT: &str = concat!(
 /// PostgreSQL: `accept_verification` in one statement. `$9`/`$10`: the ceremony (NULL: none)
 /// and the user it is bound to, taken if unexpired at `$2`; the factor changes only if the
 /// ceremony was taken (or none is named), as [`accept_factor!`] does; the throttle (scope
-/// `$12`) is deleted if `$11` and the factor changed. Returns `took` and `accepted`.
+/// `$12`) is cleared, as [`clear_throttle!`] does, if `$11` and the factor changed. Returns `took` and `accepted`.
 #[cfg(feature = "postgres")]
 pub(crate) const POSTGRES_ACCEPT: &str = concat!(
     "WITH c AS (DELETE FROM mfa_ceremonies WHERE $9::BYTEA IS NOT NULL AND id = $9 \
@@ -162,8 +181,9 @@ pub(crate) const POSTGRES_ACCEPT: &str = concat!(
      f AS (",
     accept_factor!(),
     " AND ($9::BYTEA IS NULL OR EXISTS (SELECT 1 FROM c)) RETURNING 1), \
-     t AS (DELETE FROM mfa_throttles WHERE $11 AND user_id = $7 AND scope = $12 AND EXISTS (SELECT 1 FROM f) \
-     RETURNING 1) \
+     t AS (",
+    clear_throttle!("$7", "$12"),
+    " AND $11 AND EXISTS (SELECT 1 FROM f) RETURNING 1) \
      SELECT EXISTS (SELECT 1 FROM c) AS took, EXISTS (SELECT 1 FROM f) AS accepted"
 );
 

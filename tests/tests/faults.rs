@@ -180,6 +180,31 @@ async fn interrupted_first_enrolment_leaves_no_factor<S: Store>(w: World<S>) {
     panic!("the enrolment never finished");
 }
 
+/// A TOTP verification is two store calls: `begin_attempt` (the factor read and the attempt
+/// counted) and `accept_verification` (the code used up, the counter cleared). Interrupted
+/// at either, the code is not used up: before the count nothing changed; after it, the
+/// attempt stays counted (erring on the side of caution) and the same code still verifies.
+async fn interrupted_verification_leaves_the_code_usable<S: Store>(w: World<S>) {
+    let alice = UserId::new("alice").unwrap();
+    let (id, key) = w.start_totp(&alice, None).await;
+    w.mfa.finish_enrolment(&alice, &w.fresh(), &id, &w.next_code(&key)).await.unwrap();
+    let code = w.next_code(&key);
+    w.store.reset();
+    w.mfa.verify(&alice, &id, &code).await.unwrap();
+    assert_eq!(w.store.calls(), ["begin_attempt", "accept_verification"], "the hot path is two calls");
+    let scope = mfa_core::store::ThrottleScope::Factor(id);
+    for n in 1..=2 {
+        let code = w.next_code(&key);
+        w.store.fail_call(n);
+        assert!(matches!(w.mfa.verify(&alice, &id, &code).await, Err(e) if is_injected(&e)), "call {n}");
+        w.store.reset();
+        let counted = w.store.inner().get_throttle(&alice, &scope).await.unwrap().failures;
+        assert_eq!(counted, u32::try_from(n - 1).unwrap(), "call {n}: counted only once the count is made");
+        w.mfa.verify(&alice, &id, &code).await.unwrap();
+        assert_eq!(w.store.inner().get_throttle(&alice, &scope).await.unwrap().failures, 0, "a success clears it");
+    }
+}
+
 macro_rules! on_backend {
     ($module:ident, $make:expr) => {
         mod $module {
@@ -193,6 +218,11 @@ macro_rules! on_backend {
             #[tokio::test]
             async fn interrupted_enrolment_keeps_the_previous_factor() {
                 super::interrupted_enrolment_keeps_the_previous_factor(World::new($make)).await;
+            }
+
+            #[tokio::test]
+            async fn interrupted_verification_leaves_the_code_usable() {
+                super::interrupted_verification_leaves_the_code_usable(World::new($make)).await;
             }
 
             #[tokio::test]

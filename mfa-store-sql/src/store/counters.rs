@@ -2,8 +2,10 @@
 //! user's factors (sends per destination or per factor, state bounds), each changed only by
 //! compare-and-set.
 //!
-//! An absent row reads as the default state (no failures), and the default is never kept:
-//! going back to it deletes the row. A keyed counter also reads as the default once it
+//! An absent row reads as the default state (no failures), and so does a row holding the
+//! default: a compare-and-set back to the default deletes the row, while a verification's
+//! success (`accept_verification`) keeps its factor's row at the default, to be updated in
+//! place by the next attempt; it goes with its factor. A keyed counter also reads as the default once it
 //! expired.
 
 use async_trait::async_trait;
