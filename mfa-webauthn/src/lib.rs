@@ -272,27 +272,52 @@ fn aaguid(reg: &RegisterPublicKeyCredential) -> Option<String> {
     Uuid::from_slice(raw).ok().map(|u| u.hyphenated().to_string())
 }
 
+/// The parts of a stored credential (webauthn-rs's JSON) that summaries and the clone check
+/// read, parsed without building the rest: every other field is skipped.
+#[derive(Deserialize, Default)]
+struct StoredParts {
+    #[serde(default)]
+    cred: CredentialParts,
+}
+
+#[derive(Deserialize, Default)]
+struct CredentialParts {
+    #[serde(default)]
+    counter: u64,
+    #[serde(default)]
+    transports: Option<Vec<serde_json::Value>>,
+    backup_eligible: Option<bool>,
+    backup_state: Option<bool>,
+    user_verified: Option<bool>,
+    attestation_format: Option<serde_json::Value>,
+}
+
+fn stored_parts(credential: &[u8]) -> CredentialParts {
+    serde_json::from_slice::<StoredParts>(credential).map(|s| s.cred).unwrap_or_default()
+}
+
 /// Summary details from a stored credential (its JSON) and the known AAGUID.
 fn details(credential: &[u8], aaguid: Option<String>) -> Vec<(String, String)> {
-    let json: serde_json::Value = serde_json::from_slice(credential).unwrap_or_default();
-    let cred = &json["cred"];
+    let cred = stored_parts(credential);
     let mut out = Vec::new();
     if let Some(aaguid) = aaguid {
         out.push(("aaguid".to_owned(), aaguid));
     }
-    let transports: Vec<String> = cred["transports"]
-        .as_array()
-        .map(|ts| ts.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default();
+    let transports: Vec<&str> = cred.transports.iter().flatten().filter_map(serde_json::Value::as_str).collect();
     if !transports.is_empty() {
         out.push(("transports".to_owned(), transports.join(",")));
     }
-    for field in ["backup_eligible", "backup_state", "user_verified"] {
-        if let Some(v) = cred[field].as_bool() {
+    let flags = [
+        ("backup_eligible", cred.backup_eligible),
+        ("backup_state", cred.backup_state),
+        ("user_verified", cred.user_verified),
+    ];
+    for (field, value) in flags {
+        if let Some(v) = value {
             out.push((field.to_owned(), v.to_string()));
         }
     }
-    if let Some(format) = cred["attestation_format"].as_str() {
+    if let Some(format) = cred.attestation_format.as_ref().and_then(serde_json::Value::as_str) {
         out.push(("attestation_format".to_owned(), format.to_owned()));
     }
     out
@@ -300,13 +325,6 @@ fn details(credential: &[u8], aaguid: Option<String>) -> Vec<(String, String)> {
 
 fn decode<T: serde::de::DeserializeOwned>(data: &[u8]) -> Result<T> {
     serde_json::from_slice(data).map_err(corrupt)
-}
-
-fn stored_counter(credential: &[u8]) -> u64 {
-    serde_json::from_slice::<serde_json::Value>(credential)
-        .ok()
-        .and_then(|v| v["cred"]["counter"].as_u64())
-        .unwrap_or(0)
 }
 
 fn known_aaguid(record: &FactorRecord) -> Option<String> {
@@ -336,7 +354,7 @@ impl WebauthnFactor {
         mut credential: C,
         update: impl FnOnce(&mut C, &AuthenticationResult),
     ) -> Result<ProofOutcome> {
-        let before = stored_counter(&record.data);
+        let before = stored_parts(&record.data).counter;
         let now = u64::from(result.counter());
         if (before > 0 || now > 0) && now <= before {
             return Err(Error::PossibleClone);
