@@ -8,7 +8,7 @@ use mfa_core::{FactorId, FactorKind, Timestamp, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
-use crate::codec::{details_to_db, factor_from_row, marker_to_db, throttle_from_row};
+use crate::codec::{factor_from_row, throttle_from_row};
 use crate::error::db_err;
 use crate::statements::{
     Migration, POSTGRES_ACCEPT, POSTGRES_BEGIN_ATTEMPT, POSTGRES_LOCK_MIGRATION, POSTGRES_LOCK_USER,
@@ -133,20 +133,11 @@ impl PostgresStore {
         id: &FactorId,
         acceptance: &Acceptance,
     ) -> StoreResult<AcceptOutcome> {
-        let secret = acceptance.secret.as_ref();
         let (bound, ceremony) = match &acceptance.ceremony {
             Some((bound, ceremony)) => (bound.as_ref().map(UserId::as_str), Some(&ceremony.as_bytes()[..])),
             None => (None, None),
         };
-        let query = sqlx::query(POSTGRES_ACCEPT)
-            .bind(acceptance.replay_marker.map(marker_to_db))
-            .bind(acceptance.used_at.unix_millis())
-            .bind(secret.map(|s| i64::from(s.key_id.0)))
-            .bind(secret.map(|s| s.ciphertext.as_slice()))
-            .bind(acceptance.data.as_deref())
-            .bind(acceptance.details.as_deref().map(details_to_db).transpose()?)
-            .bind(user.as_str())
-            .bind(&id.as_bytes()[..])
+        let query = store::bind_acceptance(sqlx::query(POSTGRES_ACCEPT), user, id, acceptance)?
             .bind(ceremony)
             .bind(bound)
             .bind(acceptance.clear_throttle)

@@ -9,7 +9,7 @@ use mfa_core::{FactorId, FactorKind, Timestamp, UserId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 
-use crate::codec::{details_to_db, factor_from_row, marker_to_db, throttle_from_row};
+use crate::codec::{factor_from_row, throttle_from_row};
 use crate::error::db_err;
 use crate::statements::{
     Migration, SQLITE_ACCEPT_FACTOR, SQLITE_BEGIN_IMMEDIATE, SQLITE_CLEAR_THROTTLE, SQLITE_COUNT_FIRST_ATTEMPT,
@@ -180,16 +180,7 @@ impl SqliteStore {
                 return Ok(AcceptOutcome::CeremonyGone);
             }
         }
-        let secret = acceptance.secret.as_ref();
-        let accept = sqlx::query(SQLITE_ACCEPT_FACTOR)
-            .bind(acceptance.replay_marker.map(marker_to_db))
-            .bind(acceptance.used_at.unix_millis())
-            .bind(secret.map(|s| i64::from(s.key_id.0)))
-            .bind(secret.map(|s| s.ciphertext.as_slice()))
-            .bind(acceptance.data.as_deref())
-            .bind(acceptance.details.as_deref().map(details_to_db).transpose()?)
-            .bind(user.as_str())
-            .bind(&id.as_bytes()[..]);
+        let accept = store::bind_acceptance(sqlx::query(SQLITE_ACCEPT_FACTOR), user, id, acceptance)?;
         let accepted = accept.execute(&mut *tx).await.map_err(db_err)?.rows_affected() == 1;
         if accepted && acceptance.clear_throttle {
             let clear = sqlx::query(SQLITE_CLEAR_THROTTLE).bind(user.as_str()).bind(ThrottleScope::Factor(*id).key());

@@ -24,14 +24,37 @@ mod factors;
 mod maintenance;
 mod recovery_codes;
 
-use mfa_core::store::StoreResult;
+use mfa_core::store::{Acceptance, StoreResult};
+use mfa_core::{FactorId, UserId};
 use sqlx::{Executor, Transaction};
 
 use super::{Backend, Db, MIGRATIONS};
+use crate::codec::{details_to_db, marker_to_db};
 use crate::error::db_err;
 
 /// A statement of this backend, with its arguments bound.
-type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
+pub(super) type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
+
+/// Binds `$1`..`$8` of an acceptance's factor update (`accept_factor!` in the statements):
+/// the replay marker, the time of use, the sealed secret (key id, ciphertext), data,
+/// details, the user and the factor. Each backend's `accept_verification` uses it.
+pub(super) fn bind_acceptance<'q>(
+    query: Query<'q>,
+    user: &'q UserId,
+    id: &'q FactorId,
+    acceptance: &'q Acceptance,
+) -> StoreResult<Query<'q>> {
+    let secret = acceptance.secret.as_ref();
+    Ok(query
+        .bind(acceptance.replay_marker.map(marker_to_db))
+        .bind(acceptance.used_at.unix_millis())
+        .bind(secret.map(|s| i64::from(s.key_id.0)))
+        .bind(secret.map(|s| s.ciphertext.as_slice()))
+        .bind(acceptance.data.as_deref())
+        .bind(acceptance.details.as_deref().map(details_to_db).transpose()?)
+        .bind(user.as_str())
+        .bind(&id.as_bytes()[..]))
+}
 
 /// A result row of this backend.
 type DbRow = <Db as sqlx::Database>::Row;
