@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# With each fix for the outside attack's findings reverted in turn (the patches beside this
+# script), the lifecycle model must find the finding by itself. Prints, for each, the shrunk
+# sequence with what the service answered at each step, and what broke; exits 1 if any
+# revert goes unnoticed.
+#
+#   bash tests/model-reverts/run.sh              # the invariants alone (no model answers)
+#   bash tests/model-reverts/run.sh full         # the model's answers and the invariants
+#
+# MFA_MODEL_SECONDS (default 300) bounds each search. Builds in a git worktree per patch,
+# sharing the target directory.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+case "${1:-invariants}" in
+  full) check=full ;;
+  invariants) check=invariants ;;
+  *) echo "usage: $0 [invariants|full]" >&2; exit 2 ;;
+esac
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+work="$CARGO_TARGET_DIR/model-reverts"
+mkdir -p "$work"
+missed=0
+for patch in tests/model-reverts/*.patch; do
+  name=$(basename "$patch" .patch)
+  dir="$work/$name"
+  git worktree remove --force "$dir" 2>/dev/null || rm -rf "$dir"
+  git worktree add --detach -q "$dir" HEAD
+  (cd "$dir" && git apply "$root/$patch")
+  log="$work/$name.$check.log"
+  echo "=== $name ($check checks): $(head -n 1 "$patch")"
+  started=$(date +%s)
+  if (cd "$dir" && MFA_MODEL_CHECK=$check MFA_MODEL_SECONDS="${MFA_MODEL_SECONDS:-300}" \
+      cargo test -q -p mfa-tests --test lifecycle the_lifecycle_holds_on_the_memory_store -- --nocapture) \
+      >"$log" 2>&1; then
+    echo "MISSED: the search passed with the fix reverted ($(grep -o '[0-9]* sequences.*passed in [0-9.]* s' "$log"))"
+    missed=1
+  else
+    echo "FOUND in $(( $(date +%s) - started )) s (build included):"
+    grep -m 1 -o 'seed [0-9a-f]*: a sequence of [0-9]* steps' "$log" || true
+    sed -n '/^with its trace:$/,/^\(stack backtrace\|note: \)/p' "$log" | sed '1d;$d'
+  fi
+  git worktree remove --force "$dir"
+done
+exit "$missed"

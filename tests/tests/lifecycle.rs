@@ -1,0 +1,171 @@
+//! The lifecycle model: random sequences of every public operation, by the owner, an
+//! attacker with only the password, callers nobody authenticated and another user, on two
+//! service instances sharing one store, with the clock moving; after every step the
+//! service's answer and state are compared with a reference model's, and the design's
+//! invariants are checked. A failing sequence is shrunk to a minimal one and printed.
+//!
+//! - `cargo test -p mfa-tests --test lifecycle` runs a modest search on the memory store
+//!   and SQLite.
+//! - `MFA_MODEL_SECONDS=600 cargo test -p mfa-tests --test lifecycle -- --nocapture` searches
+//!   for ten minutes per store (`.ci/run` gives it a bounded time of its own);
+//!   `MFA_MODEL_CASES` sets a case count instead, `MFA_MODEL_SEED` (64 hex digits) replays a
+//!   run, `MFA_MODEL_CHECK=invariants` checks only the invariants (no model answers).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers panic on purpose
+
+mod support;
+
+#[path = "lifecycle/harness.rs"]
+mod harness;
+#[path = "lifecycle/model.rs"]
+mod model;
+#[path = "lifecycle/ops.rs"]
+mod ops;
+#[path = "lifecycle/regressions.rs"]
+mod regressions;
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mfa_core::store::Store;
+use mfa_store_memory::MemoryStore;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+
+use harness::{Check, Harness};
+use ops::Op;
+
+/// Which store a run uses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Backend {
+    Memory,
+    Sqlite,
+}
+
+/// Runs `ops` from a new deployment; `Err` with the trace and what broke.
+pub(crate) fn run(backend: Backend, check: Check, ops: &[Op]) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let stores: [Arc<dyn Store>; 2] = match backend {
+        Backend::Memory => {
+            let store = MemoryStore::new();
+            [Arc::new(store.clone()), Arc::new(store)]
+        }
+        Backend::Sqlite => {
+            let (one, two) = rt.block_on(support::sql::sqlite_pair());
+            [Arc::new(one), Arc::new(two)]
+        }
+    };
+    let mut h = Harness::new(rt, stores, check);
+    for op in ops {
+        if let Err(e) = h.step(op) {
+            return Err(format!("{}\n{e}", h.trace));
+        }
+    }
+    let audited = h.audit().map_err(|e| format!("{}\n{e}", h.trace));
+    tally(&h.trace);
+    if std::env::var_os("MFA_MODEL_TRACE").is_some() {
+        eprintln!("----\n{}", h.trace);
+    }
+    audited
+}
+
+/// How often each operation gave each answer, over the run (`MFA_MODEL_STATS=1` prints it).
+static TALLY: std::sync::Mutex<BTreeMap<String, u64>> = std::sync::Mutex::new(BTreeMap::new());
+
+fn tally(trace: &str) {
+    let mut tally = TALLY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for line in trace.lines() {
+        let name = line.split([' ', '{']).next().unwrap_or_default();
+        let answer = line.rsplit("-> ").next().unwrap_or_default();
+        *tally.entry(format!("{name} -> {answer}")).or_default() += 1;
+    }
+}
+
+fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+fn seed() -> [u8; 32] {
+    match std::env::var("MFA_MODEL_SEED").ok().and_then(|s| data_encoding::HEXLOWER.decode(s.as_bytes()).ok()) {
+        Some(bytes) if bytes.len() == 32 => bytes.try_into().unwrap(),
+        _ => {
+            let mut seed = [0u8; 32];
+            seed[..16].copy_from_slice(mfa_core::FactorId::random().unwrap().as_bytes());
+            seed[16..].copy_from_slice(mfa_core::FactorId::random().unwrap().as_bytes());
+            seed
+        }
+    }
+}
+
+/// The search: random sequences of up to `steps` operations until `cases` pass or the time
+/// is up; the first failure is shrunk and reported.
+fn search(backend: Backend, cases: u32) {
+    let check = match std::env::var("MFA_MODEL_CHECK").as_deref() {
+        Ok("invariants") => Check::Invariants,
+        _ => Check::Full,
+    };
+    let cases = env("MFA_MODEL_CASES").unwrap_or(cases);
+    let budget = env::<u64>("MFA_MODEL_SECONDS").map(Duration::from_secs);
+    let steps = env("MFA_MODEL_STEPS").unwrap_or(60usize);
+    let seed = seed();
+    let started = Instant::now();
+    let (explored, ops_run) = (Cell::new(0u64), Cell::new(0u64));
+    for round in 0u32.. {
+        // Each round of a timed search draws from its own seed, derived from the run's.
+        let mut round_seed = seed;
+        for (b, r) in round_seed.iter_mut().rev().zip(round.to_le_bytes()) {
+            *b ^= r;
+        }
+        let batch = if budget.is_some() { 16 } else { cases };
+        let config = Config { cases: batch, failure_persistence: None, max_shrink_iters: 4096, ..Config::default() };
+        let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &round_seed));
+        let strategy = prop::collection::vec(ops::op(), 1..=steps);
+        let result = runner.run(&strategy, |ops| {
+            explored.set(explored.get() + 1);
+            ops_run.set(ops_run.get() + ops.len() as u64);
+            run(backend, check, &ops).map_err(TestCaseError::fail)
+        });
+        match result {
+            Ok(()) => {}
+            Err(TestError::Fail(why, ops)) => panic!(
+                "{backend:?}, {check:?} checks, seed {}: a sequence of {} steps fails (shrunk):\n{}\n\nwith its trace:\n{why}",
+                data_encoding::HEXLOWER.encode(&seed),
+                ops.len(),
+                ops.iter().map(|op| format!("  {op:?}")).collect::<Vec<_>>().join("\n"),
+            ),
+            Err(e) => panic!("{e}"),
+        }
+        let done = match budget {
+            Some(budget) => started.elapsed() >= budget,
+            None => true,
+        };
+        if done {
+            break;
+        }
+    }
+    eprintln!(
+        "lifecycle model, {backend:?}, {check:?} checks: {} sequences ({} steps, shrinking included) \
+         passed in {:.1} s (seed {})",
+        explored.get(),
+        ops_run.get(),
+        started.elapsed().as_secs_f64(),
+        data_encoding::HEXLOWER.encode(&seed)
+    );
+    if std::env::var_os("MFA_MODEL_STATS").is_some() {
+        for (what, n) in TALLY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+            eprintln!("{n:>8}  {what}");
+        }
+    }
+}
+
+#[test]
+fn the_lifecycle_holds_on_the_memory_store() {
+    search(Backend::Memory, 512);
+}
+
+#[test]
+fn the_lifecycle_holds_on_sqlite() {
+    search(Backend::Sqlite, 64);
+}

@@ -1,0 +1,868 @@
+//! Drives the real service through a sequence of operations: two `Mfa` instances on one
+//! store, one clock, real TOTP apps and soft passkeys. After every step it compares the
+//! answer and the observable state with the model's, and checks the design's invariants
+//! from what it saw the real service do (so they hold even where the model is silent).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mfa_core::store::{Store, ThrottleScope, ThrottleState};
+use mfa_core::testing::RecordingEventSink;
+use mfa_core::{
+    AeadSealer, CeremonyId, Clock, DeviceId, EnrolmentRequest, Error, EventKind, EventSink, FactorId, FactorKind,
+    FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Settings, Timestamp, UserId, Verified, seal::KeyId,
+};
+use mfa_otp::TotpFactor;
+use mfa_webauthn::WebauthnFactor;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+use webauthn_rs::prelude::CreationChallengeResponse;
+
+use super::model::{Facts, Model, Outcome, Scope, Status, resolve, resolve_factor};
+use super::ops::{Actor, Answer, Kind, Op, U};
+use crate::support::world::{
+    self, Discoverable, ORIGIN, SEAL_KEY, T0, code, create, create_json, get_json, options_json,
+};
+
+/// What the run checks after each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// The model's answers and state, and the invariants.
+    Full,
+    /// Only the invariants, from what the real service did: shows the exploit itself
+    /// rather than the first step where the service departs from the model.
+    Invariants,
+}
+
+/// The deployment's settings: small bounds, short locks, a hard stop, so that short
+/// sequences reach every edge.
+pub(crate) fn settings() -> Settings {
+    let mut s = world::settings();
+    s.reauth_window = Duration::from_secs(300);
+    s.enrolment_ttl = Duration::from_secs(600);
+    s.challenge_ttl = Duration::from_secs(300);
+    s.challenge_attempts = 3;
+    s.throttle =
+        mfa_core::throttle::ThrottleSettings::new(3, Duration::from_secs(60), Duration::from_secs(240)).max_failures(6);
+    s.recovery_codes.count = 4;
+    s.limits.pending_enrolments = 2;
+    s.limits.challenges = mfa_core::settings::WindowCap::new(Duration::from_secs(300), 3);
+    s.limits.passwordless = mfa_core::settings::WindowCap::new(Duration::from_secs(300), 3);
+    s.limits.devices = 2;
+    s.devices.lifetime = Duration::from_secs(2 * 3600);
+    s
+}
+
+/// The real side of one factor, by model index.
+#[derive(Default)]
+struct Real {
+    id: Option<FactorId>,
+    totp_key: Option<Vec<u8>>,
+    passkey: Option<SoftPasskey>,
+    prompt: Option<Prompt>,
+    handle: Vec<u8>,
+    discoverable: Option<Discoverable>,
+    last_code: Option<(String, u64)>,
+}
+
+pub(crate) struct Harness {
+    rt: tokio::runtime::Runtime,
+    store: Arc<dyn Store>,
+    mfa: [Mfa; 2],
+    clock: ManualClock,
+    events: RecordingEventSink,
+    totp: TotpFactor,
+    pub(crate) model: Model,
+    check: Check,
+    factors: Vec<Real>,
+    /// Whose each factor is, by model index.
+    factor_users: Vec<U>,
+    /// The code text of the last TOTP proof made.
+    code_text: Option<String>,
+    challenges: Vec<(CeremonyId, Prompt, usize, Timestamp)>,
+    passwordless: Vec<(CeremonyId, Prompt, Timestamp)>,
+    codes: Vec<(String, Actor)>,
+    devices: Vec<(DeviceId, String)>,
+    verifications: Vec<Verified>,
+    registered: Vec<usize>,
+    activated: Vec<usize>,
+    stranger: (SoftPasskey, Discoverable),
+    /// Refusals by a throttle or a bound seen, and failures that must each be audited.
+    refusals: u64,
+    failures: u64,
+    passwordless_failures: u64,
+    /// A readable trace of the run so far.
+    pub(crate) trace: String,
+}
+
+fn user(u: U) -> UserId {
+    UserId::new(u.name()).unwrap_or_else(|_| unreachable!())
+}
+
+fn outcome<T>(r: &Result<T, Error>) -> Outcome {
+    match r {
+        Ok(_) => Outcome::Ok,
+        Err(Error::NotFound) => Outcome::NotFound,
+        Err(Error::Expired) => Outcome::Expired,
+        Err(Error::InvalidCode) => Outcome::InvalidCode,
+        Err(Error::Replayed) => Outcome::Replayed,
+        Err(Error::Locked { .. }) => Outcome::Locked,
+        Err(Error::Disabled) => Outcome::Disabled,
+        Err(Error::LimitReached { limit, .. }) => Outcome::Limit(*limit),
+        Err(Error::MfaRequired) => Outcome::MfaRequired,
+        Err(Error::ReauthRequired) => Outcome::ReauthRequired,
+        Err(Error::FactorRequired) => Outcome::FactorRequired,
+        Err(Error::AlreadyExists) => Outcome::AlreadyExists,
+        Err(Error::InvalidInput { .. }) => Outcome::InvalidInput,
+        Err(Error::Unsupported) => Outcome::Unsupported,
+        Err(e) => panic!("an answer the model does not know: {e:?}"),
+    }
+}
+
+/// A code proof that fits no TOTP step in the window around `t`.
+fn wrong_code(totp: &TotpFactor, key: &[u8], t: u64) -> String {
+    let valid: Vec<String> = [t - 30, t, t + 30].iter().map(|s| totp.code_at(key, *s).unwrap_or_default()).collect();
+    (0..)
+        .map(|n: u32| format!("{:06}", (n * 7_919 + 123_457) % 1_000_000))
+        .find(|c| !valid.contains(c))
+        .unwrap_or_default()
+}
+
+/// The step (of the window around `t`, in the order the service tries them) whose code is
+/// `code`.
+fn matching_step(totp: &TotpFactor, key: &[u8], code: &str, t: u64) -> Option<u64> {
+    let current = t / 30;
+    [current, current - 1, current + 1].into_iter().find(|s| totp.code_at(key, s * 30).is_ok_and(|c| c == code))
+}
+
+fn spoil(assertion: &str) -> Proof {
+    let mut json: serde_json::Value = serde_json::from_str(assertion).unwrap_or_default();
+    let signature = json["response"]["signature"].as_str().unwrap_or_default().to_owned();
+    let mut bytes =
+        data_encoding::BASE64URL_NOPAD.decode(signature.trim_end_matches('=').as_bytes()).unwrap_or_default();
+    if let Some(last) = bytes.last_mut() {
+        *last ^= 0x55;
+    }
+    json["response"]["signature"] = data_encoding::BASE64URL_NOPAD.encode(&bytes).into();
+    Proof::credential(json.to_string()).unwrap_or_else(|_| unreachable!())
+}
+
+/// A credential proof that is no code (what an app factor refuses as bad input).
+fn a_credential() -> Proof {
+    Proof::credential(r#"{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{}}"#)
+        .unwrap_or_else(|_| unreachable!())
+}
+
+fn random_code() -> String {
+    let mut bytes = FactorId::random().unwrap_or_else(|_| unreachable!()).as_bytes().to_vec();
+    bytes.extend(FactorId::random().unwrap_or_else(|_| unreachable!()).as_bytes());
+    bytes.iter().take(20).map(|b| char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[usize::from(b & 31)])).collect()
+}
+
+fn random_token() -> String {
+    format!(
+        "mfa-device.{}.{}",
+        DeviceId::random().unwrap_or_else(|_| unreachable!()),
+        data_encoding::BASE64URL_NOPAD.encode(&[9u8; 32])
+    )
+}
+
+fn build(store: Arc<dyn Store>, clock: &ManualClock, events: &RecordingEventSink, totp: &TotpFactor) -> Mfa {
+    let sink: Arc<dyn EventSink> = Arc::new(events.clone());
+    Mfa::builder()
+        .shared_store(store)
+        .clock(clock.clone())
+        .sealer(AeadSealer::new(KeyId(1), SEAL_KEY))
+        .settings(settings())
+        .factor(totp.clone())
+        .factor(WebauthnFactor::builder("localhost", "Example", ORIGIN).build().unwrap_or_else(|_| unreachable!()))
+        .events(Shared(sink))
+        .build()
+        .unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+/// The other user's view of what the service holds, to see that an operation left it alone.
+type Snapshot = (Vec<(FactorId, FactorStatus)>, Vec<(String, ThrottleState)>, usize, usize);
+
+impl Harness {
+    /// A deployment on `stores` (one per instance; they share one database).
+    pub(crate) fn new(rt: tokio::runtime::Runtime, stores: [Arc<dyn Store>; 2], check: Check) -> Self {
+        let clock = ManualClock::new(Timestamp::from_unix_secs(T0));
+        let events = RecordingEventSink::new();
+        let totp = TotpFactor::new("Example Corp").unwrap_or_else(|_| unreachable!());
+        let [a, b] = stores;
+        let mfa = [build(a.clone(), &clock, &events, &totp), build(b, &clock, &events, &totp)];
+        let stranger = rt.block_on(stranger());
+        Self {
+            rt,
+            store: a,
+            mfa,
+            clock,
+            events,
+            totp,
+            model: Model::new(settings(), T0),
+            check,
+            factors: Vec::new(),
+            factor_users: Vec::new(),
+            code_text: None,
+            challenges: Vec::new(),
+            passwordless: Vec::new(),
+            codes: Vec::new(),
+            devices: Vec::new(),
+            verifications: Vec::new(),
+            registered: Vec::new(),
+            activated: Vec::new(),
+            stranger,
+            refusals: 0,
+            failures: 0,
+            passwordless_failures: 0,
+            trace: String::new(),
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn fresh(&self, actor: Actor) -> FreshAuth {
+        let now = self.now();
+        match actor {
+            Actor::Owner => FreshAuth::primary(now).with_mfa(now),
+            Actor::PasswordOnly => FreshAuth::primary(now),
+            Actor::Stale => FreshAuth::primary(Timestamp::from_unix_secs(now.unix_secs() - 3600)),
+        }
+    }
+
+    fn factor_id(&self, i: Option<usize>) -> FactorId {
+        i.and_then(|i| self.factors[i].id).unwrap_or_else(|| FactorId::random().unwrap_or_else(|_| unreachable!()))
+    }
+
+    /// Whose factor `i` is, by what the service answered when it was made.
+    fn owner_of(&self, i: Option<usize>) -> Option<U> {
+        i.map(|i| self.model_user(i))
+    }
+
+    fn model_user(&self, i: usize) -> U {
+        self.factor_users[i]
+    }
+
+    /// A TOTP proof for factor `i` and the step it matches.
+    fn totp_proof(&mut self, i: Option<usize>, answer: Answer) -> (Proof, Facts) {
+        let t = u64::try_from(self.now().unix_secs()).unwrap_or(0);
+        let Some(key) = i.and_then(|i| self.factors[i].totp_key.clone()) else {
+            return match answer {
+                Answer::Malformed => (a_credential(), Facts::default()),
+                _ => (code("000000"), Facts::default()),
+            };
+        };
+        let text = match answer {
+            Answer::Right => self.totp.code_at(&key, t).unwrap_or_default(),
+            Answer::Wrong => wrong_code(&self.totp, &key, t),
+            Answer::Replay => match i.and_then(|i| self.factors[i].last_code.clone()) {
+                Some((c, _)) => c,
+                None => wrong_code(&self.totp, &key, t),
+            },
+            Answer::Malformed => return (a_credential(), Facts::default()),
+        };
+        let step = matching_step(&self.totp, &key, &text, t);
+        let proof = code(&text);
+        self.code_text = Some(text);
+        (proof, Facts { code_step: step })
+    }
+
+    /// Runs one step; `Err` with what went wrong if the service and the model disagree or
+    /// an invariant breaks.
+    pub(crate) fn step(&mut self, op: &Op) -> Result<(), String> {
+        let before_active: BTreeMap<U, bool> =
+            [U::Alice, U::Bob].into_iter().map(|u| (u, self.real_has_active(u))).collect();
+        let snapshots: BTreeMap<U, Snapshot> = [U::Alice, U::Bob].into_iter().map(|u| (u, self.snapshot(u))).collect();
+        let (real, facts, touched) = self.run(op);
+        let _ = writeln!(self.trace, "{op:?} -> {real:?}");
+        if real.is_refusal() {
+            self.refusals += 1;
+        }
+        if self.check == Check::Full {
+            let expected = self.model.apply(op, facts);
+            if expected != real {
+                return Err(format!("{op:?}: the service answered {real:?}, the model {expected:?}"));
+            }
+            self.compare_state()?;
+        }
+        self.invariants(op, real, &before_active, &snapshots, touched)
+    }
+
+    /// The whose-state an operation acted on, if it named another user's thing.
+    fn run(&mut self, op: &Op) -> (Outcome, Facts, Option<U>) {
+        let mut facts = Facts::default();
+        let mut touched = None;
+        let result = match *op {
+            Op::Advance { secs } => {
+                self.clock.advance(Duration::from_secs(secs));
+                Outcome::Ok
+            }
+            Op::StartEnrolment { on, user: u, actor, kind, replaces } => {
+                let mut req = EnrolmentRequest::new(match kind {
+                    Kind::Totp => FactorKind::TOTP,
+                    Kind::Passkey => FactorKind::PASSKEY,
+                });
+                let old = replaces.map(|p| resolve(p, self.factors.len()));
+                if let Some(old) = old {
+                    req = req.replaces(self.factor_id(old));
+                    touched = self.owner_of(old);
+                }
+                let fresh = self.fresh(actor);
+                let r = self.rt.block_on(self.mfa[usize::from(on)].start_enrolment(&user(u), &fresh, req));
+                if let Ok(start) = &r {
+                    let mut real = Real { id: Some(start.factor.id), ..Real::default() };
+                    match &start.prompt {
+                        Prompt::SharedSecret(secret) => {
+                            real.totp_key =
+                                data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes()).ok();
+                        }
+                        prompt => {
+                            let options: Option<CreationChallengeResponse> =
+                                serde_json::from_str(options_json(prompt)).ok();
+                            real.handle = options.map(|o| o.public_key.user.id.to_vec()).unwrap_or_default();
+                            real.passkey = Some(SoftPasskey::new(true));
+                            real.prompt = Some(prompt.clone());
+                        }
+                    }
+                    self.factors.push(real);
+                    self.factor_users.push(u);
+                }
+                outcome(&r)
+            }
+            Op::FinishEnrolment { on, user: u, actor, factor, answer } => {
+                let i = resolve(factor, self.factors.len());
+                touched = self.owner_of(i);
+                let id = self.factor_id(i);
+                let proof = match i.map(|i| self.factors[i].totp_key.is_some()) {
+                    Some(false) => self.passkey_registration(i, answer),
+                    _ => {
+                        let (p, f) = self.totp_proof(i, answer);
+                        facts = f;
+                        p
+                    }
+                };
+                let fresh = self.fresh(actor);
+                let r = self.rt.block_on(self.mfa[usize::from(on)].finish_enrolment(&user(u), &fresh, &id, &proof));
+                if let (Ok(_), Some(i)) = (&r, i) {
+                    self.activated.push(i);
+                    self.remember_code(i, facts);
+                    if self.factors[i].passkey.is_some() {
+                        let lookup = self
+                            .rt
+                            .block_on(self.store.get_factor(&user(u), &id))
+                            .ok()
+                            .flatten()
+                            .and_then(|f| f.lookup_key)
+                            .unwrap_or_default();
+                        let handle = self.factors[i].handle.clone();
+                        self.factors[i].discoverable = Some(Discoverable { factor: id, credential: lookup, handle });
+                        self.registered.push(i);
+                    }
+                }
+                self.count_failure(&r);
+                outcome(&r)
+            }
+            Op::Verify { on, user: u, factor, answer } => {
+                let i = resolve_factor(factor, self.factors.len(), &self.activated);
+                touched = self.owner_of(i);
+                let id = self.factor_id(i);
+                let (proof, f) = match i.map(|i| self.factors[i].totp_key.is_some()) {
+                    Some(false) => (code("000000"), Facts::default()),
+                    _ => self.totp_proof(i, answer),
+                };
+                facts = f;
+                let r = self.rt.block_on(self.mfa[usize::from(on)].verify(&user(u), &id, &proof));
+                if let (Ok(v), Some(i)) = (&r, i) {
+                    self.remember_code(i, facts);
+                    self.verifications.push(v.clone());
+                }
+                self.count_failure(&r);
+                outcome(&r)
+            }
+            Op::StartChallenge { on, user: u, factor } => {
+                let i = resolve_factor(factor, self.factors.len(), &self.activated);
+                touched = self.owner_of(i);
+                let id = self.factor_id(i);
+                let r = self.rt.block_on(self.mfa[usize::from(on)].start_challenge(&user(u), Some(&id)));
+                if let (Ok(c), Some(i)) = (&r, i) {
+                    self.challenges.push((c.id, c.prompt.clone(), i, c.expires_at));
+                }
+                outcome(&r)
+            }
+            Op::FinishChallenge { on, user: u, challenge, answer } => {
+                let c = resolve(challenge, self.challenges.len());
+                let (id, proof) = match c {
+                    None => (CeremonyId::random().unwrap_or_else(|_| unreachable!()), code("000000")),
+                    Some(c) => {
+                        let (id, prompt, i, _) = self.challenges[c].clone();
+                        touched = Some(self.model_user(i));
+                        let proof = match self.factors[i].passkey.as_mut() {
+                            Some(auth) => match answer {
+                                Answer::Right => {
+                                    Proof::credential(get_json(auth, &prompt)).unwrap_or_else(|_| unreachable!())
+                                }
+                                Answer::Malformed => code("000000"),
+                                _ => spoil(&get_json(auth, &prompt)),
+                            },
+                            None => {
+                                let (p, f) = self.totp_proof(Some(i), answer);
+                                facts = f;
+                                p
+                            }
+                        };
+                        (id, proof)
+                    }
+                };
+                let r = self.rt.block_on(self.mfa[usize::from(on)].finish_challenge(&user(u), &id, &proof));
+                if let Ok(v) = &r {
+                    if let Some(c) = c {
+                        let i = self.challenges[c].2;
+                        self.remember_code(i, facts);
+                    }
+                    self.verifications.push(v.clone());
+                }
+                self.count_failure(&r);
+                outcome(&r)
+            }
+            Op::StartPasswordless { on } => {
+                let r = self.rt.block_on(self.mfa[usize::from(on)].start_passwordless(&FactorKind::PASSKEY));
+                if let Ok(c) = &r {
+                    self.passwordless.push((c.id, c.prompt.clone(), c.expires_at));
+                }
+                outcome(&r)
+            }
+            Op::FinishPasswordless { on, ceremony, passkey, answer } => {
+                let c = resolve(ceremony, self.passwordless.len());
+                let (id, prompt) = match c {
+                    Some(c) => (self.passwordless[c].0, Some(self.passwordless[c].1.clone())),
+                    None => (CeremonyId::random().unwrap_or_else(|_| unreachable!()), None),
+                };
+                let k = resolve(passkey, self.registered.len()).map(|k| self.registered[k]);
+                let proof = match (prompt, answer) {
+                    (_, Answer::Malformed) | (None, _) => code("000000"),
+                    (Some(prompt), _) => {
+                        let named = k.filter(|_| answer != Answer::Replay).and_then(|i| {
+                            let real = &mut self.factors[i];
+                            Some((real.passkey.as_mut()?, real.discoverable.clone()?))
+                        });
+                        let (auth, key) = match named {
+                            Some((auth, key)) => (auth, key),
+                            None => (&mut self.stranger.0, self.stranger.1.clone()),
+                        };
+                        match answer {
+                            Answer::Right | Answer::Replay => key.get(auth, &prompt),
+                            _ => key.forged(auth, &prompt),
+                        }
+                    }
+                };
+                let r = self.rt.block_on(self.mfa[usize::from(on)].finish_passwordless(&id, &proof));
+                match &r {
+                    Ok(v) => self.verifications.push(v.clone()),
+                    Err(Error::InvalidCode) => self.passwordless_failures += 1,
+                    Err(_) => {}
+                }
+                outcome(&r)
+            }
+            Op::GenerateCodes { on, user: u, actor, again } => {
+                let fresh = self.fresh(actor);
+                let mfa = &self.mfa[usize::from(on)];
+                let r = self.rt.block_on(async {
+                    match again {
+                        true => mfa.regenerate_recovery_codes(&user(u), &fresh).await,
+                        false => mfa.generate_recovery_codes(&user(u), &fresh).await,
+                    }
+                });
+                if let Ok(set) = &r {
+                    self.codes.extend(set.codes().iter().map(|c| (c.expose().to_owned(), actor)));
+                }
+                outcome(&r)
+            }
+            Op::UseCode { on, user: u, code: pick } => {
+                let k = resolve(pick, self.codes.len());
+                let text = k.map_or_else(random_code, |k| self.codes[k].0.clone());
+                let r = self.rt.block_on(self.mfa[usize::from(on)].verify_recovery_code(&user(u), &text));
+                if let Ok(v) = &r {
+                    self.verifications.push(v.clone());
+                }
+                self.count_failure(&r);
+                outcome(&r)
+            }
+            Op::RememberDevice { on, verification } => match resolve(verification, self.verifications.len()) {
+                None => Outcome::Skipped,
+                Some(v) => {
+                    self.clock.advance(Duration::from_secs(1));
+                    let verified = self.verifications[v].clone();
+                    let r = self.rt.block_on(self.mfa[usize::from(on)].remember_device(&verified, "Laptop"));
+                    if let Ok(t) = &r {
+                        self.devices.push((t.device.id, t.token.expose().to_owned()));
+                    }
+                    outcome(&r)
+                }
+            },
+            Op::CheckDevice { on, user: u, token } => {
+                let d = resolve(token, self.devices.len());
+                let text = d.map_or_else(random_token, |d| self.devices[d].1.clone());
+                let r = self.rt.block_on(self.mfa[usize::from(on)].check_device(&user(u), &text));
+                self.count_failure(&r);
+                outcome(&r)
+            }
+            Op::RevokeDevice { on, user: u, device } => {
+                let d = resolve(device, self.devices.len());
+                let id = d.map_or_else(|| DeviceId::random().unwrap_or_else(|_| unreachable!()), |d| self.devices[d].0);
+                let r = self.rt.block_on(self.mfa[usize::from(on)].revoke_device(&user(u), &id));
+                outcome(&r)
+            }
+            Op::RevokeAllDevices { on, user: u } => {
+                let r = self.rt.block_on(self.mfa[usize::from(on)].revoke_all_devices(&user(u)));
+                outcome(&r)
+            }
+            Op::RemoveFactor { on, user: u, actor, factor } => {
+                let i = resolve(factor, self.factors.len());
+                touched = self.owner_of(i);
+                let id = self.factor_id(i);
+                let fresh = self.fresh(actor);
+                let r = self.rt.block_on(self.mfa[usize::from(on)].remove_factor(&user(u), &fresh, &id));
+                outcome(&r)
+            }
+            Op::SetPreferred { on, user: u, actor, factor } => {
+                let i = resolve(factor, self.factors.len());
+                touched = self.owner_of(i);
+                let id = self.factor_id(i);
+                let fresh = self.fresh(actor);
+                let r = self.rt.block_on(self.mfa[usize::from(on)].set_preferred(&user(u), &fresh, &id));
+                outcome(&r)
+            }
+            Op::Rename { on, user: u, factor } => {
+                let i = resolve(factor, self.factors.len());
+                touched = self.owner_of(i);
+                let id = self.factor_id(i);
+                let r = self.rt.block_on(self.mfa[usize::from(on)].rename_factor(&user(u), &id, "Renamed"));
+                outcome(&r)
+            }
+            Op::Purge => {
+                let now = self.now();
+                let r = self.rt.block_on(self.store.purge_expired(now));
+                if let Err(e) = r {
+                    panic!("purge: {e:?}");
+                }
+                Outcome::Ok
+            }
+        };
+        (result, facts, touched)
+    }
+
+    /// A passkey registration for pending factor `i`: the right one, or one for a
+    /// tampered challenge.
+    fn passkey_registration(&mut self, i: Option<usize>, answer: Answer) -> Proof {
+        let Some(real) = i.map(|i| &mut self.factors[i]) else { return code("000000") };
+        let (Some(auth), Some(prompt)) = (real.passkey.as_mut(), real.prompt.clone()) else {
+            return code("000000");
+        };
+        match answer {
+            Answer::Right => create(auth, &prompt),
+            Answer::Malformed => code("000000"),
+            _ => {
+                let mut options: serde_json::Value = serde_json::from_str(options_json(&prompt)).unwrap_or_default();
+                options["publicKey"]["challenge"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into();
+                let tampered = Prompt::PublicKeyCredential { options_json: options.to_string() };
+                Proof::credential(create_json(auth, &tampered)).unwrap_or_else(|_| unreachable!())
+            }
+        }
+    }
+
+    fn remember_code(&mut self, i: usize, facts: Facts) {
+        if let (Some(text), Some(step)) = (self.code_text.take(), facts.code_step) {
+            self.factors[i].last_code = Some((text, step));
+        }
+    }
+
+    /// An evaluated attempt that failed must reach audit as a failed verification.
+    fn count_failure<T>(&mut self, r: &Result<T, Error>) {
+        if matches!(r, Err(Error::InvalidCode | Error::Replayed)) {
+            self.failures += 1;
+        }
+    }
+
+    fn real_has_active(&self, u: U) -> bool {
+        let factors = self.rt.block_on(self.store.list_factors(&user(u))).unwrap_or_default();
+        factors.iter().any(|f| f.is_active())
+    }
+
+    /// What the service holds for `u` that another caller could change.
+    fn snapshot(&self, u: U) -> Snapshot {
+        let who = user(u);
+        let mut factors: Vec<_> = self
+            .rt
+            .block_on(self.store.list_factors(&who))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| (f.id, f.status))
+            .collect();
+        factors.sort_by_key(|(id, _)| *id);
+        let mut throttles = Vec::new();
+        for scope in factors
+            .iter()
+            .map(|(id, _)| ThrottleScope::Factor(*id))
+            .chain([ThrottleScope::RecoveryCodes, ThrottleScope::DeviceTokens])
+        {
+            let state = self.rt.block_on(self.store.get_throttle(&who, &scope)).unwrap_or_default();
+            throttles.push((format!("{scope:?}"), state));
+        }
+        let codes = self.rt.block_on(self.store.count_recovery_codes(&who)).unwrap_or_default();
+        let devices = self.rt.block_on(self.store.list_device_tokens(&who)).unwrap_or_default().len();
+        (factors, throttles, codes, devices)
+    }
+
+    /// The service's observable state against the model's.
+    fn compare_state(&self) -> Result<(), String> {
+        let now = self.now();
+        for u in [U::Alice, U::Bob] {
+            let who = user(u);
+            let index: BTreeMap<FactorId, usize> =
+                self.factors.iter().enumerate().filter_map(|(i, r)| Some((r.id?, i))).collect();
+            let real: BTreeSet<(usize, bool)> = self
+                .rt
+                .block_on(self.mfa[0].list_factors(&who))
+                .map_err(|e| format!("list_factors: {e:?}"))?
+                .iter()
+                .map(|f| (index.get(&f.id).copied().unwrap_or(usize::MAX), f.status == FactorStatus::Active))
+                .collect();
+            let model: BTreeSet<(usize, bool)> = self
+                .model
+                .factors
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.user == u)
+                .filter_map(|(i, f)| match f.status {
+                    Status::Active => Some((i, true)),
+                    Status::Pending { expires_at } if expires_at > now.unix_secs() => Some((i, false)),
+                    _ => None,
+                })
+                .collect();
+            if real != model {
+                return Err(format!("{u:?}'s factors (index, active): service {real:?}, model {model:?}"));
+            }
+            let codes = self.rt.block_on(self.mfa[0].recovery_codes_remaining(&who)).unwrap_or(usize::MAX);
+            if codes != self.model.codes_left(u) {
+                return Err(format!("{u:?}'s recovery codes: service {codes}, model {}", self.model.codes_left(u)));
+            }
+            let devices: BTreeSet<usize> = self
+                .rt
+                .block_on(self.mfa[0].list_devices(&who))
+                .unwrap_or_default()
+                .iter()
+                .map(|d| self.devices.iter().position(|(id, _)| *id == d.id).unwrap_or(usize::MAX))
+                .collect();
+            let expected: BTreeSet<usize> = (0..self.model.devices.len())
+                .filter(|&d| {
+                    let m = &self.model.devices[d];
+                    m.user == u && !m.gone && m.expires_at > now.unix_secs()
+                })
+                .collect();
+            if devices != expected {
+                return Err(format!("{u:?}'s remembered devices: service {devices:?}, model {expected:?}"));
+            }
+            let mut scopes =
+                vec![(Scope::Codes, ThrottleScope::RecoveryCodes), (Scope::Devices, ThrottleScope::DeviceTokens)];
+            for (i, f) in self.model.factors.iter().enumerate() {
+                if f.user == u && f.status != Status::Gone {
+                    scopes.push((Scope::Factor(i), ThrottleScope::Factor(self.factor_id(Some(i)))));
+                }
+            }
+            for (scope, real_scope) in scopes {
+                let real = self.rt.block_on(self.store.get_throttle(&who, &real_scope)).unwrap_or_default();
+                let model = self.model.throttle(u, scope);
+                if real != model {
+                    return Err(format!("{u:?}'s throttle {scope:?}: service {real:?}, model {model:?}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The design's invariants, from what the service did.
+    fn invariants(
+        &mut self,
+        op: &Op,
+        real: Outcome,
+        before_active: &BTreeMap<U, bool>,
+        snapshots: &BTreeMap<U, Snapshot>,
+        touched: Option<U>,
+    ) -> Result<(), String> {
+        let ok = real == Outcome::Ok;
+        // 10: nothing a password alone produced counts as a second factor.
+        let fresh_op = match *op {
+            Op::StartEnrolment { user, actor, .. }
+            | Op::FinishEnrolment { user, actor, .. }
+            | Op::GenerateCodes { user, actor, .. }
+            | Op::RemoveFactor { user, actor, .. }
+            | Op::SetPreferred { user, actor, .. } => Some((user, actor)),
+            _ => None,
+        };
+        if let Some((u, actor)) = fresh_op
+            && ok
+            && actor != Actor::Owner
+            && before_active[&u]
+        {
+            return Err(format!("invariant 2/10: {op:?} succeeded with only a password while {u:?} had MFA on"));
+        }
+        if let Op::GenerateCodes { actor, .. } = *op
+            && ok
+            && actor != Actor::Owner
+        {
+            // Allowed only if the user had no factor, which the line above let through.
+            return Err(format!("invariant 10: recovery codes minted by {actor:?} ({op:?})"));
+        }
+        if let Op::UseCode { code, .. } = *op
+            && ok
+            && let Some(k) = resolve(code, self.codes.len())
+            && self.codes[k].1 != Actor::Owner
+        {
+            return Err(format!("invariant 10: a recovery code minted by {:?} signed in", self.codes[k].1));
+        }
+        if let Op::FinishEnrolment { user: u, actor, .. } = *op
+            && ok
+            && actor != Actor::Owner
+            && before_active[&u]
+        {
+            return Err(format!("invariant 10: an enrolment finished with only the password while {u:?} had MFA on"));
+        }
+        // A removed or replaced factor takes the remembered devices with it.
+        if let Op::RemoveFactor { user: u, .. } | Op::FinishEnrolment { user: u, .. } = *op
+            && ok
+            && {
+                let (after, ..) = self.snapshot(u);
+                snapshots[&u].0.iter().any(|(id, s)| *s == FactorStatus::Active && !after.iter().any(|(a, _)| a == id))
+            }
+        {
+            let devices = self.rt.block_on(self.mfa[0].list_devices(&user(u))).unwrap_or_default();
+            if !devices.is_empty() {
+                return Err(format!(
+                    "remembered devices outlived a removed factor: {} left after {op:?}",
+                    devices.len()
+                ));
+            }
+        }
+        // 11: a caller nobody authenticated changes nobody's state but the ceremonies.
+        if matches!(op, Op::StartPasswordless { .. } | Op::FinishPasswordless { .. }) {
+            for u in [U::Alice, U::Bob] {
+                let after = self.snapshot(u);
+                if after != snapshots[&u] {
+                    return Err(format!(
+                        "invariant 11: {op:?} changed {u:?}'s state: {:?} -> {after:?}",
+                        snapshots[&u]
+                    ));
+                }
+            }
+        }
+        // 7: another user's thing is not found, and stays as it was.
+        if let Some(owner) = touched {
+            let acting = match *op {
+                Op::StartEnrolment { user, .. }
+                | Op::FinishEnrolment { user, .. }
+                | Op::Verify { user, .. }
+                | Op::StartChallenge { user, .. }
+                | Op::FinishChallenge { user, .. }
+                | Op::RemoveFactor { user, .. }
+                | Op::SetPreferred { user, .. }
+                | Op::Rename { user, .. } => Some(user),
+                _ => None,
+            };
+            if let Some(acting) = acting
+                && acting != owner
+            {
+                if ok {
+                    return Err(format!("invariant 7: {acting:?} acted on {owner:?}'s factor: {op:?}"));
+                }
+                if self.snapshot(owner) != snapshots[&owner] {
+                    return Err(format!("invariant 7: {acting:?}'s call changed {owner:?}'s state: {op:?}"));
+                }
+            }
+        }
+        // 11: every kind of stored state is bounded.
+        let limits = &self.model.settings.limits;
+        let now = self.now();
+        for u in [U::Alice, U::Bob] {
+            let factors = self.rt.block_on(self.store.list_factors(&user(u))).unwrap_or_default();
+            let pending = factors.iter().filter(|f| !f.is_active() && !f.is_expired(now)).count();
+            if pending > limits.pending_enrolments {
+                return Err(format!("invariant 11: {u:?} has {pending} pending enrolments"));
+            }
+            let devices = self.rt.block_on(self.store.list_device_tokens(&user(u))).unwrap_or_default().len();
+            if devices > limits.devices {
+                return Err(format!("invariant 11: {u:?} has {devices} remembered devices"));
+            }
+            let live = self.challenges.iter().filter(|c| self.factor_users[c.2] == u && c.3 > now).count();
+            if live > 2 * limits.challenges.max as usize {
+                return Err(format!("invariant 11: {u:?} has {live} open challenges"));
+            }
+        }
+        let live = self.passwordless.iter().filter(|c| c.2 > now).count();
+        if live > 2 * limits.passwordless.max as usize {
+            return Err(format!("invariant 11: {live} open passwordless ceremonies"));
+        }
+        Ok(())
+    }
+
+    /// Invariant 12, at the end of a sequence: every refusal and every failed attempt
+    /// reached audit, in few events.
+    pub(crate) fn audit(&mut self) -> Result<(), String> {
+        for mfa in &self.mfa {
+            self.rt.block_on(mfa.flush_audit());
+        }
+        let (mut refused, mut failed, mut passwordless) = (0u64, 0u64, 0u64);
+        for kind in self.events.kinds() {
+            match kind {
+                EventKind::AttemptsRefused { count, .. } | EventKind::LimitReached { count, .. } => refused += count,
+                EventKind::VerificationFailed { .. } => failed += 1,
+                EventKind::PasswordlessFailed { count, .. } | EventKind::PasswordlessUnknownCredential { count } => {
+                    passwordless += count;
+                }
+                _ => {}
+            }
+        }
+        if refused != self.refusals {
+            return Err(format!("invariant 12: {} refusals, {refused} reported to audit", self.refusals));
+        }
+        if failed != self.failures {
+            return Err(format!("invariant 12: {} failed attempts, {failed} reported to audit", self.failures));
+        }
+        if passwordless != self.passwordless_failures {
+            return Err(format!(
+                "invariant 12: {} failed passwordless sign-ins, {passwordless} reported",
+                self.passwordless_failures
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A passkey registered with another deployment: a credential this one never saw.
+async fn stranger() -> (SoftPasskey, Discoverable) {
+    let w = world::World::new();
+    let mut auth = SoftPasskey::new(true);
+    let key = w.enrol_passkey(&UserId::new("carol").unwrap_or_else(|_| unreachable!()), &mut auth).await;
+    (auth, key)
+}
+
+/// An `Arc<dyn EventSink>` as a sink the builder takes.
+#[derive(Debug)]
+struct Shared(Arc<dyn EventSink>);
+
+impl EventSink for Shared {
+    fn record<'a, 'b, 'c>(
+        &'a self,
+        event: &'b mfa_core::Event,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'c>>
+    where
+        'a: 'c,
+        'b: 'c,
+        Self: 'c,
+    {
+        self.0.record(event)
+    }
+}

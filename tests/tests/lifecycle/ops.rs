@@ -1,0 +1,228 @@
+//! The operations the lifecycle test draws, and who performs them.
+//!
+//! Every operation names what it acts on by position ([`Pick`]) in the list of things of
+//! that sort created so far (by any user), resolved when it runs; a position past the end
+//! is a guessed id nobody holds. So every operation is valid in every state, and shrinking
+//! may drop any step of a failing sequence without a precondition to re-check.
+
+use std::fmt;
+
+use proptest::prelude::*;
+
+/// The two users of the deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum U {
+    Alice,
+    Bob,
+}
+
+impl U {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            U::Alice => "alice",
+            U::Bob => "bob",
+        }
+    }
+}
+
+/// What the caller proved before the call: the host's `FreshAuth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Actor {
+    /// The owner, with the password and a second factor just now.
+    Owner,
+    /// Only the password, just now: the user before MFA, or an attacker who phished it.
+    PasswordOnly,
+    /// A password checked longer ago than the re-authentication window.
+    Stale,
+}
+
+/// The two kinds of factor the test enrols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Totp,
+    Passkey,
+}
+
+/// A position in a list of things created so far, `#0` the newest; see the module notes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pick(pub(crate) u8);
+
+impl fmt::Debug for Pick {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// How a proof is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// What the factor's holder would send now.
+    Right,
+    /// A well-formed proof that does not verify (another code; a spoilt signature).
+    Wrong,
+    /// The last proof this factor accepted, sent again.
+    Replay,
+    /// A proof of the wrong shape for the factor (a code for a passkey, a credential for
+    /// an app): refused as bad input.
+    Malformed,
+}
+
+/// One step of a sequence. `on` is the service instance (0 or 1, both on one store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Op {
+    Advance {
+        secs: u64,
+    },
+    StartEnrolment {
+        on: u8,
+        user: U,
+        actor: Actor,
+        kind: Kind,
+        replaces: Option<Pick>,
+    },
+    FinishEnrolment {
+        on: u8,
+        user: U,
+        actor: Actor,
+        factor: Pick,
+        answer: Answer,
+    },
+    Verify {
+        on: u8,
+        user: U,
+        factor: Pick,
+        answer: Answer,
+    },
+    StartChallenge {
+        on: u8,
+        user: U,
+        factor: Pick,
+    },
+    FinishChallenge {
+        on: u8,
+        user: U,
+        challenge: Pick,
+        answer: Answer,
+    },
+    StartPasswordless {
+        on: u8,
+    },
+    /// A caller nobody authenticated answers passwordless ceremony `ceremony` with passkey
+    /// `passkey` (`Right`, or `Wrong`: the signature spoilt), or with an unknown credential.
+    FinishPasswordless {
+        on: u8,
+        ceremony: Pick,
+        passkey: Pick,
+        answer: Answer,
+    },
+    GenerateCodes {
+        on: u8,
+        user: U,
+        actor: Actor,
+        again: bool,
+    },
+    /// Recovery code `code` of all the codes shown so far (past the end: one nobody holds).
+    UseCode {
+        on: u8,
+        user: U,
+        code: Pick,
+    },
+    /// Remember the device after verification `verification` of all successful ones.
+    RememberDevice {
+        on: u8,
+        verification: Pick,
+    },
+    CheckDevice {
+        on: u8,
+        user: U,
+        token: Pick,
+    },
+    RevokeDevice {
+        on: u8,
+        user: U,
+        device: Pick,
+    },
+    RevokeAllDevices {
+        on: u8,
+        user: U,
+    },
+    RemoveFactor {
+        on: u8,
+        user: U,
+        actor: Actor,
+        factor: Pick,
+    },
+    SetPreferred {
+        on: u8,
+        user: U,
+        actor: Actor,
+        factor: Pick,
+    },
+    Rename {
+        on: u8,
+        user: U,
+        factor: Pick,
+    },
+    /// The host's periodic clean-up.
+    Purge,
+}
+
+fn on() -> impl Strategy<Value = u8> {
+    0u8..2
+}
+
+fn user() -> impl Strategy<Value = U> {
+    prop_oneof![6 => Just(U::Alice), 1 => Just(U::Bob)]
+}
+
+fn actor() -> impl Strategy<Value = Actor> {
+    prop_oneof![5 => Just(Actor::Owner), 3 => Just(Actor::PasswordOnly), 1 => Just(Actor::Stale)]
+}
+
+fn kind() -> impl Strategy<Value = Kind> {
+    prop_oneof![Just(Kind::Totp), Just(Kind::Passkey)]
+}
+
+/// Mostly something that exists (small positions wrap around), sometimes a guess.
+fn pick() -> impl Strategy<Value = Pick> {
+    prop_oneof![16 => (0u8..6).prop_map(Pick), 2 => (6u8..8).prop_map(Pick), 1 => Just(Pick(u8::MAX))]
+}
+
+fn answer() -> impl Strategy<Value = Answer> {
+    prop_oneof![8 => Just(Answer::Right), 3 => Just(Answer::Wrong), 1 => Just(Answer::Replay), 1 => Just(Answer::Malformed)]
+}
+
+fn secs() -> impl Strategy<Value = u64> {
+    prop_oneof![Just(1), Just(10), Just(31), Just(61), Just(301), Just(3601)]
+}
+
+/// Any operation, weighted towards the lifecycle's main paths.
+pub(crate) fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => secs().prop_map(|secs| Op::Advance { secs }),
+        8 => (on(), user(), actor(), kind(), proptest::option::weighted(0.2, pick()))
+            .prop_map(|(on, user, actor, kind, replaces)| Op::StartEnrolment { on, user, actor, kind, replaces }),
+        8 => (on(), user(), actor(), pick(), answer())
+            .prop_map(|(on, user, actor, factor, answer)| Op::FinishEnrolment { on, user, actor, factor, answer }),
+        6 => (on(), user(), pick(), answer()).prop_map(|(on, user, factor, answer)| Op::Verify { on, user, factor, answer }),
+        3 => (on(), user(), pick()).prop_map(|(on, user, factor)| Op::StartChallenge { on, user, factor }),
+        3 => (on(), user(), pick(), answer())
+            .prop_map(|(on, user, challenge, answer)| Op::FinishChallenge { on, user, challenge, answer }),
+        2 => on().prop_map(|on| Op::StartPasswordless { on }),
+        3 => (on(), pick(), pick(), answer())
+            .prop_map(|(on, ceremony, passkey, answer)| Op::FinishPasswordless { on, ceremony, passkey, answer }),
+        2 => (on(), user(), actor(), any::<bool>())
+            .prop_map(|(on, user, actor, again)| Op::GenerateCodes { on, user, actor, again }),
+        2 => (on(), user(), pick()).prop_map(|(on, user, code)| Op::UseCode { on, user, code }),
+        2 => (on(), pick()).prop_map(|(on, verification)| Op::RememberDevice { on, verification }),
+        2 => (on(), user(), pick()).prop_map(|(on, user, token)| Op::CheckDevice { on, user, token }),
+        1 => (on(), user(), pick()).prop_map(|(on, user, device)| Op::RevokeDevice { on, user, device }),
+        1 => (on(), user()).prop_map(|(on, user)| Op::RevokeAllDevices { on, user }),
+        2 => (on(), user(), actor(), pick())
+            .prop_map(|(on, user, actor, factor)| Op::RemoveFactor { on, user, actor, factor }),
+        1 => (on(), user(), actor(), pick())
+            .prop_map(|(on, user, actor, factor)| Op::SetPreferred { on, user, actor, factor }),
+        1 => (on(), user(), pick()).prop_map(|(on, user, factor)| Op::Rename { on, user, factor }),
+        1 => Just(Op::Purge),
+    ]
+}

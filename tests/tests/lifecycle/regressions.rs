@@ -1,0 +1,1 @@
+//! Sequences the search found, kept so that each stays fixed.
