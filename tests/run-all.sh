@@ -5,7 +5,8 @@
 #   - a PostgreSQL server from the installed binaries (installed from Debian if missing);
 #   - the My Account example, driven through its browser journeys in headless Chromium
 #     (Debian's chromium and the npm packages of examples/e2e are installed if missing);
-#   - the fuzz targets of tests/fuzz (libFuzzer, built on the stable toolchain).
+#   - the fuzz targets of tests/fuzz (libFuzzer, built on the stable toolchain);
+#   - the lifecycle model against each security fix reverted (tests/model-reverts).
 # Extra arguments go to `cargo test` (before `--`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,9 @@ echo "SMTP test server on $MFA_TEST_SMTP, delivering to $maildir"
 # The brute-force tests append their figures to target/abuse-report.txt: start it afresh.
 rm -f "${CARGO_TARGET_DIR:-target}/abuse-report.txt"
 # PostgreSQL: a throw-away server from the installed binaries, stopped afterwards.
+# The lifecycle model searches for a bounded time per store (cargo test alone runs a fixed,
+# modest number of sequences).
+export MFA_MODEL_SECONDS="${MFA_MODEL_SECONDS:-60}"
 bash mfa-store-sql/scripts/with-postgres.sh cargo test --workspace --locked "$@" -- --include-ignored
 
 # --- browser journeys --------------------------------------------------------------------
@@ -60,4 +64,11 @@ fi
 # FUZZ_SECONDS (default 30) each; only for a whole run.
 if [ $# -eq 0 ]; then
   bash tests/fuzz/run.sh
+fi
+
+# --- the lifecycle model's power ---------------------------------------------------------
+# With each finding's fix reverted in turn, the model must find it by itself; only for a
+# whole run.
+if [ $# -eq 0 ]; then
+  MFA_MODEL_SECONDS=120 bash tests/model-reverts/run.sh
 fi

@@ -40,6 +40,14 @@ for patch in tests/model-reverts/*.patch; do
     grep -m 1 -o 'seed [0-9a-f]*: a sequence of [0-9]* steps' "$log" || true
     sed -n '/^with its trace:$/,/^\(stack backtrace\|note: \)/p' "$log" | sed '1d;$d'
   fi
+  # The sequences kept as regression tests must fail too with the fix reverted.
+  if (cd "$dir" && cargo test -q -p mfa-tests --test lifecycle the_sequences_found_so_far_hold_on_the_memory_store) \
+      >"$log.kept" 2>&1; then
+    echo "MISSED: the kept regression sequences pass with the fix reverted"
+    missed=1
+  else
+    echo "the kept regression sequences fail too: $(grep -m 1 -o '^[a-z][a-z ]*:$' "$log.kept" || echo '(see log)')"
+  fi
   git worktree remove --force "$dir"
 done
 exit "$missed"

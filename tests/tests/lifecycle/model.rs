@@ -602,6 +602,13 @@ impl Model {
                 self.stored(user, resolve(factor, self.factors.len())).ok_or(Outcome::NotFound)?;
                 Ok(())
             }
+            Op::GetFactor { user, factor, .. } => {
+                let i = self.stored(user, resolve(factor, self.factors.len())).ok_or(Outcome::NotFound)?;
+                match self.factors[i].status {
+                    Status::Pending { expires_at } if expires_at <= now => Err(Outcome::NotFound),
+                    _ => Ok(()),
+                }
+            }
             Op::Purge => {
                 for f in &mut self.factors {
                     if matches!(f.status, Status::Pending { expires_at } if expires_at <= now) {

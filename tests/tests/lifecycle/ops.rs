@@ -93,10 +93,12 @@ pub(crate) enum Op {
         factor: Pick,
         answer: Answer,
     },
+    /// A challenge, or with `step_up` one bound to an action.
     StartChallenge {
         on: u8,
         user: U,
         factor: Pick,
+        step_up: bool,
     },
     FinishChallenge {
         on: u8,
@@ -163,6 +165,11 @@ pub(crate) enum Op {
         user: U,
         factor: Pick,
     },
+    GetFactor {
+        on: u8,
+        user: U,
+        factor: Pick,
+    },
     /// The host's periodic clean-up.
     Purge,
 }
@@ -205,7 +212,8 @@ pub(crate) fn op() -> impl Strategy<Value = Op> {
         8 => (on(), user(), actor(), pick(), answer())
             .prop_map(|(on, user, actor, factor, answer)| Op::FinishEnrolment { on, user, actor, factor, answer }),
         6 => (on(), user(), pick(), answer()).prop_map(|(on, user, factor, answer)| Op::Verify { on, user, factor, answer }),
-        3 => (on(), user(), pick()).prop_map(|(on, user, factor)| Op::StartChallenge { on, user, factor }),
+        3 => (on(), user(), pick(), proptest::bool::weighted(0.3))
+            .prop_map(|(on, user, factor, step_up)| Op::StartChallenge { on, user, factor, step_up }),
         3 => (on(), user(), pick(), answer())
             .prop_map(|(on, user, challenge, answer)| Op::FinishChallenge { on, user, challenge, answer }),
         2 => on().prop_map(|on| Op::StartPasswordless { on }),
@@ -223,6 +231,7 @@ pub(crate) fn op() -> impl Strategy<Value = Op> {
         1 => (on(), user(), actor(), pick())
             .prop_map(|(on, user, actor, factor)| Op::SetPreferred { on, user, actor, factor }),
         1 => (on(), user(), pick()).prop_map(|(on, user, factor)| Op::Rename { on, user, factor }),
+        1 => (on(), user(), pick()).prop_map(|(on, user, factor)| Op::GetFactor { on, user, factor }),
         1 => Just(Op::Purge),
     ]
 }
