@@ -663,6 +663,17 @@ pub trait FactorAdapter: fmt::Debug + Send + Sync + 'static {
         true
     }
 
+    /// Whether a pending enrolment of this kind can be sent again
+    /// ([`Mfa::resend_enrolment`](crate::Mfa::resend_enrolment)): true for a code sent by
+    /// message. An enrolment whose ceremony runs in the browser (a passkey) is begun afresh
+    /// with a new enrolment instead, and a resend is refused with
+    /// [`Error::Unsupported`](crate::Error::Unsupported), leaving it as it was. By default
+    /// `false`.
+    fn resends_enrolment(&self, kind: &FactorKind) -> bool {
+        let _ = kind;
+        false
+    }
+
     /// Rejects proofs that are malformed for this kind and `step` before anything is
     /// counted: a proof of the wrong shape for the step (a sign-in response given to an
     /// enrolment, say) is malformed too. Wrong but well-formed proofs pass here and fail

@@ -457,6 +457,11 @@ impl<C: OobChannel> FactorAdapter for OobFactor<C> {
         false
     }
 
+    /// A new code can be sent for a pending enrolment.
+    fn resends_enrolment(&self, _kind: &FactorKind) -> bool {
+        true
+    }
+
     fn check_proof(&self, _kind: &FactorKind, _step: ProofStep, proof: &Proof) -> Result<()> {
         let code = expect_code(proof)?.expose();
         if code.len() > 16 || !code.bytes().all(|b| b.is_ascii_digit() || b == b'-') {

@@ -608,3 +608,18 @@ async fn malformed_responses_are_refused_without_counting() {
         assert!(matches!(mfa.finish_passwordless(&passwordless.id, proof).await, Err(Error::InvalidInput { .. })));
     }
 }
+
+/// A passkey's enrolment runs in the browser: there is nothing to send again, and a resend
+/// leaves it as it was (it used to replace the registration ceremony with a sign-in one).
+#[tokio::test]
+async fn a_passkey_enrolment_is_not_resent_and_still_finishes() {
+    let w = support::world::World::new();
+    let alice = mfa_core::UserId::new("alice").unwrap();
+    let start = w.mfa.start_enrolment(&alice, &w.fresh(), EnrolmentRequest::new(FactorKind::PASSKEY)).await.unwrap();
+    let resent = w.mfa.resend_enrolment(&alice, &start.factor.id).await;
+    assert!(matches!(resent, Err(Error::Unsupported)), "{resent:?}");
+    let mut passkey = SoftPasskey::new(true);
+    let proof = support::world::create(&mut passkey, &start.prompt);
+    let active = w.mfa.finish_enrolment(&alice, &w.fresh(), &start.factor.id, &proof).await.unwrap();
+    assert_eq!(active.status, FactorStatus::Active);
+}

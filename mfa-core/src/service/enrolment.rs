@@ -360,6 +360,9 @@ impl Mfa {
         }
         let old = record.enrolment.ok_or(Error::Unsupported)?;
         let adapter = self.adapter(&record.kind)?;
+        if !adapter.resends_enrolment(&record.kind) {
+            return Err(Error::Unsupported);
+        }
         let secret = self.open(&record)?;
         let cid = CeremonyId::random()?;
         let gate = Gate { mfa: self, user, factor: record.id, proven: false, now };

@@ -15,7 +15,7 @@ use mfa_core::{
     AeadSealer, CeremonyId, Clock, DeviceId, EnrolmentRequest, Error, EventKind, EventSink, FactorId, FactorKind,
     FactorStatus, FreshAuth, ManualClock, Mfa, Prompt, Proof, Settings, Timestamp, UserId, Verified, seal::KeyId,
 };
-use mfa_otp::TotpFactor;
+use mfa_otp::{MemorySender, OobKey, SmsFactor, TotpFactor};
 use mfa_webauthn::WebauthnFactor;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_rs::prelude::CreationChallengeResponse;
@@ -51,6 +51,8 @@ pub(crate) fn settings() -> Settings {
     s.limits.challenges = mfa_core::settings::WindowCap::new(Duration::from_secs(300), 3);
     s.limits.passwordless = mfa_core::settings::WindowCap::new(Duration::from_secs(300), 3);
     s.limits.devices = 2;
+    // Send limits have suites of their own (delivery_caps.rs); here every code goes out.
+    s.delivery = mfa_core::settings::DeliverySettings::unlimited();
     s.devices.lifetime = Duration::from_secs(2 * 3600);
     s
 }
@@ -59,12 +61,39 @@ pub(crate) fn settings() -> Settings {
 #[derive(Default)]
 struct Real {
     id: Option<FactorId>,
+    kind: Option<Kind>,
     totp_key: Option<Vec<u8>>,
     passkey: Option<SoftPasskey>,
     prompt: Option<Prompt>,
     handle: Vec<u8>,
     discoverable: Option<Discoverable>,
     last_code: Option<(String, u64)>,
+    /// The code of its pending SMS enrolment.
+    sms_code: Option<String>,
+}
+
+/// An open challenge, as the service answered it.
+#[derive(Clone)]
+struct Open {
+    id: CeremonyId,
+    prompt: Prompt,
+    factor: usize,
+    expires_at: Timestamp,
+    /// The code sent, for an SMS challenge.
+    code: Option<String>,
+}
+
+/// Each user's phone number.
+fn phone(u: U) -> &'static str {
+    match u {
+        U::Alice => "+14155550101",
+        U::Bob => "+14155550102",
+    }
+}
+
+/// A code that is not `right`.
+fn not(right: Option<&str>) -> String {
+    if right == Some("000000") { "000001" } else { "000000" }.to_owned()
 }
 
 pub(crate) struct Harness {
@@ -81,7 +110,8 @@ pub(crate) struct Harness {
     factor_users: Vec<U>,
     /// The code text of the last TOTP proof made.
     code_text: Option<String>,
-    challenges: Vec<(CeremonyId, Prompt, usize, Timestamp)>,
+    challenges: Vec<Open>,
+    outbox: MemorySender,
     passwordless: Vec<(CeremonyId, Prompt, Timestamp)>,
     codes: Vec<(String, Actor)>,
     devices: Vec<(DeviceId, String)>,
@@ -155,6 +185,15 @@ fn a_credential() -> Proof {
         .unwrap_or_else(|_| unreachable!())
 }
 
+/// An SMS answer: the code sent, another code, or a credential.
+fn sms_proof(right: Option<&str>, answer: Answer) -> Proof {
+    match (answer, right) {
+        (Answer::Right, Some(right)) => code(right),
+        (Answer::Malformed, _) => a_credential(),
+        _ => code(&not(right)),
+    }
+}
+
 fn random_code() -> String {
     let mut bytes = FactorId::random().unwrap_or_else(|_| unreachable!()).as_bytes().to_vec();
     bytes.extend(FactorId::random().unwrap_or_else(|_| unreachable!()).as_bytes());
@@ -169,14 +208,23 @@ fn random_token() -> String {
     )
 }
 
-fn build(store: Arc<dyn Store>, clock: &ManualClock, events: &RecordingEventSink, totp: &TotpFactor) -> Mfa {
+fn build(
+    store: Arc<dyn Store>,
+    clock: &ManualClock,
+    events: &RecordingEventSink,
+    totp: &TotpFactor,
+    outbox: &MemorySender,
+) -> Mfa {
     let sink: Arc<dyn EventSink> = Arc::new(events.clone());
+    let key = OobKey::new(&world::OOB_KEY).unwrap_or_else(|_| unreachable!());
+    let sms = SmsFactor::builder(outbox.clone(), key).app_name("Example").build().unwrap_or_else(|_| unreachable!());
     Mfa::builder()
         .shared_store(store)
         .clock(clock.clone())
         .sealer(AeadSealer::new(KeyId(1), SEAL_KEY))
         .settings(settings())
         .factor(totp.clone())
+        .factor(sms)
         .factor(WebauthnFactor::builder("localhost", "Example", ORIGIN).build().unwrap_or_else(|_| unreachable!()))
         .events(Shared(sink))
         .build()
@@ -193,7 +241,8 @@ impl Harness {
         let events = RecordingEventSink::new();
         let totp = TotpFactor::new("Example Corp").unwrap_or_else(|_| unreachable!());
         let [a, b] = stores;
-        let mfa = [build(a.clone(), &clock, &events, &totp), build(b, &clock, &events, &totp)];
+        let outbox = MemorySender::new();
+        let mfa = [build(a.clone(), &clock, &events, &totp, &outbox), build(b, &clock, &events, &totp, &outbox)];
         let stranger = rt.block_on(stranger());
         Self {
             rt,
@@ -208,6 +257,7 @@ impl Harness {
             factor_users: Vec::new(),
             code_text: None,
             challenges: Vec::new(),
+            outbox,
             passwordless: Vec::new(),
             codes: Vec::new(),
             devices: Vec::new(),
@@ -303,10 +353,11 @@ impl Harness {
                 Outcome::Ok
             }
             Op::StartEnrolment { on, user: u, actor, kind, replaces } => {
-                let mut req = EnrolmentRequest::new(match kind {
-                    Kind::Totp => FactorKind::TOTP,
-                    Kind::Passkey => FactorKind::PASSKEY,
-                });
+                let mut req = match kind {
+                    Kind::Totp => EnrolmentRequest::new(FactorKind::TOTP),
+                    Kind::Passkey => EnrolmentRequest::new(FactorKind::PASSKEY),
+                    Kind::Sms => EnrolmentRequest::new(FactorKind::SMS).destination(phone(u)),
+                };
                 let old = replaces.map(|p| resolve(p, self.factors.len()));
                 if let Some(old) = old {
                     req = req.replaces(self.factor_id(old));
@@ -315,8 +366,9 @@ impl Harness {
                 let fresh = self.fresh(actor);
                 let r = self.rt.block_on(self.mfa[usize::from(on)].start_enrolment(&user(u), &fresh, req));
                 if let Ok(start) = &r {
-                    let mut real = Real { id: Some(start.factor.id), ..Real::default() };
+                    let mut real = Real { id: Some(start.factor.id), kind: Some(kind), ..Real::default() };
                     match &start.prompt {
+                        Prompt::CodeSent { .. } => real.sms_code = self.outbox.last_code_to(phone(u)),
                         Prompt::SharedSecret(secret) => {
                             real.totp_key =
                                 data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes()).ok();
@@ -338,8 +390,12 @@ impl Harness {
                 let i = resolve(factor, self.factors.len());
                 touched = self.owner_of(i);
                 let id = self.factor_id(i);
-                let proof = match i.map(|i| self.factors[i].totp_key.is_some()) {
-                    Some(false) => self.passkey_registration(i, answer),
+                let proof = match i.and_then(|i| self.factors[i].kind) {
+                    Some(Kind::Passkey) => self.passkey_registration(i, answer),
+                    Some(Kind::Sms) => {
+                        let right = i.and_then(|i| self.factors[i].sms_code.clone());
+                        sms_proof(right.as_deref(), answer)
+                    }
                     _ => {
                         let (p, f) = self.totp_proof(i, answer);
                         facts = f;
@@ -371,8 +427,8 @@ impl Harness {
                 let i = resolve_factor(factor, self.factors.len(), &self.activated);
                 touched = self.owner_of(i);
                 let id = self.factor_id(i);
-                let (proof, f) = match i.map(|i| self.factors[i].totp_key.is_some()) {
-                    Some(false) => (code("000000"), Facts::default()),
+                let (proof, f) = match i.and_then(|i| self.factors[i].kind) {
+                    Some(Kind::Passkey | Kind::Sms) => (code("000000"), Facts::default()),
                     _ => self.totp_proof(i, answer),
                 };
                 facts = f;
@@ -399,7 +455,7 @@ impl Harness {
                     }
                 });
                 if let (Ok(c), Some(i)) = (&r, i) {
-                    self.challenges.push((c.id, c.prompt.clone(), i, c.expires_at));
+                    self.opened(c, i);
                 }
                 outcome(&r)
             }
@@ -408,17 +464,18 @@ impl Harness {
                 let (id, proof) = match c {
                     None => (CeremonyId::random().unwrap_or_else(|_| unreachable!()), code("000000")),
                     Some(c) => {
-                        let (id, prompt, i, _) = self.challenges[c].clone();
+                        let Open { id, prompt, factor: i, code: sent, .. } = self.challenges[c].clone();
                         touched = Some(self.model_user(i));
-                        let proof = match self.factors[i].passkey.as_mut() {
-                            Some(auth) => match answer {
+                        let proof = match (self.factors[i].kind, self.factors[i].passkey.as_mut()) {
+                            (_, Some(auth)) => match answer {
                                 Answer::Right => {
                                     Proof::credential(get_json(auth, &prompt)).unwrap_or_else(|_| unreachable!())
                                 }
                                 Answer::Malformed => code("000000"),
                                 _ => spoil(&get_json(auth, &prompt)),
                             },
-                            None => {
+                            (Some(Kind::Sms), _) => sms_proof(sent.as_deref(), answer),
+                            _ => {
                                 let (p, f) = self.totp_proof(Some(i), answer);
                                 facts = f;
                                 p
@@ -430,7 +487,7 @@ impl Harness {
                 let r = self.rt.block_on(self.mfa[usize::from(on)].finish_challenge(&user(u), &id, &proof));
                 if let Ok(v) = &r {
                     if let Some(c) = c {
-                        let i = self.challenges[c].2;
+                        let i = self.challenges[c].factor;
                         self.remember_code(i, facts);
                     }
                     self.verifications.push(v.clone());
@@ -553,6 +610,32 @@ impl Harness {
                 let r = self.rt.block_on(self.mfa[usize::from(on)].rename_factor(&user(u), &id, "Renamed"));
                 outcome(&r)
             }
+            Op::ResendEnrolment { on, user: u, factor } => {
+                let i = resolve(factor, self.factors.len());
+                touched = self.owner_of(i);
+                let id = self.factor_id(i);
+                let r = self.rt.block_on(self.mfa[usize::from(on)].resend_enrolment(&user(u), &id));
+                if let (Ok(_), Some(i)) = (&r, i) {
+                    self.factors[i].sms_code = self.outbox.last_code_to(phone(u));
+                }
+                outcome(&r)
+            }
+            Op::ResendChallenge { on, user: u, challenge } => {
+                let c = resolve(challenge, self.challenges.len());
+                let id = match c {
+                    Some(c) => {
+                        touched = Some(self.model_user(self.challenges[c].factor));
+                        self.challenges[c].id
+                    }
+                    None => CeremonyId::random().unwrap_or_else(|_| unreachable!()),
+                };
+                let r = self.rt.block_on(self.mfa[usize::from(on)].resend_challenge(&user(u), &id));
+                if let (Ok(new), Some(c)) = (&r, c) {
+                    let i = self.challenges[c].factor;
+                    self.opened(new, i);
+                }
+                outcome(&r)
+            }
             Op::GetFactor { on, user: u, factor } => {
                 let i = resolve(factor, self.factors.len());
                 touched = self.owner_of(i);
@@ -589,6 +672,15 @@ impl Harness {
                 Proof::credential(create_json(auth, &tampered)).unwrap_or_else(|_| unreachable!())
             }
         }
+    }
+
+    /// Records a challenge the service opened on factor `i`, with the code it sent.
+    fn opened(&mut self, c: &mfa_core::Challenge, i: usize) {
+        let code = match c.prompt {
+            Prompt::CodeSent { .. } => self.outbox.last_code_to(phone(self.model_user(i))),
+            _ => None,
+        };
+        self.challenges.push(Open { id: c.id, prompt: c.prompt.clone(), factor: i, expires_at: c.expires_at, code });
     }
 
     fn remember_code(&mut self, i: usize, facts: Facts) {
@@ -780,7 +872,9 @@ impl Harness {
                 | Op::RemoveFactor { user, .. }
                 | Op::SetPreferred { user, .. }
                 | Op::Rename { user, .. }
-                | Op::GetFactor { user, .. } => Some(user),
+                | Op::GetFactor { user, .. }
+                | Op::ResendEnrolment { user, .. }
+                | Op::ResendChallenge { user, .. } => Some(user),
                 _ => None,
             };
             if let Some(acting) = acting
@@ -809,7 +903,8 @@ impl Harness {
             if devices > limits.devices {
                 return Err(format!("invariant 11: {u:?} has {devices} remembered devices"));
             }
-            let live = self.challenges.iter().filter(|c| self.factor_users[c.2] == u && c.3 > now).count();
+            let live =
+                self.challenges.iter().filter(|c| self.factor_users[c.factor] == u && c.expires_at > now).count();
             if live > 2 * limits.challenges.max as usize {
                 return Err(format!("invariant 11: {u:?} has {live} open challenges"));
             }

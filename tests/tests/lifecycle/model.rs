@@ -160,6 +160,10 @@ pub(crate) fn resolve(pick: Pick, len: usize) -> Option<usize> {
     (pick.0 != u8::MAX && len > 0).then(|| len - 1 - usize::from(pick.0) % len)
 }
 
+/// How long a code sent by SMS lives, and how many answers it takes.
+const SMS_CODE_LIFETIME: i64 = 300;
+const SMS_ATTEMPTS: u32 = 5;
+
 fn ts(secs: i64) -> Timestamp {
     Timestamp::from_unix_secs(secs)
 }
@@ -292,6 +296,31 @@ impl Model {
         Ok(())
     }
 
+    /// A kind's own ceremony: its lifetime and how many answers it takes (`None`: the
+    /// kind's enrolment has none).
+    fn ceremony_for(&self, kind: Kind) -> Option<(i64, u32)> {
+        match kind {
+            Kind::Totp => None,
+            Kind::Passkey => Some((secs(mfa_webauthn::DEFAULT_CEREMONY_TIMEOUT), 1)),
+            Kind::Sms => Some((SMS_CODE_LIFETIME, SMS_ATTEMPTS)),
+        }
+    }
+
+    /// Opens a challenge of factor `i`.
+    fn open_challenge(&mut self, user: U, i: usize) {
+        let (ttl, max) = self
+            .ceremony_for(self.factors[i].kind)
+            .unwrap_or((secs(self.settings.challenge_ttl), self.settings.challenge_attempts));
+        self.challenges.push(Ceremony {
+            user: Some(user),
+            factor: Some(i),
+            expires_at: self.now + ttl,
+            attempts: 0,
+            max,
+            gone: false,
+        });
+    }
+
     /// Applies `op` and returns what the service should answer.
     pub(crate) fn apply(&mut self, op: &Op, facts: Facts) -> Outcome {
         match self.apply_inner(op, facts) {
@@ -320,12 +349,12 @@ impl Model {
                     return Err(Outcome::Limit(StateLimit::PendingEnrolments));
                 }
                 let expires_at = now + secs(s.enrolment_ttl);
-                let ceremony = (kind == Kind::Passkey).then(|| Ceremony {
+                let ceremony = self.ceremony_for(kind).map(|(ttl, max)| Ceremony {
                     user: Some(user),
                     factor: Some(self.factors.len()),
-                    expires_at: (now + secs(mfa_webauthn::DEFAULT_CEREMONY_TIMEOUT)).min(expires_at),
+                    expires_at: (now + ttl).min(expires_at),
                     attempts: 0,
-                    max: 1,
+                    max,
                     gone: false,
                 });
                 self.factors.push(Factor {
@@ -358,8 +387,8 @@ impl Model {
                 }
                 match self.factors[i].kind {
                     Kind::Totp => self.totp(i, facts)?,
-                    Kind::Passkey if answer == Answer::Right => {}
-                    Kind::Passkey => return Err(Outcome::InvalidCode),
+                    _ if answer == Answer::Right => {}
+                    _ => return Err(Outcome::InvalidCode),
                 }
                 if let Some(c) = &mut self.factors[i].ceremony {
                     c.gone = true;
@@ -387,7 +416,7 @@ impl Model {
             Op::Verify { user, factor, answer, .. } => {
                 let i = resolve_factor(factor, self.factors.len(), &self.activated);
                 let i = self.active(user, i).ok_or(Outcome::NotFound)?;
-                if self.factors[i].kind == Kind::Passkey {
+                if self.factors[i].kind != Kind::Totp {
                     return Err(Outcome::Unsupported);
                 }
                 if answer == Answer::Malformed {
@@ -407,18 +436,7 @@ impl Model {
                 if !Self::count(cap, s.limits.challenges, now) {
                     return Err(Outcome::Limit(StateLimit::Challenges));
                 }
-                let (ttl, max) = match self.factors[i].kind {
-                    Kind::Totp => (s.challenge_ttl, s.challenge_attempts),
-                    Kind::Passkey => (mfa_webauthn::DEFAULT_CEREMONY_TIMEOUT, 1),
-                };
-                self.challenges.push(Ceremony {
-                    user: Some(user),
-                    factor: Some(i),
-                    expires_at: now + secs(ttl),
-                    attempts: 0,
-                    max,
-                    gone: false,
-                });
+                self.open_challenge(user, i);
                 Ok(())
             }
             Op::FinishChallenge { user, challenge, answer, .. } => {
@@ -443,8 +461,8 @@ impl Model {
                             self.challenges[c].gone = true;
                         }
                     })?,
-                    Kind::Passkey if answer == Answer::Right => {}
-                    Kind::Passkey => return Err(Outcome::InvalidCode),
+                    _ if answer == Answer::Right => {}
+                    _ => return Err(Outcome::InvalidCode),
                 }
                 self.challenges[c].gone = true;
                 self.reset(user, Scope::Factor(i));
@@ -608,6 +626,45 @@ impl Model {
                     Status::Pending { expires_at } if expires_at <= now => Err(Outcome::NotFound),
                     _ => Ok(()),
                 }
+            }
+            Op::ResendEnrolment { user, factor, .. } => {
+                let i = self.stored(user, resolve(factor, self.factors.len())).ok_or(Outcome::NotFound)?;
+                let Status::Pending { expires_at } = self.factors[i].status else { return Err(Outcome::Expired) };
+                if expires_at <= now {
+                    return Err(Outcome::Expired);
+                }
+                // Only a code sent by message can be sent again; a passkey's ceremony is
+                // started afresh with a new enrolment.
+                if self.factors[i].kind != Kind::Sms {
+                    return Err(Outcome::Unsupported);
+                }
+                self.factors[i].ceremony = Some(Ceremony {
+                    user: Some(user),
+                    factor: Some(i),
+                    expires_at: (now + SMS_CODE_LIFETIME).min(expires_at),
+                    attempts: 0,
+                    max: SMS_ATTEMPTS,
+                    gone: false,
+                });
+                Ok(())
+            }
+            Op::ResendChallenge { user, challenge, .. } => {
+                let c = resolve(challenge, self.challenges.len()).ok_or(Outcome::Expired)?;
+                if !self.challenges[c].live(Some(user), now) {
+                    return Err(Outcome::Expired);
+                }
+                let i = self.active(user, self.challenges[c].factor).ok_or(Outcome::NotFound)?;
+                if self.factors[i].kind == Kind::Totp {
+                    return Err(Outcome::Unsupported);
+                }
+                self.check_throttle(user, Scope::Factor(i))?;
+                let cap = self.challenge_caps.entry(user).or_default();
+                if !Self::count(cap, s.limits.challenges, now) {
+                    return Err(Outcome::Limit(StateLimit::Challenges));
+                }
+                self.open_challenge(user, i);
+                self.challenges[c].gone = true;
+                Ok(())
             }
             Op::Purge => {
                 for f in &mut self.factors {

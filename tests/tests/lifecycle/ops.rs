@@ -36,11 +36,13 @@ pub(crate) enum Actor {
     Stale,
 }
 
-/// The two kinds of factor the test enrols.
+/// The kinds of factor the test enrols: an authenticator app, a passkey, and codes by SMS
+/// (each user has one phone number).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Totp,
     Passkey,
+    Sms,
 }
 
 /// A position in a list of things created so far, `#0` the newest; see the module notes.
@@ -170,6 +172,18 @@ pub(crate) enum Op {
         user: U,
         factor: Pick,
     },
+    /// A new code for a pending enrolment.
+    ResendEnrolment {
+        on: u8,
+        user: U,
+        factor: Pick,
+    },
+    /// A new challenge in place of an open one.
+    ResendChallenge {
+        on: u8,
+        user: U,
+        challenge: Pick,
+    },
     /// The host's periodic clean-up.
     Purge,
 }
@@ -187,7 +201,7 @@ fn actor() -> impl Strategy<Value = Actor> {
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
-    prop_oneof![Just(Kind::Totp), Just(Kind::Passkey)]
+    prop_oneof![3 => Just(Kind::Totp), 2 => Just(Kind::Passkey), 2 => Just(Kind::Sms)]
 }
 
 /// Mostly something that exists (small positions wrap around), sometimes a guess.
@@ -232,6 +246,8 @@ pub(crate) fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(on, user, actor, factor)| Op::SetPreferred { on, user, actor, factor }),
         1 => (on(), user(), pick()).prop_map(|(on, user, factor)| Op::Rename { on, user, factor }),
         1 => (on(), user(), pick()).prop_map(|(on, user, factor)| Op::GetFactor { on, user, factor }),
+        1 => (on(), user(), pick()).prop_map(|(on, user, factor)| Op::ResendEnrolment { on, user, factor }),
+        1 => (on(), user(), pick()).prop_map(|(on, user, challenge)| Op::ResendChallenge { on, user, challenge }),
         1 => Just(Op::Purge),
     ]
 }

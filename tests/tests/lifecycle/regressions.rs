@@ -84,6 +84,17 @@ fn a_replayed_answer_uses_its_challenge() -> Vec<Op> {
     ]
 }
 
+/// Found by the search: a resend of a passkey enrolment replaced its registration ceremony
+/// with a sign-in one, so the enrolment could no longer be finished.
+fn a_passkey_enrolment_resent() -> Vec<Op> {
+    vec![
+        start(U::Alice, Actor::Owner, Kind::Passkey),
+        Op::Advance { secs: 1 },
+        Op::ResendEnrolment { on: 0, user: U::Alice, factor: Pick(0) },
+        finish(U::Alice, Actor::Owner, 0),
+    ]
+}
+
 fn all() -> Vec<(&'static str, Vec<Op>)> {
     vec![
         ("codes minted with the password", codes_minted_with_the_password()),
@@ -92,6 +103,7 @@ fn all() -> Vec<(&'static str, Vec<Op>)> {
         ("passwordless failure counted", passwordless_failure_counted()),
         ("unbounded pending enrolments", unbounded_pending_enrolments()),
         ("a replayed answer uses its challenge", a_replayed_answer_uses_its_challenge()),
+        ("a passkey enrolment resent", a_passkey_enrolment_resent()),
     ]
 }
 
