@@ -5,7 +5,8 @@
 //! invariants are checked. A failing sequence is shrunk to a minimal one and printed.
 //!
 //! - `cargo test -p mfa-tests --test lifecycle` runs a modest search on the memory store
-//!   and SQLite.
+//!   and SQLite; PostgreSQL too with `MFA_TEST_POSTGRES_URL` and `--include-ignored`
+//!   (`bash tests/run-all.sh` starts a server).
 //! - `MFA_MODEL_SECONDS=600 cargo test -p mfa-tests --test lifecycle -- --nocapture` searches
 //!   for ten minutes per store (`.ci/run` gives it a bounded time of its own);
 //!   `MFA_MODEL_CASES` sets a case count instead, `MFA_MODEL_SEED` (64 hex digits) replays a
@@ -42,11 +43,12 @@ use ops::Op;
 pub(crate) enum Backend {
     Memory,
     Sqlite,
+    Postgres,
 }
 
 /// Runs `ops` from a new deployment; `Err` with the trace and what broke.
 pub(crate) fn run(backend: Backend, check: Check, ops: &[Op]) -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let stores: [Arc<dyn Store>; 2] = match backend {
         Backend::Memory => {
             let store = MemoryStore::new();
@@ -54,6 +56,10 @@ pub(crate) fn run(backend: Backend, check: Check, ops: &[Op]) -> Result<(), Stri
         }
         Backend::Sqlite => {
             let (one, two) = rt.block_on(support::sql::sqlite_pair());
+            [Arc::new(one), Arc::new(two)]
+        }
+        Backend::Postgres => {
+            let (one, two) = rt.block_on(support::sql::postgres_pair());
             [Arc::new(one), Arc::new(two)]
         }
     };
@@ -168,4 +174,10 @@ fn the_lifecycle_holds_on_the_memory_store() {
 #[test]
 fn the_lifecycle_holds_on_sqlite() {
     search(Backend::Sqlite, 64);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: run `bash tests/run-all.sh`, or set MFA_TEST_POSTGRES_URL and pass --include-ignored"]
+fn the_lifecycle_holds_on_postgres() {
+    search(Backend::Postgres, 16);
 }

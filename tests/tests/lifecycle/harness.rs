@@ -21,7 +21,7 @@ use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_rs::prelude::CreationChallengeResponse;
 
 use super::model::{Facts, Model, Outcome, Scope, Status, resolve, resolve_factor};
-use super::ops::{Actor, Answer, Kind, Op, U};
+use super::ops::{Actor, Answer, Kind, Op, Pick, U};
 use crate::support::world::{
     self, Discoverable, ORIGIN, SEAL_KEY, T0, code, create, create_json, get_json, options_json,
 };
@@ -185,6 +185,26 @@ fn a_credential() -> Proof {
         .unwrap_or_else(|_| unreachable!())
 }
 
+/// One racer's call.
+#[derive(Clone)]
+enum Call {
+    Verify(UserId, FactorId, Proof),
+    FinishChallenge(UserId, CeremonyId, Proof),
+    UseCode(UserId, String),
+    FinishPasswordless(CeremonyId, Proof),
+}
+
+impl Call {
+    async fn run(&self, mfa: &Mfa) -> Result<Option<Verified>, Error> {
+        match self {
+            Call::Verify(u, f, p) => mfa.verify(u, f, p).await.map(Some),
+            Call::FinishChallenge(u, c, p) => mfa.finish_challenge(u, c, p).await.map(Some),
+            Call::UseCode(u, code) => mfa.verify_recovery_code(u, code).await.map(Some),
+            Call::FinishPasswordless(c, p) => mfa.finish_passwordless(c, p).await.map(Some),
+        }
+    }
+}
+
 /// An SMS answer: the code sent, another code, or a credential.
 fn sms_proof(right: Option<&str>, answer: Answer) -> Proof {
     match (answer, right) {
@@ -325,6 +345,9 @@ impl Harness {
     /// Runs one step; `Err` with what went wrong if the service and the model disagree or
     /// an invariant breaks.
     pub(crate) fn step(&mut self, op: &Op) -> Result<(), String> {
+        if let Op::Race { racers, op: raced } = *op {
+            return self.race(u32::from(racers), raced.op(0));
+        }
         let before_active: BTreeMap<U, bool> =
             [U::Alice, U::Bob].into_iter().map(|u| (u, self.real_has_active(u))).collect();
         let snapshots: BTreeMap<U, Snapshot> = [U::Alice, U::Bob].into_iter().map(|u| (u, self.snapshot(u))).collect();
@@ -341,6 +364,150 @@ impl Harness {
             self.compare_state()?;
         }
         self.invariants(op, real, &before_active, &snapshots, touched)
+    }
+
+    /// `racers` copies of `op`'s right answer at once, half on each instance: of those that
+    /// would succeed alone, exactly one does; the rest change nothing but the counters the
+    /// design lets them count.
+    fn race(&mut self, racers: u32, op: Op) -> Result<(), String> {
+        let snapshots: BTreeMap<U, Snapshot> = [U::Alice, U::Bob].into_iter().map(|u| (u, self.snapshot(u))).collect();
+        let before_active: BTreeMap<U, bool> =
+            [U::Alice, U::Bob].into_iter().map(|u| (u, self.real_has_active(u))).collect();
+        let scope = self.model.scope_of(&op);
+        let before = scope.map(|(u, scope)| self.model.throttle(u, scope));
+        let (call, facts, touched) = self.prepare(&op);
+        let tasks: Vec<_> = (0..racers)
+            .map(|n| {
+                let mfa = self.mfa[(n % 2) as usize].clone();
+                let call = call.clone();
+                self.rt.spawn(async move { call.run(&mfa).await })
+            })
+            .collect();
+        let results: Vec<Result<Option<Verified>, Error>> = self.rt.block_on(async {
+            let mut results = Vec::new();
+            for task in tasks {
+                results.push(task.await.unwrap_or_else(|e| panic!("a racer panicked: {e}")));
+            }
+            results
+        });
+        let outcomes: Vec<Outcome> = results.iter().map(outcome).collect();
+        let wins = outcomes.iter().filter(|o| **o == Outcome::Ok).count();
+        let real = if wins > 0 { Outcome::Ok } else { outcomes.first().copied().unwrap_or(Outcome::Skipped) };
+        let mut tally: BTreeMap<String, usize> = BTreeMap::new();
+        for o in &outcomes {
+            *tally.entry(format!("{o:?}")).or_default() += 1;
+        }
+        let tally: Vec<String> = tally.iter().map(|(o, n)| format!("{n} {o}")).collect();
+        let _ = writeln!(self.trace, "Race {{ racers: {racers}, op: {op:?} }} -> {}", tally.join(", "));
+        for (o, r) in outcomes.iter().zip(&results) {
+            if o.is_refusal() {
+                self.refusals += 1;
+            }
+            match (o, &op) {
+                (Outcome::InvalidCode, Op::FinishPasswordless { .. }) => self.passwordless_failures += 1,
+                _ => self.count_failure(r),
+            }
+        }
+        if wins > 1 {
+            return Err(format!("invariants 4/5: {wins} of {racers} racers succeeded with one answer: {op:?}"));
+        }
+        if let Some(Ok(Some(v))) = results.iter().find(|r| matches!(r, Ok(Some(_)))) {
+            self.verifications.push(v.clone());
+            if let Some(i) = self.raced_factor(&op) {
+                self.remember_code(i, facts);
+            }
+        }
+        if self.check == Check::Full {
+            // One racer at least answers as a lone caller would; with one winner at most.
+            let expected = self.model.apply(&op, facts);
+            let real = match real {
+                Outcome::Ok => Outcome::Ok,
+                _ if outcomes.contains(&expected) => expected,
+                other => other,
+            };
+            if expected != real {
+                return Err(format!(
+                    "race of {racers} {op:?}: the service answered {outcomes:?}, the model {expected:?}"
+                ));
+            }
+            let counted = match scope {
+                Some((u, s)) => {
+                    let real_scope = match s {
+                        Scope::Factor(i) => ThrottleScope::Factor(self.factor_id(Some(i))),
+                        Scope::Codes => ThrottleScope::RecoveryCodes,
+                        Scope::Devices => ThrottleScope::DeviceTokens,
+                    };
+                    let state = self.rt.block_on(self.store.get_throttle(&user(u), &real_scope)).unwrap_or_default();
+                    Some((u, s, state))
+                }
+                None => None,
+            };
+            self.model.after_race(&op, racers, counted, before)?;
+            self.compare_state()?;
+        }
+        self.invariants(&op, real, &before_active, &snapshots, touched)
+    }
+
+    /// The factor a raced answer verifies, if it is a TOTP code.
+    fn raced_factor(&self, op: &Op) -> Option<usize> {
+        match *op {
+            Op::Verify { factor, .. } => resolve_factor(factor, self.factors.len(), &self.activated),
+            Op::FinishChallenge { challenge, .. } => {
+                resolve(challenge, self.challenges.len()).map(|c| self.challenges[c].factor)
+            }
+            _ => None,
+        }
+    }
+
+    /// The call a racer makes, with the facts about its proof and whose thing it names.
+    fn prepare(&mut self, op: &Op) -> (Call, Facts, Option<U>) {
+        let mut facts = Facts::default();
+        let mut touched = None;
+        let call = match *op {
+            Op::Verify { user: u, factor, answer, .. } => {
+                let i = resolve_factor(factor, self.factors.len(), &self.activated);
+                touched = self.owner_of(i);
+                let (proof, f) = match i.and_then(|i| self.factors[i].kind) {
+                    Some(Kind::Passkey | Kind::Sms) => (code("000000"), Facts::default()),
+                    _ => self.totp_proof(i, answer),
+                };
+                facts = f;
+                Call::Verify(user(u), self.factor_id(i), proof)
+            }
+            Op::FinishChallenge { user: u, challenge, answer, .. } => match resolve(challenge, self.challenges.len()) {
+                None => Call::FinishChallenge(
+                    user(u),
+                    CeremonyId::random().unwrap_or_else(|_| unreachable!()),
+                    code("000000"),
+                ),
+                Some(c) => {
+                    let Open { id, prompt, factor: i, code: sent, .. } = self.challenges[c].clone();
+                    touched = Some(self.model_user(i));
+                    let proof = match (self.factors[i].kind, self.factors[i].passkey.as_mut()) {
+                        (_, Some(auth)) => {
+                            Proof::credential(get_json(auth, &prompt)).unwrap_or_else(|_| unreachable!())
+                        }
+                        (Some(Kind::Sms), _) => sms_proof(sent.as_deref(), answer),
+                        _ => {
+                            let (p, f) = self.totp_proof(Some(i), answer);
+                            facts = f;
+                            p
+                        }
+                    };
+                    Call::FinishChallenge(user(u), id, proof)
+                }
+            },
+            Op::UseCode { user: u, code: pick, .. } => {
+                let k = resolve(pick, self.codes.len());
+                Call::UseCode(user(u), k.map_or_else(random_code, |k| self.codes[k].0.clone()))
+            }
+            Op::FinishPasswordless { ceremony, passkey, answer, .. } => {
+                let (id, proof) = self.passwordless_proof(ceremony, passkey, answer);
+                Call::FinishPasswordless(id, proof)
+            }
+            _ => unreachable!("not raced: {op:?}"),
+        };
+        (call, facts, touched)
     }
 
     /// The whose-state an operation acted on, if it named another user's thing.
@@ -503,29 +670,7 @@ impl Harness {
                 outcome(&r)
             }
             Op::FinishPasswordless { on, ceremony, passkey, answer } => {
-                let c = resolve(ceremony, self.passwordless.len());
-                let (id, prompt) = match c {
-                    Some(c) => (self.passwordless[c].0, Some(self.passwordless[c].1.clone())),
-                    None => (CeremonyId::random().unwrap_or_else(|_| unreachable!()), None),
-                };
-                let k = resolve(passkey, self.registered.len()).map(|k| self.registered[k]);
-                let proof = match (prompt, answer) {
-                    (_, Answer::Malformed) | (None, _) => code("000000"),
-                    (Some(prompt), _) => {
-                        let named = k.filter(|_| answer != Answer::Replay).and_then(|i| {
-                            let real = &mut self.factors[i];
-                            Some((real.passkey.as_mut()?, real.discoverable.clone()?))
-                        });
-                        let (auth, key) = match named {
-                            Some((auth, key)) => (auth, key),
-                            None => (&mut self.stranger.0, self.stranger.1.clone()),
-                        };
-                        match answer {
-                            Answer::Right | Answer::Replay => key.get(auth, &prompt),
-                            _ => key.forged(auth, &prompt),
-                        }
-                    }
-                };
+                let (id, proof) = self.passwordless_proof(ceremony, passkey, answer);
                 let r = self.rt.block_on(self.mfa[usize::from(on)].finish_passwordless(&id, &proof));
                 match &r {
                     Ok(v) => self.verifications.push(v.clone()),
@@ -643,6 +788,7 @@ impl Harness {
                 let r = self.rt.block_on(self.mfa[usize::from(on)].get_factor(&user(u), &id));
                 outcome(&r)
             }
+            Op::Race { .. } => unreachable!("races are run by Harness::race"),
             Op::Purge => {
                 let now = self.now();
                 let r = self.rt.block_on(self.store.purge_expired(now));
@@ -672,6 +818,35 @@ impl Harness {
                 Proof::credential(create_json(auth, &tampered)).unwrap_or_else(|_| unreachable!())
             }
         }
+    }
+
+    /// The ceremony a passwordless answer names, and the answer: by a registered passkey
+    /// (right, or its signature spoilt), by a credential nobody holds (`Replay`), or a code.
+    fn passwordless_proof(&mut self, ceremony: Pick, passkey: Pick, answer: Answer) -> (CeremonyId, Proof) {
+        let c = resolve(ceremony, self.passwordless.len());
+        let (id, prompt) = match c {
+            Some(c) => (self.passwordless[c].0, Some(self.passwordless[c].1.clone())),
+            None => (CeremonyId::random().unwrap_or_else(|_| unreachable!()), None),
+        };
+        let k = resolve(passkey, self.registered.len()).map(|k| self.registered[k]);
+        let proof = match (prompt, answer) {
+            (_, Answer::Malformed) | (None, _) => code("000000"),
+            (Some(prompt), _) => {
+                let named = k.filter(|_| answer != Answer::Replay).and_then(|i| {
+                    let real = &mut self.factors[i];
+                    Some((real.passkey.as_mut()?, real.discoverable.clone()?))
+                });
+                let (auth, key) = match named {
+                    Some((auth, key)) => (auth, key),
+                    None => (&mut self.stranger.0, self.stranger.1.clone()),
+                };
+                match answer {
+                    Answer::Right | Answer::Replay => key.get(auth, &prompt),
+                    _ => key.forged(auth, &prompt),
+                }
+            }
+        };
+        (id, proof)
     }
 
     /// Records a challenge the service opened on factor `i`, with the code it sent.

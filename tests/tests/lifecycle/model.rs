@@ -296,6 +296,56 @@ impl Model {
         Ok(())
     }
 
+    /// After a race of `racers` copies of `op`: each racer that got past the first check
+    /// used an attempt of the challenge it answered (those past its limit were refused),
+    /// and the counter of the throttle it counted against is what the store says
+    /// (`counted`), which depends on the order the racers reached it. The model checks that
+    /// this is no more than one count per racer.
+    pub(crate) fn after_race(
+        &mut self,
+        op: &Op,
+        racers: u32,
+        counted: Option<(U, Scope, ThrottleState)>,
+        before: Option<ThrottleState>,
+    ) -> Result<(), String> {
+        if let Op::FinishChallenge { user, challenge, answer: Answer::Right, .. } = *op
+            && let Some(c) = resolve(challenge, self.challenges.len())
+            && self.challenges[c].live(Some(user), self.now)
+        {
+            let c = &mut self.challenges[c];
+            c.attempts = (c.attempts + racers - 1).min(c.max);
+        }
+        if let (Some((user, scope, state)), Some(before)) = (counted, before) {
+            if state.failures > before.failures.saturating_add(racers) {
+                return Err(format!(
+                    "{racers} racers left {} failures counted from {}",
+                    state.failures, before.failures
+                ));
+            }
+            self.throttles.insert((user, scope), state);
+            if state == ThrottleState::default() {
+                self.throttles.remove(&(user, scope));
+            }
+        }
+        Ok(())
+    }
+
+    /// The throttle `op` counts against, if it names a factor, code or device of `user`.
+    pub(crate) fn scope_of(&self, op: &Op) -> Option<(U, Scope)> {
+        match *op {
+            Op::Verify { user, factor, .. } => {
+                let i = resolve_factor(factor, self.factors.len(), &self.activated);
+                self.active(user, i).map(|i| (user, Scope::Factor(i)))
+            }
+            Op::FinishChallenge { user, challenge, .. } => {
+                let c = resolve(challenge, self.challenges.len())?;
+                self.active(user, self.challenges[c].factor).map(|i| (user, Scope::Factor(i)))
+            }
+            Op::UseCode { user, .. } => Some((user, Scope::Codes)),
+            _ => None,
+        }
+    }
+
     /// A kind's own ceremony: its lifetime and how many answers it takes (`None`: the
     /// kind's enrolment has none).
     fn ceremony_for(&self, kind: Kind) -> Option<(i64, u32)> {
@@ -666,6 +716,8 @@ impl Model {
                 self.challenges[c].gone = true;
                 Ok(())
             }
+            // The harness applies a race's one answer and then what the racers did.
+            Op::Race { .. } => Ok(()),
             Op::Purge => {
                 for f in &mut self.factors {
                     if matches!(f.status, Status::Pending { expires_at } if expires_at <= now) {

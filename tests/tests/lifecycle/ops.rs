@@ -186,6 +186,43 @@ pub(crate) enum Op {
     },
     /// The host's periodic clean-up.
     Purge,
+    /// `racers` copies of one right answer at once, spread over both instances.
+    Race {
+        racers: u8,
+        op: Raced,
+    },
+}
+
+/// What a race sends: the right answer to one of these (by the same picks as the
+/// sequential operations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Raced {
+    Verify { user: U, factor: Pick },
+    FinishChallenge { user: U, challenge: Pick },
+    UseCode { user: U, code: Pick },
+    FinishPasswordless { ceremony: Pick, passkey: Pick },
+}
+
+impl Raced {
+    /// The operation each racer performs, as a step of its own on instance `on`.
+    pub(crate) fn op(self, on: u8) -> Op {
+        let answer = Answer::Right;
+        match self {
+            Raced::Verify { user, factor } => Op::Verify { on, user, factor, answer },
+            Raced::FinishChallenge { user, challenge } => Op::FinishChallenge { on, user, challenge, answer },
+            Raced::UseCode { user, code } => Op::UseCode { on, user, code },
+            Raced::FinishPasswordless { ceremony, passkey } => Op::FinishPasswordless { on, ceremony, passkey, answer },
+        }
+    }
+}
+
+fn raced() -> impl Strategy<Value = Raced> {
+    prop_oneof![
+        (user(), pick()).prop_map(|(user, factor)| Raced::Verify { user, factor }),
+        (user(), pick()).prop_map(|(user, challenge)| Raced::FinishChallenge { user, challenge }),
+        (user(), pick()).prop_map(|(user, code)| Raced::UseCode { user, code }),
+        (pick(), pick()).prop_map(|(ceremony, passkey)| Raced::FinishPasswordless { ceremony, passkey }),
+    ]
 }
 
 fn on() -> impl Strategy<Value = u8> {
@@ -249,5 +286,6 @@ pub(crate) fn op() -> impl Strategy<Value = Op> {
         1 => (on(), user(), pick()).prop_map(|(on, user, factor)| Op::ResendEnrolment { on, user, factor }),
         1 => (on(), user(), pick()).prop_map(|(on, user, challenge)| Op::ResendChallenge { on, user, challenge }),
         1 => Just(Op::Purge),
+        2 => (prop_oneof![Just(2u8), Just(8), Just(64)], raced()).prop_map(|(racers, op)| Op::Race { racers, op }),
     ]
 }
