@@ -167,18 +167,6 @@ fn matching_step(totp: &TotpFactor, key: &[u8], code: &str, t: u64) -> Option<u6
     [current, current - 1, current + 1].into_iter().find(|s| totp.code_at(key, s * 30).is_ok_and(|c| c == code))
 }
 
-fn spoil(assertion: &str) -> Proof {
-    let mut json: serde_json::Value = serde_json::from_str(assertion).unwrap_or_default();
-    let signature = json["response"]["signature"].as_str().unwrap_or_default().to_owned();
-    let mut bytes =
-        data_encoding::BASE64URL_NOPAD.decode(signature.trim_end_matches('=').as_bytes()).unwrap_or_default();
-    if let Some(last) = bytes.last_mut() {
-        *last ^= 0x55;
-    }
-    json["response"]["signature"] = data_encoding::BASE64URL_NOPAD.encode(&bytes).into();
-    Proof::credential(json.to_string()).unwrap_or_else(|_| unreachable!())
-}
-
 /// A credential proof that is no code (what an app factor refuses as bad input).
 fn a_credential() -> Proof {
     Proof::credential(r#"{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{}}"#)
@@ -246,7 +234,7 @@ fn build(
         .factor(totp.clone())
         .factor(sms)
         .factor(WebauthnFactor::builder("localhost", "Example", ORIGIN).build().unwrap_or_else(|_| unreachable!()))
-        .events(Shared(sink))
+        .events(world::SharedSink(sink))
         .build()
         .unwrap_or_else(|e| panic!("{e:?}"))
 }
@@ -639,7 +627,7 @@ impl Harness {
                                     Proof::credential(get_json(auth, &prompt)).unwrap_or_else(|_| unreachable!())
                                 }
                                 Answer::Malformed => code("000000"),
-                                _ => spoil(&get_json(auth, &prompt)),
+                                _ => world::spoil_signature(&get_json(auth, &prompt)),
                             },
                             (Some(Kind::Sms), _) => sms_proof(sent.as_deref(), answer),
                             _ => {
@@ -1151,22 +1139,4 @@ async fn stranger() -> (SoftPasskey, Discoverable) {
     let mut auth = SoftPasskey::new(true);
     let key = w.enrol_passkey(&UserId::new("carol").unwrap_or_else(|_| unreachable!()), &mut auth).await;
     (auth, key)
-}
-
-/// An `Arc<dyn EventSink>` as a sink the builder takes.
-#[derive(Debug)]
-struct Shared(Arc<dyn EventSink>);
-
-impl EventSink for Shared {
-    fn record<'a, 'b, 'c>(
-        &'a self,
-        event: &'b mfa_core::Event,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'c>>
-    where
-        'a: 'c,
-        'b: 'c,
-        Self: 'c,
-    {
-        self.0.record(event)
-    }
 }

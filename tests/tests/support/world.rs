@@ -380,7 +380,7 @@ impl Discoverable {
     }
 }
 
-fn spoil_signature(assertion: &str) -> Proof {
+pub(crate) fn spoil_signature(assertion: &str) -> Proof {
     let mut json: serde_json::Value = serde_json::from_str(assertion).unwrap();
     let signature = json["response"]["signature"].as_str().unwrap().to_owned();
     let mut bytes = data_encoding::BASE64URL_NOPAD.decode(signature.trim_end_matches('=').as_bytes()).unwrap();
@@ -396,7 +396,7 @@ pub(crate) fn get(auth: &mut impl WebauthnAuthenticator, prompt: &Prompt) -> Pro
 
 /// An `Arc<dyn EventSink>` as a sink the builder takes.
 #[derive(Debug)]
-struct SharedSink(Arc<dyn EventSink>);
+pub(crate) struct SharedSink(pub(crate) Arc<dyn EventSink>);
 
 impl EventSink for SharedSink {
     fn record<'a, 'b, 'c>(
