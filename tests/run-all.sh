@@ -70,5 +70,6 @@ fi
 # With each finding's fix reverted in turn, the model must find it by itself; only for a
 # whole run.
 if [ $# -eq 0 ]; then
-  MFA_MODEL_SECONDS=120 bash tests/model-reverts/run.sh
+  # Last and alone: the reverted builds may share this checkout's target directory.
+  MFA_MODEL_SECONDS=120 MFA_REVERTS_TARGET="${CARGO_TARGET_DIR:-$PWD/target}" bash tests/model-reverts/run.sh
 fi

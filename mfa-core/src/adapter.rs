@@ -667,7 +667,7 @@ pub trait FactorAdapter: fmt::Debug + Send + Sync + 'static {
     /// ([`Mfa::resend_enrolment`](crate::Mfa::resend_enrolment)): true for a code sent by
     /// message. An enrolment whose ceremony runs in the browser (a passkey) is begun afresh
     /// with a new enrolment instead, and a resend is refused with
-    /// [`Error::Unsupported`](crate::Error::Unsupported), leaving it as it was. By default
+    /// [`Error::Unsupported`], leaving it as it was. By default
     /// `false`.
     fn resends_enrolment(&self, kind: &FactorKind) -> bool {
         let _ = kind;

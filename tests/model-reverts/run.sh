@@ -7,8 +7,12 @@
 #   bash tests/model-reverts/run.sh              # the invariants alone (no model answers)
 #   bash tests/model-reverts/run.sh full         # the model's answers and the invariants
 #
-# MFA_MODEL_SECONDS (default 300) bounds each search. Builds in a git worktree per patch,
-# sharing the target directory.
+# MFA_MODEL_SECONDS (default 300) bounds each search. Builds the committed HEAD with each
+# patch in a git worktree, into its own target directory (target/model-reverts/target):
+# worktrees of one workspace build artifacts of the same names, so sharing the checkout's
+# target directory while anything else builds or tests in it would mix reverted code into
+# that run. MFA_REVERTS_TARGET names another directory (tests/run-all.sh, which runs this
+# last and alone, passes the checkout's own to save a build).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -17,9 +21,9 @@ case "${1:-invariants}" in
   invariants) check=invariants ;;
   *) echo "usage: $0 [invariants|full]" >&2; exit 2 ;;
 esac
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-work="$CARGO_TARGET_DIR/model-reverts"
+work="$root/target/model-reverts"
 mkdir -p "$work"
+export CARGO_TARGET_DIR="${MFA_REVERTS_TARGET:-$work/target}"
 missed=0
 for patch in tests/model-reverts/*.patch; do
   name=$(basename "$patch" .patch)
@@ -46,7 +50,7 @@ for patch in tests/model-reverts/*.patch; do
     echo "MISSED: the kept regression sequences pass with the fix reverted"
     missed=1
   else
-    echo "the kept regression sequences fail too: $(grep -m 1 -o '^[a-z][a-z ]*:$' "$log.kept" || echo '(see log)')"
+    echo "the kept regression sequences fail too, first: $(grep -v '^failures:$' "$log.kept" | grep -m 1 -o '^[a-z][a-z ]*:$' || echo '(see log)')"
   fi
   git worktree remove --force "$dir"
 done
