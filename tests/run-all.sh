@@ -45,12 +45,13 @@ echo "SMTP test server on $MFA_TEST_SMTP, delivering to $maildir"
 
 # --- the suite ---------------------------------------------------------------------------
 # The brute-force tests append their figures to target/abuse-report.txt: start it afresh.
-rm -f "${CARGO_TARGET_DIR:-target}/abuse-report.txt"
+rm -f "${CARGO_TARGET_DIR:-target}/abuse-report.txt" "${CARGO_TARGET_DIR:-target}/model-report.txt"
 # PostgreSQL: a throw-away server from the installed binaries, stopped afterwards.
 # The lifecycle model searches for a bounded time per store (cargo test alone runs a fixed,
 # modest number of sequences).
 export MFA_MODEL_SECONDS="${MFA_MODEL_SECONDS:-60}"
 bash mfa-store-sql/scripts/with-postgres.sh cargo test --workspace --locked "$@" -- --include-ignored
+cat "${CARGO_TARGET_DIR:-target}/model-report.txt" 2>/dev/null || true
 
 # --- browser journeys --------------------------------------------------------------------
 # The My Account example in headless Chromium (installed from Debian if missing); only for

@@ -50,7 +50,7 @@ for patch in tests/model-reverts/*.patch; do
     echo "MISSED: the kept regression sequences pass with the fix reverted"
     missed=1
   else
-    echo "the kept regression sequences fail too, first: $(grep -v '^failures:$' "$log.kept" | grep -m 1 -o '^[a-z][a-z ]*:$' || echo '(see log)')"
+    echo "the kept regression sequences fail too, first: $(grep -m 1 -A 1 'panicked at' "$log.kept" | sed -n 2p)"
   fi
   git worktree remove --force "$dir"
 done

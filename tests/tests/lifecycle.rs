@@ -70,6 +70,7 @@ pub(crate) fn run(backend: Backend, check: Check, ops: &[Op]) -> Result<(), Stri
         }
     }
     let audited = h.audit().map_err(|e| format!("{}\n{e}", h.trace));
+
     tally(&h.trace);
     if std::env::var_os("MFA_MODEL_TRACE").is_some() {
         eprintln!("----\n{}", h.trace);
@@ -87,6 +88,37 @@ fn tally(trace: &str) {
         let answer = line.rsplit("-> ").next().unwrap_or_default();
         *tally.entry(format!("{name} -> {answer}")).or_default() += 1;
     }
+}
+
+/// Whether `ops` fails, and how (a panic counts as a failure).
+fn fails(backend: Backend, check: Check, ops: &[Op]) -> Option<String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(backend, check, ops))) {
+        Ok(Ok(())) => None,
+        Ok(Err(why)) => Some(why),
+        Err(panic) => Some(
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default(),
+        ),
+    }
+}
+
+/// After proptest's shrinking (which, once it simplifies steps, no longer removes them),
+/// drops every step the failure does not need; returns the sequence and its failure.
+fn minimise(backend: Backend, check: Check, mut ops: Vec<Op>) -> (Vec<Op>, String) {
+    let mut i = 0;
+    while i < ops.len() {
+        let mut fewer = ops.clone();
+        fewer.remove(i);
+        match fails(backend, check, &fewer) {
+            Some(_) => ops = fewer,
+            None => i += 1,
+        }
+    }
+    let why = fails(backend, check, &ops).unwrap_or_else(|| "(passes when run again: order of racers)".to_owned());
+    (ops, why)
 }
 
 fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
@@ -135,12 +167,15 @@ fn search(backend: Backend, cases: u32) {
         });
         match result {
             Ok(()) => {}
-            Err(TestError::Fail(why, ops)) => panic!(
-                "{backend:?}, {check:?} checks, seed {}: a sequence of {} steps fails (shrunk):\n{}\n\nwith its trace:\n{why}",
-                data_encoding::HEXLOWER.encode(&seed),
-                ops.len(),
-                ops.iter().map(|op| format!("  {op:?}")).collect::<Vec<_>>().join("\n"),
-            ),
+            Err(TestError::Fail(_, ops)) => {
+                let (ops, why) = minimise(backend, check, ops);
+                panic!(
+                    "{backend:?}, {check:?} checks, seed {}: a sequence of {} steps fails (shrunk):\n{}\n\nwith its trace:\n{why}",
+                    data_encoding::HEXLOWER.encode(&seed),
+                    ops.len(),
+                    ops.iter().map(|op| format!("  {op:?}")).collect::<Vec<_>>().join("\n"),
+                )
+            }
             Err(e) => panic!("{e}"),
         }
         let done = match budget {
@@ -151,7 +186,7 @@ fn search(backend: Backend, cases: u32) {
             break;
         }
     }
-    eprintln!(
+    let line = format!(
         "lifecycle model, {backend:?}, {check:?} checks: {} sequences ({} steps, shrinking included) \
          passed in {:.1} s (seed {})",
         explored.get(),
@@ -159,6 +194,12 @@ fn search(backend: Backend, cases: u32) {
         started.elapsed().as_secs_f64(),
         data_encoding::HEXLOWER.encode(&seed)
     );
+    eprintln!("{line}");
+    // Also appended to target/model-report.txt, which tests/run-all.sh prints.
+    let report = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).parent().map(|t| t.join("model-report.txt"));
+    if let Some(Ok(mut file)) = report.map(|r| std::fs::OpenOptions::new().create(true).append(true).open(r)) {
+        let _ = std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes());
+    }
     if std::env::var_os("MFA_MODEL_STATS").is_some() {
         for (what, n) in TALLY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
             eprintln!("{n:>8}  {what}");

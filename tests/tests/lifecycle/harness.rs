@@ -513,7 +513,7 @@ impl Harness {
                     Kind::Passkey => EnrolmentRequest::new(FactorKind::PASSKEY),
                     Kind::Sms => EnrolmentRequest::new(FactorKind::SMS).destination(phone(u)),
                 };
-                let old = replaces.map(|p| resolve(p, self.factors.len()));
+                let old = replaces.map(|p| resolve_factor(p, self.factors.len(), &self.activated));
                 if let Some(old) = old {
                     req = req.replaces(self.factor_id(old));
                     touched = self.owner_of(old);

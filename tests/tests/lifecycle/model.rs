@@ -389,8 +389,9 @@ impl Model {
             }
             Op::StartEnrolment { user, actor, kind, replaces, .. } => {
                 self.check_fresh(user, actor)?;
-                if let Some(pick) = replaces {
-                    let old = self.active(user, resolve(pick, self.factors.len())).ok_or(Outcome::NotFound)?;
+                let replaced = replaces.map(|p| resolve_factor(p, self.factors.len(), &self.activated));
+                if let Some(old) = replaced {
+                    let old = self.active(user, old).ok_or(Outcome::NotFound)?;
                     if self.factors[old].kind != kind {
                         return Err(Outcome::NotFound);
                     }
@@ -412,7 +413,7 @@ impl Model {
                     kind,
                     status: Status::Pending { expires_at },
                     last_step: None,
-                    replaces: replaces.and_then(|p| resolve(p, self.factors.len())),
+                    replaces: replaced.flatten(),
                     ceremony,
                 });
                 Ok(())

@@ -258,7 +258,7 @@ fn secs() -> impl Strategy<Value = u64> {
 pub(crate) fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => secs().prop_map(|secs| Op::Advance { secs }),
-        8 => (on(), user(), actor(), kind(), proptest::option::weighted(0.2, pick()))
+        8 => (on(), user(), actor(), kind(), proptest::option::weighted(0.4, pick()))
             .prop_map(|(on, user, actor, kind, replaces)| Op::StartEnrolment { on, user, actor, kind, replaces }),
         8 => (on(), user(), actor(), pick(), answer())
             .prop_map(|(on, user, actor, factor, answer)| Op::FinishEnrolment { on, user, actor, factor, answer }),
