@@ -24,6 +24,20 @@ esac
 work="$root/target/model-reverts"
 mkdir -p "$work"
 export CARGO_TARGET_DIR="${MFA_REVERTS_TARGET:-$work/target}"
+# The reverted builds leave artifacts under the workspace's own names, which a later build
+# of the checkout may take as fresh: when the target directory is shared, the workspace's
+# packages are cleaned from it on the way out, so the next build of the checkout rebuilds
+# them from its own sources.
+forget_reverted() {
+  local packages
+  packages=$(cargo metadata --no-deps --format-version 1 --offline 2>/dev/null |
+    python3 -c 'import json, sys; print(" ".join("-p " + p["name"] for p in json.load(sys.stdin)["packages"]))')
+  # shellcheck disable=SC2086 # one word per package
+  [ -n "$packages" ] && cargo clean -q $packages
+}
+if [ -n "${MFA_REVERTS_TARGET:-}" ]; then
+  trap forget_reverted EXIT
+fi
 missed=0
 for patch in tests/model-reverts/*.patch; do
   name=$(basename "$patch" .patch)
