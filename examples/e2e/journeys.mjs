@@ -132,10 +132,10 @@ async function anotherWay(kind, label) {
   await (label ? link.filter({ hasText: label }) : link).click();
 }
 // Casdoor's setup: choose, Add, the password again, Next Step.
-async function startSetup(kind) {
+async function startSetup(kind, secret = password) {
   await page.selectOption("#add-kind", kind);
   await page.click("#add-method");
-  await page.fill("#setup-password", password);
+  await page.fill("#setup-password", secret);
   await page.click("#setup-password-next");
 }
 
@@ -562,6 +562,165 @@ await journey("removing-the-last-method-warns-that-mfa-turns-off", async () => {
   await expectText("#notice", "2-step verification is off");
   await expectText("#mfa-status", "is off");
   await page.locator("#codes-section").waitFor({ state: "hidden" }); // no recovery codes offered without MFA
+});
+
+// The help desk: the administrator (`admin`, with the password run.sh sets in
+// MYACCOUNT_ADMIN_PASSWORD) needs 2-step verification of its own: it adds an authenticator
+// app and signs in with it; then it finds a user, resets her 2-step verification, and
+// issues a temporary access code that signs her in once.
+const adminPassword = process.env.MYACCOUNT_ADMIN_PASSWORD;
+const alice = `alice.${Date.now()}`;
+async function signInAs(user, secret) {
+  await signOut();
+  await page.fill("#username", user);
+  await page.fill("#password", secret);
+  await page.click("#sign-in");
+}
+async function findInAdministration(user) {
+  await page.locator("#admin-section:not([hidden])").waitFor();
+  await page.fill("#admin-query", user);
+  await page.click("#admin-search");
+  await expectText("#admin-user-name", user);
+}
+// An authenticator app for `key`: each call a code for a time step it has not used yet
+// (as totpCode does).
+function authenticatorApp(key) {
+  const app = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(key), digits: 6, period: 30 });
+  let last = -1;
+  return async () => {
+    for (;;) {
+      const now = Math.floor(Date.now() / 30000);
+      const step = Math.max(now, last + 1);
+      if (step <= now + 1) {
+        last = step;
+        return app.generate({ timestamp: step * 30000 });
+      }
+      await page.waitForTimeout((now + 1) * 30000 - Date.now() + 100);
+    }
+  };
+}
+// Adds an authenticator app for the signed-in user (whose password is `secret`); returns
+// the app.
+async function addAuthenticatorApp(secret = password) {
+  await startSetup("totp", secret);
+  await page.locator("#qr svg").waitFor();
+  const app = authenticatorApp(await text("#totp-key"));
+  await page.fill("#setup-code", await app());
+  await page.click("#setup-next");
+  await page.click("#enable");
+  await row("totp").waitFor();
+  return app;
+}
+let adminApp;
+
+await journey("help-desk-finds-alice-and-resets-her-mfa", async () => {
+  check(adminPassword, "MYACCOUNT_ADMIN_PASSWORD holds the help desk's password (run.sh sets it)");
+  await signOut();
+  await page.fill("#username", alice);
+  await page.fill("#password", password);
+  await page.click("#sign-up");
+  await security();
+  await addAuthenticatorApp();
+  check(await page.isHidden("#admin-section"), "no administration for Alice");
+
+  // The help desk's password alone opens its account page, but not the Administration.
+  await signInAs("admin", adminPassword);
+  await security();
+  await page.locator("#admin-section:not([hidden])").waitFor();
+  await expectText("#admin-mfa", "Administration needs 2-step verification");
+  await page.fill("#admin-query", alice);
+  const searching = page.waitForResponse((r) => r.url().includes("/mfa/admin/users?"));
+  await page.click("#admin-search");
+  const refused = await searching;
+  check(refused.status() === 403 && (await refused.json()).code === "enrolment_required", "the server refuses: no factor");
+  await expectText("#admin-mfa-text", "email does not count");
+  check(await page.isVisible("#admin-mfa"), "the page says why");
+  check(await page.isHidden("#admin-user"), "nobody is shown");
+  check((await page.locator("#admin-results li").count()) === 0, "nobody is listed");
+
+  // It adds an authenticator app, then signs in with it (this browser remembered).
+  adminApp = await addAuthenticatorApp(adminPassword);
+  await page.locator("#admin-mfa").waitFor({ state: "hidden" });
+  await signInAs("admin", adminPassword);
+  await secondStep();
+  await page.fill("#code", await adminApp());
+  await page.check("#remember");
+  await page.click("#verify");
+  await security();
+  await findInAdministration(alice);
+  check(await page.isHidden("#admin-mfa"), "nothing more is asked");
+  await expectText("#admin-summary", "2-step verification is on");
+  check((await page.locator('#admin-factors li.factor[data-kind="totp"]').count()) === 1, "her authenticator app is listed");
+  check((await text("#admin-codes")).startsWith("10 recovery codes left"), "and her recovery codes");
+  await page.click("#admin-reset");
+  await page.locator("#confirm-dialog[open]").waitFor();
+  check((await text("#confirm-text")).startsWith(`Reset ${alice}'s 2-step verification?`), "the confirmation names her");
+  await page.click("#confirm-yes");
+  await expectText("#admin-notice", "was reset");
+  await expectText("#admin-summary", "2-step verification is off");
+  check((await page.locator("#admin-factors li.factor[data-kind]").count()) === 0, "her app is gone from her status");
+  check((await text("#admin-codes")).startsWith("0 recovery codes left"), "and her recovery codes");
+
+  // Alice signs in with her password alone now.
+  await signInAs(alice, password);
+  await security();
+  await expectText("#mfa-status", "is off");
+});
+
+await journey("help-desk-temporary-access-code-signs-alice-in-once", async () => {
+  // Alice sets up an authenticator app again; then the phone it is on is lost.
+  await addAuthenticatorApp();
+
+  // On the browser it remembered, the help desk's password skips the second step; the
+  // Administration asks for it all the same, then carries on with the search.
+  await signInAs("admin", adminPassword);
+  await security();
+  await page.locator("#admin-section:not([hidden])").waitFor();
+  await page.fill("#admin-query", alice);
+  await page.click("#admin-search");
+  await expectText("#admin-mfa", "Administration needs 2-step verification");
+  check(await page.isHidden("#admin-user"), "nobody is shown");
+  await page.click("#admin-verify");
+  await secondStep();
+  await expectText("#step-title", "Confirm it is you");
+  await page.fill("#code", await adminApp());
+  await page.click("#verify");
+  await expectText("#admin-user-name", alice);
+  check(await page.isHidden("#admin-mfa"), "nothing more is asked");
+  const issuing = page.waitForResponse((r) => r.url().endsWith("/temporary-access") && r.request().method() === "POST");
+  await page.click("#admin-issue");
+  const issued = await issuing;
+  check(issued.status() === 201 && issued.headers()["cache-control"] === "no-store", "issued, and no cache keeps it");
+  await page.locator("#admin-issued:not([hidden])").waitFor();
+  const code = await text("#admin-issued-code");
+  check(/^[A-Z2-7]{4}(-[A-Z2-7]{4}){4}$/.test(code), `a temporary access code is shown, got ${code}`);
+  await expectText("#admin-temporary", "works until");
+
+  // Alice: her password, then the code instead of her app; she reaches her account.
+  await signInAs(alice, password);
+  await secondStep();
+  await page.click("#use-temporary");
+  await page.fill("#temporary-code", code);
+  await page.click("#use-temporary-code");
+  await security();
+  check((await text("#who")).includes(alice), "her account");
+  // She adds a new method right away: the code counts as her second step.
+  await startSetup("email");
+  await page.fill("#setup-email", `${alice}@example.com`);
+  await page.click("#send-code");
+  await page.fill("#setup-code", await outboxCode(`${alice}@example.com`));
+  await page.click("#setup-next");
+  await page.click("#enable");
+  await row("email").waitFor();
+
+  // The same code a second time: refused.
+  await signInAs(alice, password);
+  await secondStep();
+  await page.click("#use-temporary");
+  await page.fill("#temporary-code", code);
+  await page.click("#use-temporary-code");
+  await expectText("#step-error", "not right");
+  check(await page.isVisible("#view-step"), "still at the second step");
 });
 
 await context.close();

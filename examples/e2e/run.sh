@@ -40,6 +40,8 @@ serve() {
   cat "$log"; echo "error: $* did not start" >&2; return 1
 }
 
+# The help desk's account (`admin`) signs in with this password; the journeys read it too.
+export MYACCOUNT_ADMIN_PASSWORD="${MYACCOUNT_ADMIN_PASSWORD:-help desk $(date +%s%N)}"
 serve "$(mktemp)" "$bin/myaccount" --port 0 --dev-outbox
 echo "browser journeys against $url"
 node "$here/journeys.mjs" "$url" "$root/target/e2e-screenshots"

@@ -338,6 +338,11 @@ export function createClient({ base = '/mfa', csrfToken } = {}) {
     },
     /** POST /signin/recovery-code. @param {string} code */
     useRecoveryCode: (code) => request('POST', '/signin/recovery-code', { code }),
+    /**
+     * POST /signin/temporary-access: sign in with the temporary access code an administrator
+     * issued (it works once; a user with no factor left may then add one). @param {string} code
+     */
+    useTemporaryAccess: (code) => request('POST', '/signin/temporary-access', { code }),
 
     // ---- passwordless (passkeys)
     /**
@@ -407,5 +412,29 @@ export function createClient({ base = '/mfa', csrfToken } = {}) {
     revokeAllDevices: () => request('DELETE', '/devices'),
     /** POST /reauth with the account password (never logged). @param {string} password */
     reauthenticate: (password) => request('POST', '/reauth', { password }),
+
+    // ---- help desk (for an administrator the host's check allows; others get `forbidden`)
+    /** GET /admin/users?query=: the MFA status of each user the host's directory finds. @param {string} query */
+    findUsers: (query) => request('GET', `/admin/users?query=${encodeURIComponent(String(query))}`),
+    /** GET /admin/users/{user}: factors (failures, locked until), recovery codes left, ... @param {string} user */
+    userStatus: (user) => request('GET', `/admin/users/${id(user)}`),
+    /** POST /admin/users/{user}/reset: removes every factor, code and remembered device. @param {string} user */
+    resetUser: (user) => request('POST', `/admin/users/${id(user)}/reset`, {}),
+    /**
+     * POST /admin/users/{user}/unlock: clears failure counters, of one factor (`{ factor }`),
+     * one family (`{ scope: 'recovery_codes' }`, ...) or all (`{}`).
+     * @param {string} user @param {{factor?: string, scope?: string}} [what]
+     */
+    unlockUser: (user, { factor, scope } = {}) => request('POST', `/admin/users/${id(user)}/unlock`, { factor, scope }),
+    /**
+     * POST /admin/users/{user}/temporary-access: `{ code, expires_at, ... }`, the code shown once.
+     * @param {string} user @param {{lifetimeSecs?: number}} [opts]
+     */
+    issueTemporaryAccess: (user, { lifetimeSecs } = {}) =>
+      request('POST', `/admin/users/${id(user)}/temporary-access`, { lifetime_secs: lifetimeSecs }),
+    /** DELETE /admin/users/{user}/temporary-access: `{ revoked }`. @param {string} user */
+    revokeTemporaryAccess: (user) => request('DELETE', `/admin/users/${id(user)}/temporary-access`),
+    /** GET /admin/coverage: users per factor kind, without one, with few codes left. @param {{fewCodes?: number}} [opts] */
+    coverage: ({ fewCodes } = {}) => request('GET', fewCodes == null ? '/admin/coverage' : `/admin/coverage?few_codes=${Number(fewCodes)}`),
   });
 }

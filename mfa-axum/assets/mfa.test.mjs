@@ -235,6 +235,33 @@ test('endpoint paths and bodies', async () => {
   ]);
 });
 
+test('temporary access and help-desk paths and bodies', async () => {
+  stubFetch(...Array.from({ length: 10 }, () => () => json({})));
+  const mfa = createClient({ csrfToken: 't' });
+  await mfa.useTemporaryAccess('ABCD-EFGH-JKLM-NPQR-STUV');
+  await mfa.findUsers('ann smith');
+  await mfa.userStatus('ann/1');
+  await mfa.resetUser('ann');
+  await mfa.unlockUser('ann');
+  await mfa.unlockUser('ann', { factor: 'f1' });
+  await mfa.issueTemporaryAccess('ann', { lifetimeSecs: 600 });
+  await mfa.revokeTemporaryAccess('ann');
+  await mfa.coverage();
+  await mfa.coverage({ fewCodes: 5 });
+  assert.deepEqual(calls.map((c) => `${c.init.method} ${c.url} ${JSON.stringify(c.body)}`), [
+    'POST /mfa/signin/temporary-access {"code":"ABCD-EFGH-JKLM-NPQR-STUV"}',
+    'GET /mfa/admin/users?query=ann%20smith undefined',
+    'GET /mfa/admin/users/ann%2F1 undefined',
+    'POST /mfa/admin/users/ann/reset {}',
+    'POST /mfa/admin/users/ann/unlock {}',
+    'POST /mfa/admin/users/ann/unlock {"factor":"f1"}',
+    'POST /mfa/admin/users/ann/temporary-access {"lifetime_secs":600}',
+    'DELETE /mfa/admin/users/ann/temporary-access undefined',
+    'GET /mfa/admin/coverage undefined',
+    'GET /mfa/admin/coverage?few_codes=5 undefined',
+  ]);
+});
+
 test('network failure → code network (status 0), abort → code aborted', async () => {
   setGlobal('fetch', async () => { throw new TypeError('Failed to fetch'); });
   const mfa = createClient({ csrfToken: 't' });

@@ -239,7 +239,7 @@ fn status_of(e: &mfa_core::Error) -> StatusCode {
         E::Locked { .. } | E::RateLimited { .. } | E::DeliveryCapped { .. } | E::LimitReached { .. } => {
             StatusCode::TOO_MANY_REQUESTS
         }
-        E::Disabled => StatusCode::FORBIDDEN,
+        E::Disabled | E::Forbidden => StatusCode::FORBIDDEN,
         E::ReauthRequired | E::MfaRequired => StatusCode::UNAUTHORIZED,
         E::InvalidInput { .. } | E::Unsupported => StatusCode::BAD_REQUEST,
         E::Delivery(_) => StatusCode::BAD_GATEWAY,
@@ -303,6 +303,7 @@ impl Messages for English {
             "mfa_required" => "Confirm it is you with a second step to continue.".into(),
             "invalid_input" => "Check what you entered.".into(),
             "unsupported" => "That method is not available here.".into(),
+            "forbidden" => "You are not allowed to do that.".into(),
             "delivery_failed" => "The code could not be sent. Try again or use another way.".into(),
             "unauthenticated" => "Sign in first.".into(),
             "csrf_refused" => "This page is out of date. Reload it and try again.".into(),
@@ -352,6 +353,7 @@ mod tests {
         let table: &[(ApiError, u16)] = &[
             (E::InvalidInput { field: "code", reason: "empty" }.into(), 400),
             (E::Unsupported.into(), 400),
+            (E::Forbidden.into(), 403),
             (ApiError::Unauthenticated, 401),
             (ApiError::VerificationRequired { step_up: true, candidates: Vec::new() }, 401),
             (E::ReauthRequired.into(), 401),

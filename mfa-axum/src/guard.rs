@@ -5,14 +5,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Redirect, Response};
 use mfa_core::AccessPolicy;
 use mfa_core::access::{Decision, Outcome, StepUp};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::session::decide;
+use crate::session::{Locale, decide};
 use crate::{ApiError, MfaHttp, MfaSession};
 
 /// How the guard answers a request that cannot go on yet.
@@ -75,13 +75,14 @@ impl RequireMfa {
 
     /// Ok if the request may go on; otherwise the answer.
     async fn check(&self, parts: &mut axum::http::request::Parts) -> Result<(), Response> {
-        let session = MfaSession::from_request_parts(parts, &self.http).await.map_err(|e| self.http.respond(&e))?;
+        let session =
+            MfaSession::extract(parts, &self.http, Locale::RequestOnly).await.map_err(|e| self.http.respond(&e))?;
         let sign_in = match session.sign_in().await {
             Ok(Some(sign_in)) => sign_in,
             Ok(None) => return Err(self.refuse(Refusal::SignIn)),
             Err(e) => return Err(self.http.respond(&e)),
         };
-        let decision = decide(self.http.mfa(), &sign_in, &self.policy, self.step_up.as_ref())
+        let decision = decide(&session.mfa(), &sign_in, &self.policy, self.step_up.as_ref())
             .await
             .map_err(|e| self.http.respond(&e))?;
         match decision.outcome {

@@ -62,6 +62,7 @@
 //! | `POST /signin/challenge/resend` | a new code for the challenge in progress | a challenge |
 //! | `POST /signin/challenge/finish` | `{"code"}` or `{"credential"}`, optionally `"remember_device": true` | a challenge |
 //! | `POST /signin/recovery-code` | signs in with a recovery code | a password sign-in |
+//! | `POST /signin/temporary-access` | `{"code"}`: signs in with a temporary access code an administrator issued (also for a user with no factor) | a password sign-in |
 //! | `POST /signin/step-up` | challenges a factor for the action a handler refused with `step_up_required` | a finished sign-in |
 //! | `POST /signin/passwordless/start` | WebAuthn options for a passkey that names the account (also for autofill) | nothing |
 //! | `POST /signin/passwordless/finish` | `{"credential"}`: a new sign-in for the passkey's account | a started ceremony |
@@ -76,10 +77,28 @@
 //! | `POST /recovery-codes`, `POST /recovery-codes/regenerate` | new codes, shown once | fresh authentication |
 //! | `GET /devices`, `DELETE /devices`, `DELETE /devices/{id}` | remembered devices: list, forget all, forget one | a finished sign-in |
 //! | `POST /reauth` | `{"password"}`: fresh authentication; five wrong ones end the session | a finished sign-in |
+//! | `GET /admin/users?query=` | finds users ([`Host::find_users`]) and answers their MFA status | an administrator |
+//! | `GET /admin/users/{user}` | a user's MFA status: factors, failures and locks, codes left | an administrator |
+//! | `POST /admin/users/{user}/reset` | removes every factor, code, device and counter of the user | an administrator |
+//! | `POST /admin/users/{user}/unlock` | `{"factor"}` or `{"scope"}` (all when empty): clears failure counters | an administrator |
+//! | `POST /admin/users/{user}/temporary-access` | `{"lifetime_secs"?}`: a temporary access code, shown once (`no-store`) | an administrator |
+//! | `DELETE /admin/users/{user}/temporary-access` | revokes an unused one | an administrator |
+//! | `GET /admin/coverage?few_codes=` | users per factor kind, without a factor, with few codes left | an administrator |
 //!
 //! "A finished sign-in" is one that meets the sign-in policy ([`MfaHttp::sign_in_policy`]);
 //! "fresh authentication" is what the service asks for changes (`reauth_required`,
-//! `mfa_required`).
+//! `mfa_required`). "An administrator" is a sign-in that verified a second factor in this
+//! session at AAL2 (any kind but email; a remembered device does not count), whatever the
+//! sign-in policy asks of other users, and that meets the sign-in policy and
+//! [`MfaHttp::admin_policy`] too (a window for that verification, say), of a user the host's
+//! [`AdminCheck`](mfa_core::admin::AdminCheck) allows the operation. The sign-in is judged
+//! first, the same way for everyone, before the check is asked: `verification_required`
+//! (401, with `candidates`) for a user with a factor that would do but no such verification
+//! in this session, `enrolment_required` (403) for a user with no factor that counts. So a
+//! refusal never tells whether the caller is an administrator, and a password alone never
+//! reaches the help desk. Then every help-desk call goes through
+//! [`Mfa::admin`](mfa_core::Mfa::admin) for the signed-in user, and a refusal is `forbidden`
+//! (403).
 //!
 //! # Refusals
 //!
@@ -90,13 +109,22 @@
 //! |---|---|
 //! | 400 | `invalid_input` (with `field`), `unsupported` |
 //! | 401 | `unauthenticated`, `verification_required` and `step_up_required` (both with `candidates`, the factors that would do), `reauth_required`, `mfa_required`, `password_invalid` |
-//! | 403 | `csrf_refused`, `enrolment_required`, `disabled` |
+//! | 403 | `csrf_refused`, `enrolment_required`, `disabled`, `forbidden` |
 //! | 404 | `not_found` |
 //! | 409 | `already_exists`, `factor_required`, `no_challenge` |
 //! | 410 | `expired` |
 //! | 422 | `code_invalid`, `code_replayed`, `possible_clone` |
 //! | 429 | `locked`, `rate_limited`, `delivery_capped`, `limit_reached` |
 //! | 500, 502, 503 | `internal`; `delivery_failed`; `backend_unavailable`, `session_unavailable` |
+//!
+//! # Request context
+//!
+//! Every endpoint calls the service through [`MfaSession::mfa`], with the request's
+//! [`RequestContext`](mfa_core::context::RequestContext): the client's address
+//! ([`Host::client_ip`]: the peer when the app is served with connect info) and user agent
+//! go on every event, and codes sent by SMS or email are in the user's language
+//! ([`Host::locale`], else the request's `Accept-Language`). Call it the same way in the
+//! host's own handlers.
 //!
 //! # CSRF
 //!
@@ -114,6 +142,7 @@
 //! [axum]: https://docs.rs/axum
 //! [tower-sessions]: https://docs.rs/tower-sessions
 
+mod admin;
 mod body;
 mod error;
 mod guard;
@@ -124,13 +153,20 @@ mod signin;
 mod views;
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::Router;
+use axum::extract::ConnectInfo;
 use axum::http::HeaderValue;
+use axum::http::request::Parts;
 use mfa_core::{AccessPolicy, Mfa, SecretString, Timestamp, UserId};
 
+pub use admin::views::{
+    CoverageView, FactorStateView, IssueTemporaryAccessBody, KindCountView, MfaStatusView, RemovedView,
+    TemporaryAccessRevokedView, TemporaryAccessView, UnlockBody, UnlockedView,
+};
 pub use error::{ApiError, English, ErrorBody, Messages};
 pub use guard::{NextStep, RequireMfa};
 pub use mfa_core::signin::SignIn;
@@ -139,7 +175,7 @@ pub use session::{CheckedSession, MfaSession};
 pub use views::{
     AnswerBody, ChallengeView, CodesView, CredentialBody, CsrfView, Detail, DeviceView, EnrolmentView, FactorView,
     NewFactorBody, PasswordBody, PasswordlessView, PromptView, RecoveryCodeBody, RemainingView, RenameBody,
-    RevokedView, SignedIn, StartChallenge,
+    RevokedView, SignedIn, StartChallenge, TemporaryAccessBody,
 };
 
 /// What the library asks of the host.
@@ -195,6 +231,68 @@ pub trait Host: fmt::Debug + Send + Sync + 'static {
     async fn phone_confirmed(&self, user: &UserId, number: &str) {
         let _ = (user, number);
     }
+
+    /// The language of the texts sent to `user` (codes by SMS or email): a language tag
+    /// such as `de` or `pt-BR`, e.g. from the user's profile. The default, `None`, takes
+    /// the most preferred language of the request's `Accept-Language`; so does a tag that
+    /// is not a language tag. Asked whenever a signed-in request extracts an
+    /// [`MfaSession`] (the guard does not ask): keep it cheap.
+    async fn locale(&self, user: &UserId) -> Option<String> {
+        let _ = user;
+        None
+    }
+
+    /// The client's address, recorded on the events of the request's calls. The default
+    /// is the peer address axum gives an app served with connect info
+    /// (`into_make_service_with_connect_info::<SocketAddr>()`), else none.
+    ///
+    /// # Security
+    ///
+    /// Behind a reverse proxy the peer is the proxy. Override this to take the client's
+    /// address from the header your proxy sets, and only for requests from that proxy:
+    /// anyone else can send the header too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::{IpAddr, SocketAddr};
+    /// use axum::extract::ConnectInfo;
+    /// use axum::http::request::Parts;
+    /// use mfa_axum::Host;
+    /// use mfa_core::{SecretString, UserId};
+    ///
+    /// /// Served behind a reverse proxy on this machine, which appends the client's
+    /// /// address to `X-Forwarded-For`.
+    /// #[derive(Debug)]
+    /// struct BehindProxy;
+    ///
+    /// #[async_trait::async_trait]
+    /// impl Host for BehindProxy {
+    ///     async fn check_password(&self, _user: &UserId, _password: &SecretString) -> bool {
+    ///         false
+    ///     }
+    ///
+    ///     fn client_ip(&self, request: &Parts) -> Option<IpAddr> {
+    ///         let peer = request.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    ///         if !peer.is_loopback() {
+    ///             return Some(peer); // not through the proxy
+    ///         }
+    ///         let forwarded = request.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    ///         let client = forwarded.and_then(|f| f.rsplit(',').next()?.trim().parse().ok());
+    ///         Some(client.unwrap_or(peer))
+    ///     }
+    /// }
+    /// ```
+    fn client_ip(&self, request: &Parts) -> Option<IpAddr> {
+        request.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip())
+    }
+
+    /// The users an administrator's search names (`GET {prefix}/admin/users?query=`): by
+    /// id, name or address, as the host's directory searches; the first 20 are answered,
+    /// each with its MFA status. The default takes the query as an exact user id.
+    async fn find_users(&self, query: &str) -> Vec<UserId> {
+        UserId::new(query).into_iter().collect()
+    }
 }
 
 /// The HTTP layer: the service, the host's hooks and how to answer. Cheap to clone.
@@ -210,6 +308,7 @@ struct Inner {
     next_step: NextStep,
     device_cookie: DeviceCookie,
     sign_in_policy: AccessPolicy,
+    admin_policy: AccessPolicy,
 }
 
 /// How the remembered-device cookie is set.
@@ -241,6 +340,7 @@ impl MfaHttp {
                 next_step: NextStep::Json,
                 device_cookie: DeviceCookie { name: "mfa_device", secure: true },
                 sign_in_policy: AccessPolicy::default(),
+                admin_policy: AccessPolicy::default(),
             }),
         }
     }
@@ -272,6 +372,34 @@ impl MfaHttp {
         self.with(|inner| inner.sign_in_policy = policy)
     }
 
+    /// More that an administrator's own sign-in must prove at the help-desk endpoints
+    /// (`{prefix}/admin/...`), on top of what they always ask: the sign-in policy, and a
+    /// second factor verified in this session at AAL2 (any kind but email; a remembered
+    /// device does not count), whatever the sign-in policy says. The policies are merged
+    /// with [`AccessPolicy::strictest`], so this one can only add to them: a window
+    /// ([`AccessPolicy::max_verification_age`]) after which the administrator verifies
+    /// again, a stronger minimum assurance, kinds that do not count. Default: nothing more.
+    ///
+    /// # Examples
+    ///
+    /// The help desk asks for a verification at most 15 minutes old; an older one is
+    /// refused with `verification_required`, and a step-up (`POST {prefix}/signin/step-up`)
+    /// renews it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mfa_axum::MfaHttp;
+    /// use mfa_core::AccessPolicy;
+    ///
+    /// fn help_desk_within_15_minutes(http: MfaHttp) -> MfaHttp {
+    ///     http.admin_policy(AccessPolicy::default().max_verification_age(Duration::from_secs(15 * 60)))
+    /// }
+    /// ```
+    #[must_use]
+    pub fn admin_policy(self, policy: AccessPolicy) -> Self {
+        self.with(|inner| inner.admin_policy = policy)
+    }
+
     /// The service.
     pub fn mfa(&self) -> &Mfa {
         &self.inner.mfa
@@ -293,6 +421,7 @@ impl MfaHttp {
         let http = self.clone();
         signin::routes()
             .merge(security::routes())
+            .merge(admin::routes())
             .route("/mfa.js", axum::routing::get(script))
             .route("/openapi.json", axum::routing::get(openapi::serve))
             .layer(axum::middleware::map_response(move |response| {
@@ -312,6 +441,7 @@ impl MfaHttp {
                 next_step: shared.next_step.clone(),
                 device_cookie: shared.device_cookie.clone(),
                 sign_in_policy: shared.sign_in_policy.clone(),
+                admin_policy: shared.admin_policy.clone(),
             },
         };
         change(&mut inner);
@@ -320,6 +450,13 @@ impl MfaHttp {
 
     pub(crate) fn sign_in_policy_ref(&self) -> &AccessPolicy {
         &self.inner.sign_in_policy
+    }
+
+    /// What an administrator's own sign-in must meet: the sign-in policy, the help desk's
+    /// floor and the host's [`MfaHttp::admin_policy`], the strictest of each rule.
+    pub(crate) fn administrator_policy(&self) -> AccessPolicy {
+        let floor = admin::floor();
+        AccessPolicy::strictest([&self.inner.sign_in_policy, &floor, &self.inner.admin_policy])
     }
 
     pub(crate) fn respond(&self, error: &ApiError) -> axum::response::Response {

@@ -2,19 +2,24 @@
 
 use utoipa::OpenApi;
 
+use crate::admin::views::{
+    CoverageView, FactorStateView, IssueTemporaryAccessBody, KindCountView, MfaStatusView, RemovedView,
+    TemporaryAccessRevokedView, TemporaryAccessView, UnlockBody, UnlockedView,
+};
 use crate::views::{
     AnswerBody, ChallengeView, CodesView, CredentialBody, CsrfView, Detail, DeviceView, EnrolmentView, FactorView,
     NewFactorBody, PasswordBody, PasswordlessView, PromptView, RecoveryCodeBody, RemainingView, RenameBody,
-    RevokedView, SignedIn, StartChallenge,
+    RevokedView, SignedIn, StartChallenge, TemporaryAccessBody,
 };
-use crate::{ErrorBody, security, signin};
+use crate::{ErrorBody, admin, security, signin};
 
 /// The document, paths relative to the prefix the router is nested under.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "mfa-rs",
-        description = "Multi-factor authentication: the sign-in step and the security page. Every change needs \
+        description = "Multi-factor authentication: the sign-in step, the security page and help-desk operations. \
+                       Every change needs \
                        the session's CSRF token in `x-csrf-token`; every refusal is `{code, message, retry_after}` \
                        with a stable `code` (plus `field` for `invalid_input`, `candidates` for \
                        `verification_required` and `step_up_required`). Besides the codes each endpoint lists, \
@@ -29,6 +34,7 @@ use crate::{ErrorBody, security, signin};
         signin::resend_challenge,
         signin::finish_challenge,
         signin::recovery_code,
+        signin::temporary_access,
         signin::start_passwordless,
         signin::finish_passwordless,
         security::list_factors,
@@ -45,15 +51,27 @@ use crate::{ErrorBody, security, signin};
         security::revoke_device,
         security::revoke_all_devices,
         security::reauthenticate,
+        admin::find_users,
+        admin::status,
+        admin::reset,
+        admin::unlock,
+        admin::issue_temporary_access,
+        admin::revoke_temporary_access,
+        admin::coverage,
     ),
     components(schemas(
         AnswerBody, ChallengeView, CodesView, CredentialBody, CsrfView, DeviceView, Detail, EnrolmentView, ErrorBody,
         FactorView, NewFactorBody, PasswordBody, PasswordlessView, PromptView, RecoveryCodeBody,
-        RemainingView, RenameBody, RevokedView, SignedIn, StartChallenge,
+        RemainingView, RenameBody, RevokedView, SignedIn, StartChallenge, TemporaryAccessBody,
+        CoverageView, FactorStateView, IssueTemporaryAccessBody, KindCountView, MfaStatusView, RemovedView,
+        TemporaryAccessRevokedView, TemporaryAccessView, UnlockBody, UnlockedView,
     )),
     tags(
         (name = "sign-in", description = "The second step of a sign-in, and passwordless sign-in"),
         (name = "security", description = "The security page: factors, recovery codes, remembered devices"),
+        (name = "admin", description = "Help-desk operations on other users' MFA, for a sign-in that verified a second \
+                                        factor at AAL2 (any kind but email) whatever the sign-in policy, each allowed or \
+                                        refused (`forbidden`) by the host's administrator check"),
     )
 )]
 struct Document;

@@ -39,8 +39,8 @@ pub(crate) fn routes() -> axum::Router<MfaHttp> {
 /// The sign-in, if it is finished (or only waits for an enrolment).
 pub(crate) async fn finished(session: &MfaSession) -> Result<SignIn, ApiError> {
     let sign_in = session.signed_in().await?;
-    let http = session.http();
-    let decision = crate::session::decide(http.mfa(), &sign_in, http.sign_in_policy_ref(), None).await?;
+    let policy = session.http().sign_in_policy_ref();
+    let decision = crate::session::decide(&session.mfa(), &sign_in, policy, None).await?;
     match decision.outcome {
         Outcome::VerificationRequired => {
             Err(ApiError::VerificationRequired { step_up: false, candidates: decision.candidates })
@@ -59,7 +59,7 @@ fn factor_id(id: &str) -> Result<FactorId, ApiError> {
         (status = 401, description = "`unauthenticated`, `verification_required`", body = ErrorBody)))]
 pub(crate) async fn list_factors(session: MfaSession) -> Result<Json<Vec<FactorView>>, ApiError> {
     let sign_in = finished(&session).await?;
-    Ok(Json(factors(&session.http().mfa().list_factors(&sign_in.user).await?)))
+    Ok(Json(factors(&session.mfa().list_factors(&sign_in.user).await?)))
 }
 
 /// Starts adding a factor; it stays pending until proven. An SMS factor without a number
@@ -88,9 +88,9 @@ pub(crate) async fn start_enrolment(
     if let Some(old) = new.replaces {
         request = request.replaces(factor_id(&old)?);
     }
-    let start = session.http().mfa().start_enrolment(&sign_in.user, &sign_in.fresh(), request).await?;
+    let start = session.mfa().start_enrolment(&sign_in.user, &sign_in.fresh(), request).await?;
     if let Some(number) = destination.filter(|_| kind == FactorKind::SMS) {
-        let normalised = session.http().mfa().normalise_destination(&kind, &number)?.unwrap_or(number);
+        let normalised = session.mfa().normalise_destination(&kind, &number)?.unwrap_or(number);
         session.keep_pending_phone(start.factor.id, &normalised).await?;
     }
     Ok((StatusCode::CREATED, Json(EnrolmentView::of(&start))))
@@ -110,7 +110,7 @@ pub(crate) async fn finish_enrolment(
 ) -> Result<Json<FactorView>, ApiError> {
     let sign_in = finished(&session).await?;
     let proof = answer.proof()?;
-    let mfa = session.http().mfa();
+    let mfa = session.mfa();
     let factor = mfa.finish_enrolment(&sign_in.user, &sign_in.fresh(), &factor_id(&id)?, &proof).await?;
     if let Some(number) = session.take_pending_phone(&factor.id).await? {
         session.http().host().phone_confirmed(&sign_in.user, &number).await;
@@ -131,7 +131,7 @@ pub(crate) async fn resend_enrolment(
     Path(id): Path<String>,
 ) -> Result<Json<EnrolmentView>, ApiError> {
     let sign_in = finished(&session).await?;
-    let start = session.http().mfa().resend_enrolment(&sign_in.user, &factor_id(&id)?).await?;
+    let start = session.mfa().resend_enrolment(&sign_in.user, &factor_id(&id)?).await?;
     Ok(Json(EnrolmentView::of(&start)))
 }
 
@@ -146,7 +146,7 @@ pub(crate) async fn rename(
     JsonBody(body): JsonBody<RenameBody>,
 ) -> Result<Json<FactorView>, ApiError> {
     let sign_in = finished(&session).await?;
-    let factor = session.http().mfa().rename_factor(&sign_in.user, &factor_id(&id)?, &body.label).await?;
+    let factor = session.mfa().rename_factor(&sign_in.user, &factor_id(&id)?, &body.label).await?;
     Ok(Json(FactorView::from(&factor)))
 }
 
@@ -156,7 +156,7 @@ pub(crate) async fn rename(
     responses((status = 204), (status = "4XX", description = "`not_found`, `reauth_required`, `mfa_required`", body = ErrorBody)))]
 pub(crate) async fn set_preferred(session: CheckedSession, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let sign_in = finished(&session).await?;
-    session.http().mfa().set_preferred(&sign_in.user, &sign_in.fresh(), &factor_id(&id)?).await?;
+    session.mfa().set_preferred(&sign_in.user, &sign_in.fresh(), &factor_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -166,7 +166,7 @@ pub(crate) async fn set_preferred(session: CheckedSession, Path(id): Path<String
     responses((status = 204), (status = "4XX", description = "`not_found`, `reauth_required`, `mfa_required`", body = ErrorBody)))]
 pub(crate) async fn remove(session: CheckedSession, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let sign_in = finished(&session).await?;
-    session.http().mfa().remove_factor(&sign_in.user, &sign_in.fresh(), &factor_id(&id)?).await?;
+    session.mfa().remove_factor(&sign_in.user, &sign_in.fresh(), &factor_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -175,7 +175,7 @@ pub(crate) async fn remove(session: CheckedSession, Path(id): Path<String>) -> R
     responses((status = 200, body = RemainingView), (status = 401, body = ErrorBody)))]
 pub(crate) async fn recovery_codes_remaining(session: MfaSession) -> Result<Json<RemainingView>, ApiError> {
     let sign_in = finished(&session).await?;
-    let remaining = session.http().mfa().recovery_codes_remaining(&sign_in.user).await?;
+    let remaining = session.mfa().recovery_codes_remaining(&sign_in.user).await?;
     Ok(Json(RemainingView { remaining }))
 }
 
@@ -185,7 +185,7 @@ pub(crate) async fn recovery_codes_remaining(session: MfaSession) -> Result<Json
         (status = "4XX", description = "`already_exists`, `factor_required`, `reauth_required`, `mfa_required`", body = ErrorBody)))]
 pub(crate) async fn generate_recovery_codes(session: CheckedSession) -> Result<Response, ApiError> {
     let sign_in = finished(&session).await?;
-    let set = session.http().mfa().generate_recovery_codes(&sign_in.user, &sign_in.fresh()).await?;
+    let set = session.mfa().generate_recovery_codes(&sign_in.user, &sign_in.fresh()).await?;
     Ok(codes(set.codes()))
 }
 
@@ -195,7 +195,7 @@ pub(crate) async fn generate_recovery_codes(session: CheckedSession) -> Result<R
         (status = "4XX", description = "`factor_required`, `reauth_required`, `mfa_required`", body = ErrorBody)))]
 pub(crate) async fn regenerate_recovery_codes(session: CheckedSession) -> Result<Response, ApiError> {
     let sign_in = finished(&session).await?;
-    let set = session.http().mfa().regenerate_recovery_codes(&sign_in.user, &sign_in.fresh()).await?;
+    let set = session.mfa().regenerate_recovery_codes(&sign_in.user, &sign_in.fresh()).await?;
     Ok(codes(set.codes()))
 }
 
@@ -210,7 +210,7 @@ fn codes(codes: &[SecretString]) -> Response {
     responses((status = 200, body = Vec<DeviceView>), (status = 401, body = ErrorBody)))]
 pub(crate) async fn list_devices(session: MfaSession) -> Result<Json<Vec<DeviceView>>, ApiError> {
     let sign_in = finished(&session).await?;
-    let devices = session.http().mfa().list_devices(&sign_in.user).await?;
+    let devices = session.mfa().list_devices(&sign_in.user).await?;
     Ok(Json(devices.iter().map(DeviceView::from).collect()))
 }
 
@@ -221,7 +221,7 @@ pub(crate) async fn list_devices(session: MfaSession) -> Result<Json<Vec<DeviceV
 pub(crate) async fn revoke_device(session: CheckedSession, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let sign_in = finished(&session).await?;
     let id = DeviceId::parse(&id)?;
-    session.http().mfa().revoke_device(&sign_in.user, &id).await?;
+    session.mfa().revoke_device(&sign_in.user, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -230,7 +230,7 @@ pub(crate) async fn revoke_device(session: CheckedSession, Path(id): Path<String
     responses((status = 200, body = RevokedView), (status = "4XX", body = ErrorBody)))]
 pub(crate) async fn revoke_all_devices(session: CheckedSession) -> Result<Json<RevokedView>, ApiError> {
     let sign_in = finished(&session).await?;
-    Ok(Json(RevokedView { revoked: session.http().mfa().revoke_all_devices(&sign_in.user).await? }))
+    Ok(Json(RevokedView { revoked: session.mfa().revoke_all_devices(&sign_in.user).await? }))
 }
 
 /// Wrong passwords a session may give at `/reauth` before it is signed out.

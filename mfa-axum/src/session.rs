@@ -1,9 +1,10 @@
 //! [`MfaSession`]: the sign-in state in the session, and what changes it.
 
 use axum::extract::{FromRef, FromRequestParts};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use mfa_core::access::{ActionDigest, Decision, StepUp};
+use mfa_core::context::RequestContext;
 use mfa_core::signin::{OpenChallenge, SignIn};
 use mfa_core::{AccessPolicy, CeremonyId, FactorId, Mfa, SecretString, Verified};
 use mfa_core::{UserId, secret};
@@ -18,11 +19,16 @@ const REAUTH_FAILURES: &str = "mfa.reauth_failures";
 const STEP_UP: &str = "mfa.step_up";
 const PENDING_PHONE: &str = "mfa.pending_phone";
 
-/// The request's MFA session: its [`SignIn`] state, kept in the tower-sessions session.
+/// The request's MFA session: its [`SignIn`] state, kept in the tower-sessions session,
+/// and the request's context.
 ///
 /// Extract it in any handler of an app with the session layer and [`MfaHttp`] in its state
 /// (`MfaHttp: FromRef<S>`). The id of the session is cycled whenever what it proves
 /// changes: a password checked, a factor verified, a sign-out.
+///
+/// Call the service through [`MfaSession::mfa`]: its calls carry the request's
+/// [`RequestContext`] (the client's address and user agent on every event, the user's
+/// locale for the codes sent), as every endpoint of [`MfaHttp::router`] does.
 ///
 /// # Examples
 ///
@@ -47,6 +53,8 @@ pub struct MfaSession {
     http: MfaHttp,
     /// The remembered-device token the browser presented (secret: redacted in `Debug`).
     device_token: Option<SecretString>,
+    /// Who asks, from where, in which language.
+    context: RequestContext,
 }
 
 impl<S> FromRequestParts<S> for MfaSession
@@ -57,17 +65,66 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let session = Session::from_request_parts(parts, state).await.map_err(|(_, message)| {
-            tracing::error!(message, "MfaSession needs tower-sessions' SessionManagerLayer around the routes");
-            ApiError::Session
-        })?;
-        let http = MfaHttp::from_ref(state);
-        let device_token = cookie(&parts.headers, http.inner.device_cookie.name).map(SecretString::new);
-        Ok(Self { session, http, device_token })
+        Self::extract(parts, &MfaHttp::from_ref(state), Locale::AskHost).await
     }
 }
 
+/// Whether extracting a session asks the host for the signed-in user's locale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Locale {
+    /// Ask [`Host::locale`](crate::Host::locale) (the request may send a code).
+    AskHost,
+    /// `Accept-Language` only (the guard: it sends nothing).
+    RequestOnly,
+}
+
 impl MfaSession {
+    /// The session and the context of the request in `parts`.
+    pub(crate) async fn extract(parts: &mut Parts, http: &MfaHttp, locale: Locale) -> Result<Self, ApiError> {
+        let session = Session::from_request_parts(parts, &()).await.map_err(|(_, message)| {
+            tracing::error!(message, "MfaSession needs tower-sessions' SessionManagerLayer around the routes");
+            ApiError::Session
+        })?;
+        let device_token = cookie(&parts.headers, http.inner.device_cookie.name).map(SecretString::new);
+        let mut context = request_context(http, parts);
+        if locale == Locale::AskHost {
+            // A failing session store is reported by the handler's own reads; here it
+            // only means the host is not asked.
+            if let Ok(Some(sign_in)) = session.get::<SignIn>(SIGN_IN).await
+                && let Some(tag) = http.host().locale(&sign_in.user).await
+            {
+                match context.clone().locale(&tag) {
+                    Ok(with_host_locale) => context = with_host_locale,
+                    Err(_) => {
+                        tracing::warn!(user = %sign_in.user, "Host::locale gave a tag that is not a language tag")
+                    }
+                }
+            }
+        }
+        Ok(Self { session, http: http.clone(), device_token, context })
+    }
+
+    /// The service, with this request's context on every call: the client's address
+    /// ([`Host::client_ip`](crate::Host::client_ip)) and user agent go on the events the
+    /// calls record, and the codes they send are in the user's language
+    /// ([`Host::locale`](crate::Host::locale), else the request's `Accept-Language`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::Json;
+    /// use mfa_axum::{ApiError, MfaSession};
+    ///
+    /// /// The host's own page: how many recovery codes are left.
+    /// async fn codes_left(session: MfaSession) -> Result<Json<usize>, ApiError> {
+    ///     let sign_in = session.signed_in().await?;
+    ///     Ok(Json(session.mfa().recovery_codes_remaining(&sign_in.user).await?))
+    /// }
+    /// ```
+    pub fn mfa(&self) -> Mfa {
+        self.http.mfa().with_context(self.context.clone())
+    }
+
     /// The sign-in state, if someone signed in with a password in this session.
     ///
     /// # Errors
@@ -95,7 +152,7 @@ impl MfaSession {
     ///
     /// [`ApiError::Session`] if the session store fails.
     pub async fn password_verified(&self, user: UserId) -> Result<SignIn, ApiError> {
-        let mfa = self.http.mfa();
+        let mfa = self.mfa();
         let mut sign_in = SignIn::new(user, mfa.now());
         if let Some(token) = &self.device_token
             && let Ok(device) = mfa.check_device(&sign_in.user, token.expose()).await
@@ -155,7 +212,7 @@ impl MfaSession {
     /// fails.
     pub async fn decide(&self, policy: &AccessPolicy, step_up: Option<&StepUp>) -> Result<Decision, ApiError> {
         let sign_in = self.signed_in().await?;
-        decide(self.http.mfa(), &sign_in, policy, step_up).await
+        decide(&self.mfa(), &sign_in, policy, step_up).await
     }
 
     /// Requires a step-up for one action (call it in the action's handler): `Ok` if this
@@ -186,7 +243,7 @@ impl MfaSession {
     pub async fn require_step_up(&self, step_up: &StepUp) -> Result<(), ApiError> {
         let sign_in = self.signed_in().await?;
         let policy = self.http.sign_in_policy_ref();
-        let decision = decide(self.http.mfa(), &sign_in, policy, Some(step_up)).await?;
+        let decision = decide(&self.mfa(), &sign_in, policy, Some(step_up)).await?;
         if decision.is_satisfied() {
             return Ok(());
         }
@@ -305,6 +362,56 @@ pub(crate) async fn decide(
     Ok(policy.evaluate(&sign_in.user, &factors, &sign_in.evidence(), step_up, mfa.now()))
 }
 
+/// The context of a request: its user agent, the client's address as the host determines
+/// it, and the language `Accept-Language` prefers.
+fn request_context(http: &MfaHttp, parts: &Parts) -> RequestContext {
+    let mut context = RequestContext::new();
+    if let Some(agent) = parts.headers.get(header::USER_AGENT) {
+        context = context.user_agent(&String::from_utf8_lossy(agent.as_bytes()));
+    }
+    if let Some(ip) = http.host().client_ip(parts) {
+        context = context.ip(ip);
+    }
+    match accept_language(&parts.headers).and_then(|tag| context.clone().locale(tag).ok()) {
+        Some(with_locale) => with_locale,
+        None => context,
+    }
+}
+
+/// The most preferred language tag of `Accept-Language` that is a valid tag: the highest
+/// `q`, the first of equals; `*` and `q=0` are skipped. Reads at most 32 entries.
+fn accept_language(headers: &HeaderMap) -> Option<&str> {
+    let mut best: Option<(&str, u16)> = None;
+    let entries = headers.get_all(header::ACCEPT_LANGUAGE).iter().filter_map(|v| v.to_str().ok());
+    for entry in entries.flat_map(|v| v.split(',')).take(32) {
+        let mut fields = entry.split(';');
+        let tag = fields.next().unwrap_or_default().trim();
+        let weight = fields.find_map(|f| f.trim().strip_prefix("q=")).map_or(Some(1000), quality);
+        let Some(weight) = weight.filter(|w| *w > 0) else { continue };
+        if tag == "*" || RequestContext::new().locale(tag).is_err() {
+            continue;
+        }
+        if best.is_none_or(|(_, w)| weight > w) {
+            best = Some((tag, weight));
+        }
+    }
+    best.map(|(tag, _)| tag)
+}
+
+/// A `q` value (`0` to `1`, at most three decimals) in thousandths.
+fn quality(q: &str) -> Option<u16> {
+    let (whole, fraction) = q.trim().split_once('.').unwrap_or((q.trim(), ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths: u16 = format!("{fraction:0<3}").parse().ok()?;
+    match whole {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
 /// The value of cookie `name` in the request, if any.
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -343,5 +450,45 @@ impl std::ops::Deref for CheckedSession {
 
     fn deref(&self) -> &MfaSession {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn preferred(values: &[&str]) -> Option<String> {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(header::ACCEPT_LANGUAGE, HeaderValue::from_str(v).unwrap());
+        }
+        accept_language(&headers).map(str::to_owned)
+    }
+
+    #[test]
+    fn accept_language_gives_the_most_preferred_valid_tag() {
+        assert_eq!(preferred(&["de-CH, de;q=0.9, en;q=0.8"]).as_deref(), Some("de-CH"));
+        assert_eq!(preferred(&["en;q=0.5, fr;q=0.8, de;q=0.8"]).as_deref(), Some("fr"), "highest q, first of equals");
+        assert_eq!(preferred(&["*, de_CH, fr"]).as_deref(), Some("fr"), "`*` and malformed tags are skipped");
+        assert_eq!(preferred(&["de;q=0, en;q=0.1"]).as_deref(), Some("en"), "q=0 means not acceptable");
+        assert_eq!(preferred(&["de;q=2, it;q=0.1234, en;q=0.1"]).as_deref(), Some("en"), "bad q values are skipped");
+        assert_eq!(preferred(&["pt-BR;q=1.0"]).as_deref(), Some("pt-BR"));
+        assert_eq!(preferred(&["", "nl"]).as_deref(), Some("nl"), "every header line counts");
+        assert_eq!(preferred(&[]), None);
+        assert_eq!(preferred(&["*"]), None);
+    }
+
+    #[test]
+    fn quality_values_are_read_in_thousandths() {
+        assert_eq!(quality("1"), Some(1000));
+        assert_eq!(quality("1.000"), Some(1000));
+        assert_eq!(quality("0.8"), Some(800));
+        assert_eq!(quality("0.05"), Some(50));
+        assert_eq!(quality("0"), Some(0));
+        for bad in ["1.5", "2", "-0.5", "0.1234", "0.x", "", "."] {
+            assert_eq!(quality(bad), None, "{bad:?}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The sign-in step over JSON: challenge, resend, finish (a code or a security key),
-//! a recovery code, passwordless sign-in with a passkey, and remembering the device.
+//! a recovery code, a temporary access code, passwordless sign-in with a passkey, and
+//! remembering the device.
 
 use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -11,7 +12,7 @@ use mfa_core::{FactorId, FactorKind, Proof, Verified};
 use crate::body::JsonBody;
 use crate::views::{
     AnswerBody, ChallengeView, CredentialBody, CsrfView, PasswordlessView, PromptView, RecoveryCodeBody, SignedIn,
-    StartChallenge,
+    StartChallenge, TemporaryAccessBody,
 };
 use crate::{ApiError, CheckedSession, ErrorBody, MfaHttp, MfaSession};
 
@@ -24,6 +25,7 @@ pub(crate) fn routes() -> axum::Router<MfaHttp> {
         .route("/signin/challenge/resend", post(resend_challenge))
         .route("/signin/challenge/finish", post(finish_challenge))
         .route("/signin/recovery-code", post(recovery_code))
+        .route("/signin/temporary-access", post(temporary_access))
         .route("/signin/passwordless/start", post(start_passwordless))
         .route("/signin/passwordless/finish", post(finish_passwordless))
 }
@@ -44,7 +46,7 @@ pub(crate) async fn start_challenge(
 ) -> Result<Json<ChallengeView>, ApiError> {
     let sign_in = session.signed_in().await?;
     let factor = request.factor.as_deref().map(FactorId::parse).transpose()?;
-    let mfa = session.http().mfa();
+    let mfa = session.mfa();
     let challenge = mfa.start_challenge(&sign_in.user, factor.as_ref()).await?;
     opened(&session, sign_in, &challenge, None).await
 }
@@ -61,7 +63,7 @@ pub(crate) async fn start_step_up(
 ) -> Result<Json<ChallengeView>, ApiError> {
     let sign_in = crate::security::finished(&session).await?;
     let factor = request.factor.as_deref().map(FactorId::parse).transpose()?;
-    let mfa = session.http().mfa();
+    let mfa = session.mfa();
     let action = session.pending_step_up().await?;
     let challenge = match &action {
         Some(action) => mfa.start_step_up(&sign_in.user, factor.as_ref(), action).await?,
@@ -90,7 +92,7 @@ async fn opened(
 pub(crate) async fn resend_challenge(session: CheckedSession) -> Result<Json<ChallengeView>, ApiError> {
     let sign_in = session.signed_in().await?;
     let open = sign_in.challenge.clone().ok_or(ApiError::NoChallenge)?;
-    let challenge = session.http().mfa().resend_challenge(&sign_in.user, &open.id).await?;
+    let challenge = session.mfa().resend_challenge(&sign_in.user, &open.id).await?;
     let reopened = OpenChallenge::new(challenge.id, open.factor, open.kind, open.action, challenge.expires_at);
     session.open_challenge(sign_in, reopened).await?;
     Ok(Json(ChallengeView::of(&challenge)))
@@ -123,7 +125,7 @@ pub(crate) async fn finish_challenge(
     let sign_in = session.signed_in().await?;
     let open = sign_in.challenge.clone().ok_or(ApiError::NoChallenge)?;
     let proof = answer.proof()?;
-    let verified = session.http().mfa().finish_challenge(&sign_in.user, &open.id, &proof).await?;
+    let verified = session.mfa().finish_challenge(&sign_in.user, &open.id, &proof).await?;
     complete(&session, &headers, verified, answer.remember_device, None).await
 }
 
@@ -137,10 +139,27 @@ pub(crate) async fn recovery_code(
     JsonBody(body): JsonBody<RecoveryCodeBody>,
 ) -> Result<Response, ApiError> {
     let sign_in = session.signed_in().await?;
-    let mfa = session.http().mfa();
+    let mfa = session.mfa();
     let verified = mfa.verify_recovery_code(&sign_in.user, &body.code).await?;
     let remaining = mfa.recovery_codes_remaining(&sign_in.user).await?;
     complete(&session, &headers, verified, false, Some(remaining)).await
+}
+
+/// Signs in with a temporary access code an administrator issued, instead of a factor:
+/// for a user who lost every factor (after a reset they may have none at all, where the
+/// policy requires a second step). It works once, and counts as this session's second
+/// step, so the user can add a new factor right after.
+#[utoipa::path(post, path = "/signin/temporary-access", tag = "sign-in", request_body = TemporaryAccessBody,
+    responses((status = 200, body = SignedIn),
+        (status = "4XX", description = "`code_invalid`, `locked`, `disabled`, `invalid_input`, `unauthenticated`", body = ErrorBody)))]
+pub(crate) async fn temporary_access(
+    session: CheckedSession,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<TemporaryAccessBody>,
+) -> Result<Response, ApiError> {
+    let sign_in = session.signed_in().await?;
+    let verified = session.mfa().verify_temporary_access(&sign_in.user, &body.code).await?;
+    complete(&session, &headers, verified, false, None).await
 }
 
 /// WebAuthn request options for a passkey that names the account (also for conditional
@@ -149,7 +168,7 @@ pub(crate) async fn recovery_code(
     responses((status = 200, body = PasswordlessView),
         (status = "4XX", description = "`limit_reached`, `unsupported`, `csrf_refused`", body = ErrorBody)))]
 pub(crate) async fn start_passwordless(session: CheckedSession) -> Result<Json<PasswordlessView>, ApiError> {
-    let challenge = session.http().mfa().start_passwordless(&FactorKind::PASSKEY).await?;
+    let challenge = session.mfa().start_passwordless(&FactorKind::PASSKEY).await?;
     session.keep_passwordless(challenge.id).await?;
     Ok(Json(PasswordlessView {
         prompt: PromptView::of(&challenge.prompt, false),
@@ -167,7 +186,7 @@ pub(crate) async fn finish_passwordless(
 ) -> Result<Response, ApiError> {
     let id = session.take_passwordless().await?.ok_or(ApiError::NoChallenge)?;
     let proof = Proof::credential(body.credential.to_string())?;
-    let verified = session.http().mfa().finish_passwordless(&id, &proof).await?;
+    let verified = session.mfa().finish_passwordless(&id, &proof).await?;
     if !session.http().host().may_sign_in(&verified.user).await {
         return Err(ApiError::Unauthenticated);
     }
@@ -183,7 +202,7 @@ async fn complete(
     remember: bool,
     recovery_codes_remaining: Option<usize>,
 ) -> Result<Response, ApiError> {
-    let mfa = session.http().mfa();
+    let mfa = session.mfa();
     let cookie = match remember {
         true => {
             let label = device_label(headers);
@@ -203,7 +222,7 @@ async fn answer_signed_in(
     cookie: Option<HeaderValue>,
 ) -> Result<Response, ApiError> {
     let http = session.http();
-    let decision = crate::session::decide(http.mfa(), sign_in, http.sign_in_policy_ref(), None).await?;
+    let decision = crate::session::decide(&session.mfa(), sign_in, http.sign_in_policy_ref(), None).await?;
     let answer = SignedIn {
         complete: decision.is_satisfied(),
         next: http.host().after_sign_in(&sign_in.user),

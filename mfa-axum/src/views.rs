@@ -295,6 +295,14 @@ pub struct RecoveryCodeBody {
     pub code: String,
 }
 
+/// A temporary access code an administrator issued.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemporaryAccessBody {
+    /// As typed; spaces, dashes and case do not matter.
+    pub code: String,
+}
+
 /// A credential response.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -372,6 +380,12 @@ impl std::fmt::Debug for RecoveryCodeBody {
     }
 }
 
+impl std::fmt::Debug for TemporaryAccessBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TemporaryAccessBody([redacted])")
+    }
+}
+
 impl std::fmt::Debug for PasswordBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PasswordBody([redacted])")
@@ -387,11 +401,12 @@ mod tests {
         let answer: AnswerBody = serde_json::from_str(r#"{"code": "493817"}"#).unwrap();
         let code: RecoveryCodeBody = serde_json::from_str(r#"{"code": "ABCD-EFGH-IJKL"}"#).unwrap();
         let password: PasswordBody = serde_json::from_str(r#"{"password": "correct horse"}"#).unwrap();
+        let temporary: TemporaryAccessBody = serde_json::from_str(r#"{"code": "QRST-UVWX"}"#).unwrap();
         let prompt =
             PromptView::SharedSecret { secret_base32: "JBSWY3DP".into(), uri: "otpauth://x".into(), qr_svg: None };
         let codes = CodesView { codes: vec!["WXYZ-1234".into()] };
-        let printed = format!("{answer:?} {code:?} {password:?} {prompt:?} {codes:?}");
-        for secret in ["493817", "ABCD", "correct horse", "JBSWY3DP", "otpauth", "WXYZ"] {
+        let printed = format!("{answer:?} {code:?} {password:?} {temporary:?} {prompt:?} {codes:?}");
+        for secret in ["493817", "ABCD", "correct horse", "QRST", "JBSWY3DP", "otpauth", "WXYZ"] {
             assert!(!printed.contains(secret), "{printed}");
         }
     }

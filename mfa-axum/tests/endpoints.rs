@@ -54,6 +54,9 @@ enum Needs {
     Finished,
     /// A finished sign-in and the fresh authentication the service asks for changes.
     Fresh,
+    /// A sign-in that verified a second factor at AAL2 in this session, whatever the
+    /// sign-in policy, of a user the host's admin check allows (the help desk).
+    Administrator,
 }
 
 impl Needs {
@@ -69,10 +72,21 @@ impl Needs {
     /// The refusal for a browser with only a password sign-in of a user who has a factor.
     fn with_password_only(self) -> Option<(StatusCode, &'static str)> {
         match self {
-            Needs::Finished | Needs::Fresh => Some((StatusCode::UNAUTHORIZED, "verification_required")),
+            Needs::Finished | Needs::Fresh | Needs::Administrator => {
+                Some((StatusCode::UNAUTHORIZED, "verification_required"))
+            }
             Needs::Challenge => Some((StatusCode::CONFLICT, "no_challenge")),
             Needs::Ceremony => Some((StatusCode::CONFLICT, "no_challenge")),
             Needs::Nothing | Needs::Password => None,
+        }
+    }
+
+    /// The refusal for a browser with a password sign-in of a user who has no factor: a
+    /// finished sign-in under the default (Optional) sign-in policy.
+    fn without_a_factor(self) -> Option<(StatusCode, &'static str)> {
+        match self {
+            Needs::Administrator => Some((StatusCode::FORBIDDEN, "enrolment_required")),
+            _ => None,
         }
     }
 }
@@ -112,6 +126,7 @@ const ENDPOINTS: &[Endpoint] = &[
     row("POST", "/signin/challenge/resend", Needs::Challenge, true, None),
     row("POST", "/signin/challenge/finish", Needs::Challenge, true, CODE),
     row("POST", "/signin/recovery-code", Needs::Password, true, Some(r#"{"code": "ABCD-EFGH-IJKL"}"#)),
+    row("POST", "/signin/temporary-access", Needs::Password, true, Some(r#"{"code": "ABCD-EFGH-JKLM-NPQR-STUV"}"#)),
     row("POST", "/signin/step-up", Needs::Finished, true, EMPTY),
     row("POST", "/signin/passwordless/start", Needs::Nothing, true, None),
     row(
@@ -135,6 +150,13 @@ const ENDPOINTS: &[Endpoint] = &[
     row("DELETE", "/devices", Needs::Finished, true, None),
     row("DELETE", "/devices/{id}", Needs::Finished, true, None),
     row("POST", "/reauth", Needs::Finished, true, Some(r#"{"password": "correct horse"}"#)),
+    row("GET", "/admin/users", Needs::Administrator, false, None),
+    row("GET", "/admin/users/{user}", Needs::Administrator, false, None),
+    row("POST", "/admin/users/{user}/reset", Needs::Administrator, true, None),
+    row("POST", "/admin/users/{user}/unlock", Needs::Administrator, true, EMPTY),
+    row("POST", "/admin/users/{user}/temporary-access", Needs::Administrator, true, EMPTY),
+    row("DELETE", "/admin/users/{user}/temporary-access", Needs::Administrator, true, None),
+    row("GET", "/admin/coverage", Needs::Administrator, false, None),
     Endpoint { documented: false, ..row("GET", "/mfa.js", Needs::Nothing, false, None) },
     Endpoint { documented: false, ..row("GET", "/openapi.json", Needs::Nothing, false, None) },
 ];
@@ -174,10 +196,12 @@ fn assert_ok(answer: &Answer, status: StatusCode) {
     assert_eq!(answer.code(), "", "{:?}", answer.body);
 }
 
-/// The full path of a row, under `/mfa`, `{id}` replaced.
+/// The full path of a row, under `/mfa`, `{id}` replaced, `{user}` (of the help-desk
+/// rows) Bob, and a search for him.
 fn path_of(endpoint: &Endpoint, factor: &str, device: &str) -> String {
     let id = if endpoint.path.starts_with("/devices") { device } else { factor };
-    format!("/mfa{}", endpoint.path.replace("{id}", id))
+    let query = if endpoint.path == "/admin/users" { "?query=bob" } else { "" };
+    format!("/mfa{}{query}", endpoint.path.replace("{id}", id).replace("{user}", "bob"))
 }
 
 fn method_of(endpoint: &Endpoint) -> Method {
@@ -573,6 +597,26 @@ async fn with_only_a_password_every_row_that_needs_more_is_refused_and_nothing_i
     assert_eq!((guarded.status, guarded.code()), (StatusCode::UNAUTHORIZED, "verification_required"));
 }
 
+#[tokio::test]
+async fn without_a_factor_every_help_desk_row_asks_for_one_and_nothing_is_written() {
+    // Bob has no factor: under the default (Optional) sign-in policy his password finishes
+    // his sign-in, which is not enough for the help desk (whether he is an administrator
+    // or not: the check is not asked).
+    let m = matrix().await;
+    let before = m.state().await;
+    let mut browser = password(&m.w, "bob").await;
+    assert_ok(&browser.get("/mfa/factors").await, StatusCode::OK);
+    for endpoint in ENDPOINTS {
+        let Some((status, code)) = endpoint.needs.without_a_factor() else { continue };
+        let path = path_of(endpoint, &m.factor, &m.device);
+        m.store.reset();
+        let answer = browser.send(method_of(endpoint), &path, body_of(endpoint)).await;
+        assert_refused(&answer, status, code);
+        assert_eq!(m.writes(), Vec::<&str>::new(), "{} {path}", endpoint.method);
+    }
+    assert_eq!(m.state().await, before, "nothing changed");
+}
+
 // ---------------------------------------------------------------------------------------
 // Successes and refusals, as data
 // ---------------------------------------------------------------------------------------
@@ -651,6 +695,13 @@ cases! {
     recovery_code_empty: "POST" "/signin/recovery-code" => 400 "invalid_input";
     recovery_code_after_too_many_wrong_ones: "POST" "/signin/recovery-code" => 429 "locked";
     recovery_code_after_the_hard_stop: "POST" "/signin/recovery-code" => 403 "disabled";
+
+    // POST /signin/temporary-access
+    temporary_access_signs_in: "POST" "/signin/temporary-access" => 200 "";
+    temporary_access_wrong: "POST" "/signin/temporary-access" => 422 "code_invalid";
+    temporary_access_malformed: "POST" "/signin/temporary-access" => 400 "invalid_input";
+    temporary_access_after_too_many_wrong_ones: "POST" "/signin/temporary-access" => 429 "locked";
+    temporary_access_after_the_hard_stop: "POST" "/signin/temporary-access" => 403 "disabled";
 
     // POST /signin/step-up
     step_up_challenges_for_the_refused_action: "POST" "/signin/step-up" => 200 "";
@@ -758,6 +809,38 @@ cases! {
     reauth_with_a_wrong_password: "POST" "/reauth" => 401 "password_invalid";
     reauth_guessing_ends_the_session: "POST" "/reauth" => 401 "unauthenticated";
     reauth_with_a_missing_password: "POST" "/reauth" => 400 "invalid_input";
+
+    // GET /admin/users
+    admin_finds_a_user: "GET" "/admin/users" => 200 "";
+    admin_find_as_a_non_administrator: "GET" "/admin/users" => 403 "forbidden";
+    admin_find_with_an_empty_query: "GET" "/admin/users" => 400 "invalid_input";
+
+    // GET /admin/users/{user}
+    admin_reads_a_status: "GET" "/admin/users/{user}" => 200 "";
+    admin_status_as_a_non_administrator: "GET" "/admin/users/{user}" => 403 "forbidden";
+    admin_status_of_a_malformed_user: "GET" "/admin/users/{user}" => 400 "invalid_input";
+
+    // POST /admin/users/{user}/reset
+    admin_resets_a_user: "POST" "/admin/users/{user}/reset" => 200 "";
+    admin_reset_as_a_non_administrator: "POST" "/admin/users/{user}/reset" => 403 "forbidden";
+
+    // POST /admin/users/{user}/unlock
+    admin_unlocks_a_factor: "POST" "/admin/users/{user}/unlock" => 200 "";
+    admin_unlock_as_a_non_administrator: "POST" "/admin/users/{user}/unlock" => 403 "forbidden";
+    admin_unlock_of_an_unknown_factor: "POST" "/admin/users/{user}/unlock" => 404 "not_found";
+    admin_unlock_of_an_unknown_scope: "POST" "/admin/users/{user}/unlock" => 400 "invalid_input";
+
+    // POST, DELETE /admin/users/{user}/temporary-access
+    admin_issues_a_temporary_access_code: "POST" "/admin/users/{user}/temporary-access" => 201 "";
+    admin_issue_as_a_non_administrator: "POST" "/admin/users/{user}/temporary-access" => 403 "forbidden";
+    admin_issue_for_no_time_at_all: "POST" "/admin/users/{user}/temporary-access" => 400 "invalid_input";
+    admin_revokes_a_temporary_access_code: "DELETE" "/admin/users/{user}/temporary-access" => 200 "";
+    admin_revoke_as_a_non_administrator: "DELETE" "/admin/users/{user}/temporary-access" => 403 "forbidden";
+
+    // GET /admin/coverage
+    admin_reads_coverage: "GET" "/admin/coverage" => 200 "";
+    admin_coverage_as_a_non_administrator: "GET" "/admin/coverage" => 403 "forbidden";
+    admin_coverage_with_a_bad_threshold: "GET" "/admin/coverage" => 400 "invalid_input";
 
     // The script and the document
     script_is_served: "GET" "/mfa.js" => 200 "";
@@ -1136,6 +1219,66 @@ mod case {
         let wrong = browser.post("/mfa/signin/recovery-code", json!({ "code": WRONG_RECOVERY_CODE })).await;
         assert_refused(&wrong, StatusCode::UNPROCESSABLE_ENTITY, "code_invalid");
         browser.post("/mfa/signin/recovery-code", json!({ "code": codes[0] })).await
+    }
+
+    // POST /signin/temporary-access
+
+    /// Well-formed, but not the code issued.
+    const WRONG_TEMPORARY_CODE: &str = "AAAA-AAAA-AAAA-AAAA-AAAA";
+
+    /// A temporary access code the administrator (Alice) issued for `name`.
+    async fn issued(w: &World, name: &str) -> String {
+        let issued = w.mfa.admin(&w.alice).issue_temporary_access(&user(name), None).await.unwrap();
+        issued.code.expose().to_owned()
+    }
+
+    pub(super) async fn temporary_access_signs_in() -> Answer {
+        let w = World::new().await;
+        let code = issued(&w, "alice").await;
+        let mut browser = password(&w, "alice").await;
+        let before = browser.session_id();
+        let answer = browser.post("/mfa/signin/temporary-access", json!({ "code": code })).await;
+        assert_eq!(answer.body["complete"], true);
+        assert_eq!(answer.body["next"], "/account");
+        assert!(answer.body["recovery_codes_remaining"].is_null());
+        assert!(answer.body["csrf_token"].is_string());
+        assert_ne!(browser.session_id(), before, "the session id changes with the verification");
+        assert_ok(&browser.get("/mfa/factors").await, StatusCode::OK);
+        answer
+    }
+
+    pub(super) async fn temporary_access_wrong() -> Answer {
+        let w = World::new().await;
+        issued(&w, "alice").await;
+        let mut browser = password(&w, "alice").await;
+        browser.post("/mfa/signin/temporary-access", json!({ "code": WRONG_TEMPORARY_CODE })).await
+    }
+
+    pub(super) async fn temporary_access_malformed() -> Answer {
+        let w = World::new().await;
+        issued(&w, "alice").await;
+        let mut browser = password(&w, "alice").await;
+        browser.post("/mfa/signin/temporary-access", json!({ "code": "ABCD" })).await
+    }
+
+    pub(super) async fn temporary_access_after_too_many_wrong_ones() -> Answer {
+        let w = World::new().await;
+        let code = issued(&w, "alice").await;
+        let mut browser = password(&w, "alice").await;
+        for _ in 0..5 {
+            let wrong = browser.post("/mfa/signin/temporary-access", json!({ "code": WRONG_TEMPORARY_CODE })).await;
+            assert_refused(&wrong, StatusCode::UNPROCESSABLE_ENTITY, "code_invalid");
+        }
+        browser.post("/mfa/signin/temporary-access", json!({ "code": code })).await
+    }
+
+    pub(super) async fn temporary_access_after_the_hard_stop() -> Answer {
+        let w = World::with(hard_stop()).await;
+        let code = issued(&w, "alice").await;
+        let mut browser = password(&w, "alice").await;
+        let wrong = browser.post("/mfa/signin/temporary-access", json!({ "code": WRONG_TEMPORARY_CODE })).await;
+        assert_refused(&wrong, StatusCode::UNPROCESSABLE_ENTITY, "code_invalid");
+        browser.post("/mfa/signin/temporary-access", json!({ "code": code })).await
     }
 
     // POST /signin/step-up
@@ -1840,6 +1983,232 @@ mod case {
         browser.post("/mfa/reauth", json!({})).await
     }
 
+    // The help desk: Alice is the administrator; Bob, signed in with his password and an
+    // authenticator app (as an administrator must be), is not.
+
+    async fn not_an_administrator(w: &World) -> Browser {
+        let key = w.enrol_app("bob").await;
+        let mut browser = w.browser();
+        browser.sign_in_with_code("bob", &w.code_of(&key)).await;
+        browser
+    }
+
+    /// Gives Bob an authenticator app and locks it with five wrong codes.
+    async fn bob_locked(w: &World) -> FactorId {
+        let bob = user("bob");
+        let start = w.mfa.start_enrolment(&bob, &fresh(w), EnrolmentRequest::new(FactorKind::TOTP)).await.unwrap();
+        let Prompt::SharedSecret(secret) = &start.prompt else { panic!("a shared secret") };
+        let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes()).unwrap();
+        let code = Proof::code(&w.totp.code_at(&key, w.clock.now().unix_secs() as u64).unwrap()).unwrap();
+        w.mfa.finish_enrolment(&bob, &fresh(w), &start.factor.id, &code).await.unwrap();
+        for _ in 0..5 {
+            let challenge = w.mfa.start_challenge(&bob, None).await.unwrap();
+            let wrong = w.mfa.finish_challenge(&bob, &challenge.id, &Proof::code("000000").unwrap()).await;
+            assert!(matches!(wrong, Err(Error::InvalidCode)), "{wrong:?}");
+        }
+        assert!(matches!(w.mfa.start_challenge(&bob, None).await, Err(Error::Locked { .. })));
+        start.factor.id
+    }
+
+    // GET /admin/users
+
+    pub(super) async fn admin_finds_a_user() -> Answer {
+        let w = World::new().await;
+        carol_with_sms(&w).await;
+        let mut browser = signed_in(&w).await;
+        let answer = browser.get("/mfa/admin/users?query=carol").await;
+        let found = answer.body.as_array().unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0]["user"], "carol");
+        assert_eq!(found[0]["has_active_factor"], true);
+        assert_eq!(found[0]["factors"][0]["factor"]["kind"], "sms");
+        assert_eq!(found[0]["factors"][0]["failures"], 0);
+        answer
+    }
+
+    pub(super) async fn admin_find_as_a_non_administrator() -> Answer {
+        let w = World::new().await;
+        let mut browser = not_an_administrator(&w).await;
+        browser.get("/mfa/admin/users?query=alice").await
+    }
+
+    pub(super) async fn admin_find_with_an_empty_query() -> Answer {
+        let w = World::new().await;
+        let mut browser = signed_in(&w).await;
+        let missing = browser.get("/mfa/admin/users").await;
+        assert_refused(&missing, StatusCode::BAD_REQUEST, "invalid_input");
+        let answer = browser.get("/mfa/admin/users?query=%20").await;
+        assert_eq!(answer.body["field"], "query");
+        answer
+    }
+
+    // GET /admin/users/{user}
+
+    pub(super) async fn admin_reads_a_status() -> Answer {
+        let w = World::new().await;
+        bob_locked(&w).await;
+        let mut browser = signed_in(&w).await;
+        let answer = browser.get("/mfa/admin/users/bob").await;
+        assert_eq!(answer.body["user"], "bob");
+        let factor = &answer.body["factors"][0];
+        assert_eq!(
+            (factor["factor"]["kind"].as_str(), factor["factor"]["status"].as_str()),
+            (Some("totp"), Some("active"))
+        );
+        assert_eq!(factor["failures"], 5);
+        assert!(factor["locked_until"].as_i64().unwrap() > w.clock.now().unix_millis(), "{factor}");
+        assert_eq!(factor["disabled"], false);
+        assert_eq!(answer.body["recovery_codes_remaining"], 0);
+        assert!(answer.body["temporary_access_expires_at"].is_null());
+        answer
+    }
+
+    pub(super) async fn admin_status_as_a_non_administrator() -> Answer {
+        let w = World::new().await;
+        let mut browser = not_an_administrator(&w).await;
+        browser.get("/mfa/admin/users/alice").await
+    }
+
+    pub(super) async fn admin_status_of_a_malformed_user() -> Answer {
+        let w = World::new().await;
+        let mut browser = signed_in(&w).await;
+        browser.get("/mfa/admin/users/bo%07b").await
+    }
+
+    // POST /admin/users/{user}/reset
+
+    pub(super) async fn admin_resets_a_user() -> Answer {
+        let w = World::new().await;
+        carol_with_sms(&w).await;
+        let mut browser = signed_in(&w).await;
+        let answer = browser.send(Method::POST, "/mfa/admin/users/carol/reset", None).await;
+        assert_eq!(answer.body["factors"], 1);
+        assert!(w.mfa.list_factors(&user("carol")).await.unwrap().is_empty(), "Carol's factor is gone");
+        answer
+    }
+
+    pub(super) async fn admin_reset_as_a_non_administrator() -> Answer {
+        let w = World::new().await;
+        let mut browser = not_an_administrator(&w).await;
+        let answer = browser.send(Method::POST, "/mfa/admin/users/alice/reset", None).await;
+        assert_eq!(w.mfa.list_factors(&w.alice).await.unwrap().len(), 1, "nothing was removed");
+        answer
+    }
+
+    // POST /admin/users/{user}/unlock
+
+    pub(super) async fn admin_unlocks_a_factor() -> Answer {
+        let w = World::new().await;
+        let factor = bob_locked(&w).await;
+        let mut browser = signed_in(&w).await;
+        let answer = browser.post("/mfa/admin/users/bob/unlock", json!({ "factor": factor })).await;
+        assert_eq!(answer.body["cleared"], 1);
+        assert!(w.mfa.start_challenge(&user("bob"), None).await.is_ok(), "the factor works again");
+        let status = browser.get("/mfa/admin/users/bob").await;
+        assert!(status.body["factors"][0]["locked_until"].is_null(), "{:?}", status.body);
+        answer
+    }
+
+    pub(super) async fn admin_unlock_as_a_non_administrator() -> Answer {
+        let w = World::new().await;
+        let mut browser = not_an_administrator(&w).await;
+        browser.post("/mfa/admin/users/alice/unlock", json!({})).await
+    }
+
+    pub(super) async fn admin_unlock_of_an_unknown_factor() -> Answer {
+        let w = World::new().await;
+        let mut browser = signed_in(&w).await;
+        browser.post("/mfa/admin/users/bob/unlock", json!({ "factor": random_factor() })).await
+    }
+
+    pub(super) async fn admin_unlock_of_an_unknown_scope() -> Answer {
+        let w = World::new().await;
+        let mut browser = signed_in(&w).await;
+        let answer = browser.post("/mfa/admin/users/bob/unlock", json!({ "scope": "everything" })).await;
+        assert_eq!(answer.body["field"], "scope");
+        answer
+    }
+
+    // POST, DELETE /admin/users/{user}/temporary-access
+
+    pub(super) async fn admin_issues_a_temporary_access_code() -> Answer {
+        let w = World::new().await;
+        let mut browser = signed_in(&w).await;
+        let answer = browser.post("/mfa/admin/users/bob/temporary-access", json!({ "lifetime_secs": 600 })).await;
+        assert_eq!(answer.headers[header::CACHE_CONTROL], "no-store");
+        let code = text(&answer.body["temporary_access_code"]);
+        assert_eq!(code.len(), 24, "{code}");
+        assert_eq!(answer.body["expires_at"], w.clock.now().unix_millis() + 600_000);
+        assert_eq!(answer.body["assurance"], "recovery_code");
+        assert!(w.mfa.verify_temporary_access(&user("bob"), &code).await.is_ok(), "the code works");
+        answer
+    }
+
+    pub(super) async fn admin_issue_as_a_non_administrator() -> Answer {
+        let w = World::new().await;
+        let mut browser = not_an_administrator(&w).await;
+        let answer = browser.post("/mfa/admin/users/bob/temporary-access", json!({})).await;
+        assert!(answer.body.get("temporary_access_code").is_none(), "{:?}", answer.body);
+        answer
+    }
+
+    pub(super) async fn admin_issue_for_no_time_at_all() -> Answer {
+        let w = World::new().await;
+        let mut browser = signed_in(&w).await;
+        browser.post("/mfa/admin/users/bob/temporary-access", json!({ "lifetime_secs": 0 })).await
+    }
+
+    pub(super) async fn admin_revokes_a_temporary_access_code() -> Answer {
+        let w = World::new().await;
+        let code = issued(&w, "bob").await;
+        let mut browser = signed_in(&w).await;
+        let answer = browser.send(Method::DELETE, "/mfa/admin/users/bob/temporary-access", None).await;
+        assert_eq!(answer.body["revoked"], true);
+        let again = browser.send(Method::DELETE, "/mfa/admin/users/bob/temporary-access", None).await;
+        assert_eq!(again.body["revoked"], false, "there is none left");
+        assert!(matches!(w.mfa.verify_temporary_access(&user("bob"), &code).await, Err(Error::InvalidCode)));
+        answer
+    }
+
+    pub(super) async fn admin_revoke_as_a_non_administrator() -> Answer {
+        let w = World::new().await;
+        let code = issued(&w, "carol").await;
+        let mut browser = not_an_administrator(&w).await;
+        let answer = browser.send(Method::DELETE, "/mfa/admin/users/carol/temporary-access", None).await;
+        assert!(w.mfa.verify_temporary_access(&user("carol"), &code).await.is_ok(), "the code still works");
+        answer
+    }
+
+    // GET /admin/coverage
+
+    pub(super) async fn admin_reads_coverage() -> Answer {
+        let w = World::new().await;
+        carol_with_sms(&w).await;
+        w.mfa.generate_recovery_codes(&w.alice, &fresh(&w)).await.unwrap();
+        let mut browser = signed_in(&w).await;
+        let answer = browser.get("/mfa/admin/coverage?few_codes=5").await;
+        assert_eq!(answer.body["users_with_factor"], 2);
+        assert_eq!(
+            answer.body["users_by_kind"],
+            json!([{ "kind": "sms", "users": 1 }, { "kind": "totp", "users": 1 }])
+        );
+        assert_eq!(answer.body["users_with_few_codes"], 1, "Carol has none; Alice has 10");
+        assert_eq!(answer.body["few_codes"], 5);
+        answer
+    }
+
+    pub(super) async fn admin_coverage_as_a_non_administrator() -> Answer {
+        let w = World::new().await;
+        let mut browser = not_an_administrator(&w).await;
+        browser.get("/mfa/admin/coverage").await
+    }
+
+    pub(super) async fn admin_coverage_with_a_bad_threshold() -> Answer {
+        let w = World::new().await;
+        let mut browser = signed_in(&w).await;
+        browser.get("/mfa/admin/coverage?few_codes=many").await
+    }
+
     // The script and the document
 
     pub(super) async fn script_is_served() -> Answer {
@@ -1938,6 +2307,7 @@ fn codes_of_the_row_tests() -> BTreeMap<(&'static str, &'static str), BTreeSet<&
         }
         produced.extend(e.needs.without_sign_in().map(|(_, code)| code));
         produced.extend(e.needs.with_password_only().map(|(_, code)| code));
+        produced.extend(e.needs.without_a_factor().map(|(_, code)| code));
     }
     codes
 }

@@ -72,6 +72,17 @@ async fn no_secret_that_crosses_the_http_layer_reaches_the_logs() {
     other.post("/mfa/signin/recovery-code", json!({ "code": used })).await;
     other.post("/mfa/signin/recovery-code", json!({ "code": used })).await; // refused: used
 
+    // The help desk issues a temporary access code for Bob, who signs in with it.
+    let issued = browser.post("/mfa/admin/users/bob/temporary-access", json!({})).await;
+    let temporary = issued.body["temporary_access_code"].as_str().unwrap().to_owned();
+    secrets.push(temporary.clone());
+    let mut bob = w.browser();
+    bob.password("bob").await;
+    secrets.extend(bob.csrf.clone());
+    bob.post("/mfa/signin/temporary-access", json!({ "code": "AAAA-AAAA-AAAA-AAAA-AAAA" })).await; // refused
+    let signed_in = bob.post("/mfa/signin/temporary-access", json!({ "code": temporary })).await;
+    assert_eq!(signed_in.body["complete"], true, "{:?}", signed_in.body);
+
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("csrf_refused"), "the refusals are logged");
     for secret in secrets.iter().filter(|s| s.len() >= 6) {

@@ -22,12 +22,13 @@ async fn every_documented_operation_is_served_and_the_document_too() {
         ];
         for (method, present) in methods {
             if present {
-                operations.push((method, path.replace("{id}", "0123456789abcdef0123456789abcdef")));
+                let path = path.replace("{id}", "0123456789abcdef0123456789abcdef").replace("{user}", "alice");
+                operations.push((method, path));
             }
         }
     }
-    // 8 sign-in operations and 14 on the security page.
-    assert_eq!(operations.len(), 22, "{operations:?}");
+    // 9 sign-in operations, 14 on the security page and 7 for the help desk.
+    assert_eq!(operations.len(), 30, "{operations:?}");
     let mut browser = w.browser();
     for (method, path) in operations {
         let answer = browser.send(method.clone(), &path, None).await;

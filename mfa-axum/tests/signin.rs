@@ -6,13 +6,17 @@
 mod support;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{StatusCode, header};
 use mfa_axum::MfaHttp;
-use mfa_core::{Clock, FactorId, FreshAuth};
+use mfa_core::access::Requirement;
+use mfa_core::store::{CounterStore, ThrottleScope};
+use mfa_core::{AccessPolicy, Clock, FactorId, FreshAuth, UserId};
+use mfa_store_memory::MemoryStore;
 use serde_json::json;
-use support::{Accounts, Browser, World};
+use support::{Accounts, Browser, Setup, World};
 use tower_sessions::{MemoryStore as Sessions, SessionManagerLayer};
 
 #[tokio::test]
@@ -88,6 +92,7 @@ async fn every_sign_in_endpoint_refuses_a_missing_or_wrong_csrf_token() {
         "/mfa/signin/challenge/resend",
         "/mfa/signin/challenge/finish",
         "/mfa/signin/recovery-code",
+        "/mfa/signin/temporary-access",
         "/mfa/signin/passwordless/start",
         "/mfa/signin/passwordless/finish",
     ] {
@@ -299,4 +304,116 @@ async fn malformed_bodies_are_refused_in_the_layers_format_and_change_nothing() 
     }
     let done = browser.post("/mfa/signin/challenge/finish", json!({ "code": w.code() })).await;
     assert_eq!(done.status, StatusCode::OK, "the challenge is still there: {:?}", done.body);
+}
+
+// ---------------------------------------------------------------------------------------
+// Temporary access codes
+// ---------------------------------------------------------------------------------------
+
+/// A temporary access code Alice (the administrator) issued for `name`.
+async fn temporary_access_code(w: &World, name: &str) -> String {
+    let issued = w.mfa.admin(&w.alice).issue_temporary_access(&UserId::new(name).unwrap(), None).await.unwrap();
+    issued.code.expose().to_owned()
+}
+
+/// MFA required for everyone, at sign-in and on `/account`; a store the test can read.
+fn mfa_required(store: Arc<MemoryStore>) -> Setup {
+    let required = AccessPolicy::new(Requirement::Required);
+    Setup { store, guard: required.clone(), sign_in_policy: required, ..Setup::default() }
+}
+
+#[tokio::test]
+async fn a_temporary_access_code_signs_in_a_user_without_a_factor_where_mfa_is_required_and_lets_them_enrol() {
+    let w = World::with(mfa_required(Arc::new(MemoryStore::new()))).await;
+    let code = temporary_access_code(&w, "bob").await;
+    let mut browser = w.browser();
+    browser.password("bob").await;
+    assert_eq!(browser.get("/account").await.code(), "enrolment_required", "Bob has no factor");
+    let after_password = browser.session_id();
+
+    let done = browser.post("/mfa/signin/temporary-access", json!({ "code": code })).await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+    assert_eq!(done.body["complete"], true);
+    assert_eq!(done.body["next"], "/account");
+    assert_ne!(browser.session_id(), after_password, "the session id changes with the verification");
+    browser.csrf = done.body["csrf_token"].as_str().map(str::to_owned);
+    assert_eq!(browser.get("/account").await.status, StatusCode::OK);
+
+    // Right after, Bob adds an authenticator app; then a second factor, which needs a
+    // recent second step now that he has one.
+    let start = browser.post("/mfa/factors", json!({ "kind": "totp" })).await;
+    assert_eq!(start.status, StatusCode::CREATED, "{:?}", start.body);
+    let key = data_encoding::BASE32_NOPAD.decode(start.body["prompt"]["secret_base32"].as_str().unwrap().as_bytes());
+    let code = w.totp.code_at(&key.unwrap(), w.clock.now().unix_secs() as u64).unwrap();
+    let path = format!("/mfa/factors/{}/finish", start.body["factor"]["id"].as_str().unwrap());
+    let finished = browser.post(&path, json!({ "code": code })).await;
+    assert_eq!(finished.status, StatusCode::OK, "{:?}", finished.body);
+    assert_eq!(finished.body["status"], "active");
+    let another = browser.post("/mfa/factors", json!({ "kind": "totp", "label": "Backup phone" })).await;
+    assert_eq!(another.status, StatusCode::CREATED, "{:?}", another.body);
+}
+
+#[tokio::test]
+async fn a_temporary_access_code_counts_as_the_recent_second_step_a_user_with_factors_needs_to_add_one() {
+    let w = World::new().await;
+    let code = temporary_access_code(&w, "alice").await;
+    let mut browser = w.browser();
+    browser.password("alice").await;
+    let before = browser.post("/mfa/factors", json!({ "kind": "totp" })).await;
+    assert_eq!(before.code(), "verification_required", "Alice has a factor: the password is not enough");
+
+    let done = browser.post("/mfa/signin/temporary-access", json!({ "code": code })).await;
+    assert_eq!(done.body["complete"], true, "{:?}", done.body);
+    let start = browser.post("/mfa/factors", json!({ "kind": "totp", "label": "New phone" })).await;
+    assert_eq!(start.status, StatusCode::CREATED, "{:?}", start.body);
+}
+
+#[tokio::test]
+async fn a_temporary_access_code_works_once() {
+    let w = World::new().await;
+    let code = temporary_access_code(&w, "alice").await;
+    let mut first = w.browser();
+    first.password("alice").await;
+    let done = first.post("/mfa/signin/temporary-access", json!({ "code": code })).await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+
+    let mut second = w.browser();
+    second.password("alice").await;
+    let again = second.post("/mfa/signin/temporary-access", json!({ "code": code })).await;
+    assert_eq!((again.status, again.code()), (StatusCode::UNPROCESSABLE_ENTITY, "code_invalid"));
+    assert_eq!(second.get("/account").await.code(), "verification_required", "still not signed in");
+}
+
+#[tokio::test]
+async fn a_wrong_temporary_access_code_is_refused_and_counted() {
+    let store = Arc::new(MemoryStore::new());
+    let w = World::with(mfa_required(store.clone())).await;
+    let code = temporary_access_code(&w, "bob").await;
+    let bob = UserId::new("bob").unwrap();
+    let mut browser = w.browser();
+    browser.password("bob").await;
+
+    let wrong = browser.post("/mfa/signin/temporary-access", json!({ "code": "AAAA-AAAA-AAAA-AAAA-AAAA" })).await;
+    assert_eq!((wrong.status, wrong.code()), (StatusCode::UNPROCESSABLE_ENTITY, "code_invalid"));
+    let counted = store.get_throttle(&bob, &ThrottleScope::TemporaryAccess).await.unwrap();
+    assert_eq!(counted.failures, 1, "the wrong code counts against Bob's temporary access");
+    assert_eq!(browser.get("/account").await.code(), "enrolment_required", "still not signed in");
+
+    // The right one still works, and clears the count.
+    let done = browser.post("/mfa/signin/temporary-access", json!({ "code": code })).await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+    assert_eq!(store.get_throttle(&bob, &ThrottleScope::TemporaryAccess).await.unwrap().failures, 0);
+}
+
+#[tokio::test]
+async fn without_a_password_sign_in_a_temporary_access_code_is_refused_and_kept() {
+    let w = World::new().await;
+    let code = temporary_access_code(&w, "alice").await;
+    let mut browser = w.browser();
+    let csrf = browser.get("/mfa/csrf").await;
+    browser.csrf = csrf.body["csrf_token"].as_str().map(str::to_owned);
+    let refused = browser.post("/mfa/signin/temporary-access", json!({ "code": code })).await;
+    assert_eq!((refused.status, refused.code()), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+    assert_eq!(browser.get("/account").await.code(), "unauthenticated");
+    assert!(w.mfa.verify_temporary_access(&w.alice, &code).await.is_ok(), "the code was not spent");
 }

@@ -361,6 +361,10 @@ pub struct FactorContext<'a> {
     /// The user's factors (all kinds, pending included) at `start_*`, for exclude and
     /// allow lists; empty at `finish_*` and `verify`.
     pub factors: &'a [FactorRecord],
+    /// The user's locale, from the call's
+    /// [`RequestContext`](crate::context::RequestContext): pick the language of what is
+    /// sent by it.
+    pub locale: Option<&'a str>,
 }
 
 impl<'a> FactorContext<'a> {
@@ -374,7 +378,13 @@ impl<'a> FactorContext<'a> {
         delivery: &'a dyn DeliveryGate,
         factors: &'a [FactorRecord],
     ) -> Self {
-        Self { user, factor, kind, now, challenge, delivery, factors }
+        Self { user, factor, kind, now, challenge, delivery, factors, locale: None }
+    }
+
+    /// The same context with the user's locale.
+    pub fn with_locale(mut self, locale: Option<&'a str>) -> Self {
+        self.locale = locale;
+        self
     }
 }
 
@@ -435,6 +445,94 @@ impl fmt::Debug for CeremonyPlan {
             .field("ttl", &self.ttl)
             .field("max_attempts", &self.max_attempts)
             .finish()
+    }
+}
+
+/// A factor exported by another system, to be imported already active
+/// ([`Admin::import_factor`](crate::Admin::import_factor)): the secret, the
+/// adapter-specific parameters, and the last time step used, so codes already seen there
+/// are not accepted here.
+///
+/// # Examples
+///
+/// ```
+/// use mfa_core::adapter::FactorImport;
+/// use mfa_core::{FactorKind, SecretBytes};
+///
+/// let import = FactorImport::new(FactorKind::TOTP, SecretBytes::new(b"12345678901234567890".to_vec()))
+///     .parameter("digits", "6")
+///     .parameter("period", "30")
+///     .parameter("algorithm", "SHA1")
+///     .last_used_step(56_666_666)
+///     .label("Phone");
+/// assert_eq!(import.parameter_value("digits"), Some("6"));
+/// assert!(!format!("{import:?}").contains("1234"), "the secret is redacted");
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct FactorImport {
+    /// The kind of factor.
+    pub kind: FactorKind,
+    /// The label; the adapter's default if `None`.
+    pub label: Option<String>,
+    /// The shared secret, raw bytes (zeroized on drop, redacted in `Debug`).
+    pub secret: SecretBytes,
+    /// Adapter parameters by name (TOTP: `digits`, `period`, `algorithm`).
+    pub parameters: Vec<(String, String)>,
+    /// The last time step (TOTP counter) the exporting system accepted, if known.
+    pub last_used_step: Option<u64>,
+}
+
+impl FactorImport {
+    /// An import of `kind` with `secret`, no parameters.
+    pub fn new(kind: FactorKind, secret: SecretBytes) -> Self {
+        Self { kind, label: None, secret, parameters: Vec::new(), last_used_step: None }
+    }
+
+    /// Sets the label.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Adds a parameter.
+    pub fn parameter(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.parameters.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the last time step used.
+    pub fn last_used_step(mut self, step: u64) -> Self {
+        self.last_used_step = Some(step);
+        self
+    }
+
+    /// The value of a parameter, by case-insensitive name.
+    pub fn parameter_value(&self, name: &str) -> Option<&str> {
+        self.parameters.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// An adapter's answer to an import: the state of the new, active factor.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ImportPlan {
+    /// The factor's secret to seal (usually the imported one).
+    pub secret: SecretBytes,
+    /// The adapter's non-secret state.
+    pub data: Vec<u8>,
+    /// Non-secret details for summaries.
+    pub details: Vec<(String, String)>,
+    /// What verifications with this factor prove.
+    pub assurance: Assurance,
+    /// The replay marker to start from: proofs at or below it are refused.
+    pub replay_marker: Option<u64>,
+}
+
+impl ImportPlan {
+    /// A plan from the secret and the assurance; no data, details or marker.
+    pub fn new(secret: SecretBytes, assurance: Assurance) -> Self {
+        Self { secret, data: Vec::new(), details: Vec::new(), assurance, replay_marker: None }
     }
 }
 
@@ -750,6 +848,19 @@ pub trait FactorAdapter: fmt::Debug + Send + Sync + 'static {
     fn guess_probability(&self, factor: &FactorRecord) -> Option<f64> {
         let _ = factor;
         None
+    }
+
+    /// Builds an already-active factor from what another system exported (a migration):
+    /// checks the secret and parameters and returns the factor's state. Adapters that
+    /// cannot import keep the default, which answers [`Error::Unsupported`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a secret or parameter the adapter refuses;
+    /// [`Error::Unsupported`] by default.
+    fn import_factor(&self, kind: &FactorKind, import: &FactorImport) -> Result<ImportPlan> {
+        let _ = (kind, import);
+        Err(Error::Unsupported)
     }
 
     /// Begins a passwordless sign-in (a passkey chooses the account). Adapters that cannot

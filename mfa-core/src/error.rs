@@ -95,6 +95,10 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// The caller may not do this: the host's admin check refused an administrative
+    /// operation (the refusal is an [`EventKind::AdminRefused`](crate::EventKind::AdminRefused) event).
+    #[error("not permitted")]
+    Forbidden,
     /// No adapter for this factor kind is configured, or it cannot do what was asked.
     #[error("factor kind not supported here")]
     Unsupported,
@@ -134,6 +138,7 @@ impl Error {
     /// | `reauth_required` | [`Error::ReauthRequired`] |
     /// | `mfa_required` | [`Error::MfaRequired`] |
     /// | `invalid_input` | [`Error::InvalidInput`] |
+    /// | `forbidden` | [`Error::Forbidden`] |
     /// | `unsupported` | [`Error::Unsupported`] |
     /// | `delivery_failed` | [`Error::Delivery`] |
     /// | `internal` | [`Error::Crypto`], [`Error::Config`] |
@@ -167,6 +172,7 @@ impl Error {
             Error::ReauthRequired => "reauth_required",
             Error::MfaRequired => "mfa_required",
             Error::InvalidInput { .. } => "invalid_input",
+            Error::Forbidden => "forbidden",
             Error::Unsupported => "unsupported",
             Error::Delivery(_) => "delivery_failed",
             Error::Crypto(_) | Error::Config(_) => "internal",
@@ -192,6 +198,7 @@ impl Error {
         "reauth_required",
         "mfa_required",
         "invalid_input",
+        "forbidden",
         "unsupported",
         "delivery_failed",
         "internal",
@@ -260,6 +267,7 @@ mod tests {
             Error::ReauthRequired,
             Error::MfaRequired,
             Error::InvalidInput { field: "code", reason: "empty" },
+            Error::Forbidden,
             Error::Unsupported,
             Error::Delivery(Box::new(std::io::Error::other("down"))),
             Error::Crypto(CryptoError::Random),

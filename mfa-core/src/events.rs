@@ -1,13 +1,15 @@
 //! Audit and notification events, and where they go.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::caps::{DeliveryCap, StateLimit};
-use crate::store::ThrottleScope;
+use crate::context::Actor;
+use crate::store::{RecordCounts, StoreError, ThrottleScope};
 use crate::types::{Assurance, DeviceId, FactorId, FactorKind, Timestamp, UserId};
 
 /// Something that happened to a user's factors. Never carries a code, secret or token.
@@ -21,6 +23,13 @@ pub struct Event {
     pub user: Option<UserId>,
     /// What.
     pub kind: EventKind,
+    /// Who did it: the user, an administrator, or the host itself.
+    pub actor: Actor,
+    /// The client's address, if the host passed one in a
+    /// [`RequestContext`](crate::context::RequestContext).
+    pub ip: Option<IpAddr>,
+    /// The client's user agent, if the host passed one.
+    pub user_agent: Option<String>,
 }
 
 /// Why a verification failed, as recorded in events.
@@ -76,8 +85,11 @@ pub enum EventKind {
     },
     /// A factor or recovery code verified.
     VerificationSucceeded {
-        /// The factor (`None` for a recovery code).
+        /// The factor (`None` for a recovery code or a temporary access code).
         factor: Option<FactorId>,
+        /// How: the factor's kind (`totp`, `sms`, ...), `recovery_code`,
+        /// `temporary_access` or `device_token`.
+        method: String,
         /// What it proved.
         assurance: Assurance,
     },
@@ -85,6 +97,8 @@ pub enum EventKind {
     VerificationFailed {
         /// The factor (`None` for a recovery code).
         factor: Option<FactorId>,
+        /// How, as in [`EventKind::VerificationSucceeded`].
+        method: String,
         /// Why.
         reason: FailureReason,
     },
@@ -202,6 +216,93 @@ pub enum EventKind {
         /// Codes left.
         remaining: usize,
     },
+    /// Administrative operations were refused: the host's admin check said no (or none
+    /// is configured). Aggregated like other refusals: `count` refusals since the last
+    /// report for this administrator and operation.
+    AdminRefused {
+        /// Who asked.
+        admin: UserId,
+        /// Which operation.
+        operation: AdminOperation,
+        /// Refusals reported by this event.
+        count: u64,
+    },
+    /// An administrator reset the user's MFA: every factor, recovery code, ceremony,
+    /// remembered device and failure counter is gone.
+    MfaReset {
+        /// What was removed.
+        removed: RecordCounts,
+    },
+    /// An administrator cleared a failure counter (unlocked a factor, or recovery codes).
+    Unlocked {
+        /// Which counter.
+        scope: ThrottleScope,
+    },
+    /// A temporary access code was issued.
+    TemporaryAccessIssued {
+        /// When it stops working.
+        expires_at: Timestamp,
+        /// What signing in with it proves.
+        assurance: Assurance,
+    },
+    /// A temporary access code was used (it is gone now).
+    TemporaryAccessUsed,
+    /// An unused temporary access code was revoked.
+    TemporaryAccessRevoked,
+    /// Everything the library held for a user was erased. The event names no user: the
+    /// subject is a SHA-256 digest of the id, so the audit trail proves the erasure without
+    /// keeping who it was.
+    UserErased {
+        /// Lowercase hex SHA-256 of the user id.
+        subject: String,
+        /// What was removed.
+        removed: RecordCounts,
+    },
+}
+
+/// The administrative operations, as named in events and refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AdminOperation {
+    /// Reading a user's MFA status.
+    Status,
+    /// Resetting a user's MFA.
+    Reset,
+    /// Clearing a failure counter.
+    Unlock,
+    /// Issuing a temporary access code.
+    IssueTemporaryAccess,
+    /// Revoking a temporary access code.
+    RevokeTemporaryAccess,
+    /// Erasing a user.
+    Erase,
+    /// Importing factors.
+    Import,
+    /// Reading deployment-wide coverage.
+    Coverage,
+}
+
+impl AdminOperation {
+    /// The stable snake-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminOperation::Status => "status",
+            AdminOperation::Reset => "reset",
+            AdminOperation::Unlock => "unlock",
+            AdminOperation::IssueTemporaryAccess => "issue_temporary_access",
+            AdminOperation::RevokeTemporaryAccess => "revoke_temporary_access",
+            AdminOperation::Erase => "erase",
+            AdminOperation::Import => "import",
+            AdminOperation::Coverage => "coverage",
+        }
+    }
+}
+
+impl fmt::Display for AdminOperation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Receives events: write them to an audit log, notify the user, feed a SIEM.
@@ -259,6 +360,18 @@ pub enum EventKind {
 pub trait EventSink: fmt::Debug + Send + Sync + 'static {
     /// Records one event.
     async fn record(&self, event: &Event);
+
+    /// Deletes what the sink keeps about `user`, for erasure
+    /// ([`Admin::erase`](crate::Admin::erase)); returns how many records went. The
+    /// default keeps nothing and deletes nothing.
+    ///
+    /// # Errors
+    ///
+    /// The sink's storage failed; the erasure reports it and can be retried.
+    async fn forget(&self, user: &UserId) -> Result<u64, StoreError> {
+        let _ = user;
+        Ok(0)
+    }
 }
 
 #[allow(dead_code)]
@@ -275,6 +388,7 @@ impl EventSink for TracingEventSink {
     async fn record(&self, event: &Event) {
         let user = event.user.as_ref().map_or("", UserId::as_str);
         let at = event.at.unix_millis();
+        let actor = &event.actor;
         match &event.kind {
             EventKind::LockedOut { .. }
             | EventKind::AttemptsRefused { .. }
@@ -283,10 +397,11 @@ impl EventSink for TracingEventSink {
             | EventKind::LimitReached { .. }
             | EventKind::ReplayRejected { .. }
             | EventKind::CloneWarning { .. }
+            | EventKind::AdminRefused { .. }
             | EventKind::DeliveryLimited { limit: DeliveryCap::Prefix | DeliveryCap::CostBudget, .. } => {
-                tracing::warn!(target: "mfa::audit", user, at, event = ?event.kind);
+                tracing::warn!(target: "mfa::audit", user, at, %actor, event = ?event.kind);
             }
-            kind => tracing::info!(target: "mfa::audit", user, at, event = ?kind),
+            kind => tracing::info!(target: "mfa::audit", user, at, %actor, event = ?kind),
         }
     }
 }

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::events::AdminOperation;
 use crate::limits::StateLimit;
 use crate::store::ThrottleScope;
 use crate::types::{FactorId, Timestamp, UserId};
@@ -38,6 +39,20 @@ pub(crate) enum RefusalKey {
     UnknownCredential,
     /// A bound on stored state refused (`user` is `None` for the deployment-wide one).
     Limit { user: Option<UserId>, limit: StateLimit },
+    /// The host's admin check refused an administrative operation.
+    Admin { admin: UserId, operation: AdminOperation },
+}
+
+impl RefusalKey {
+    /// True if the key names `user` (as the user refused, or as the administrator).
+    fn names(&self, user: &UserId) -> bool {
+        match self {
+            RefusalKey::Throttle { user: u, .. } | RefusalKey::Passwordless { user: u, .. } => u == user,
+            RefusalKey::Limit { user: u, .. } => u.as_ref() == Some(user),
+            RefusalKey::Admin { admin, .. } => admin == user,
+            RefusalKey::UnknownCredential => false,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -116,6 +131,13 @@ impl Refusals {
         let run = runs.by_key.remove(&key());
         self.open.store(runs.by_key.len(), Ordering::Relaxed);
         run.map(|run| run.unreported).filter(|n| *n > 0)
+    }
+
+    /// Drops every run naming `user` unreported (an erasure: nothing may name them later).
+    pub(crate) fn forget(&self, user: &UserId) {
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        runs.by_key.retain(|key, _| !key.names(user));
+        self.open.store(runs.by_key.len(), Ordering::Relaxed);
     }
 
     /// Ends every run: the refusals not yet reported, per key.

@@ -334,6 +334,21 @@ impl OpenedSecrets {
         Ok(secret)
     }
 
+    /// Drops the secret kept for `factor`, if any (a reset or an erasure removed it).
+    pub(crate) fn evict(&self, factor: &FactorId) {
+        let mut shard = self.shard(factor);
+        let shard = &mut *shard;
+        if let Some(i) = shard.index.remove(factor) {
+            shard.slots.swap_remove(i);
+            if let Some(moved) = shard.slots.get(i) {
+                shard.index.insert(moved.factor, i);
+            }
+            if shard.hand >= shard.slots.len() {
+                shard.hand = 0;
+            }
+        }
+    }
+
     /// How many secrets are held (for tests).
     #[cfg(test)]
     fn len(&self) -> usize {

@@ -11,7 +11,7 @@ use crate::recovery::RecoveryCodeSettings;
 use crate::store::CounterState;
 use crate::throttle::GuessBudget;
 use crate::throttle::ThrottleSettings;
-use crate::types::Timestamp;
+use crate::types::{Assurance, Timestamp};
 
 /// Settings for an [`Mfa`](crate::Mfa) service. Start from [`Settings::default`] and change
 /// fields; the defaults are explained in [`crate::manual::defaults`].
@@ -68,6 +68,8 @@ pub struct Settings {
     /// [`SecretSealer`](crate::seal::SecretSealer) can retire keys while the service runs (a
     /// cached secret sealed under a retired key keeps working until evicted).
     pub secret_cache: usize,
+    /// Temporary access codes an administrator issues.
+    pub temporary_access: TemporaryAccessSettings,
 }
 
 impl Default for Settings {
@@ -84,6 +86,83 @@ impl Default for Settings {
             limits: StateLimits::default(),
             guess_budget: None,
             secret_cache: 10_000,
+            temporary_access: TemporaryAccessSettings::default(),
+        }
+    }
+}
+
+/// Temporary access codes ([`Admin::issue_temporary_access`](crate::Admin::issue_temporary_access)):
+/// how long they live, how many tries one allows, and what signing in with one proves.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use mfa_core::{settings::TemporaryAccessSettings, Assurance, Settings};
+///
+/// let mut settings = Settings::default();
+/// settings.temporary_access = TemporaryAccessSettings::default()
+///     .lifetime(Duration::from_secs(3600))
+///     .assurance(Assurance::ReplayResistantOtp);
+/// assert_eq!(settings.temporary_access.max_attempts, 5);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TemporaryAccessSettings {
+    /// The lifetime of a code when the administrator names none (default 1 hour).
+    pub lifetime: Duration,
+    /// The longest lifetime an administrator may give a code (default 7 days).
+    pub max_lifetime: Duration,
+    /// Wrong tries before a code is spent (default 5), on top of the throttle.
+    pub max_attempts: u32,
+    /// What signing in with a code proves (default [`Assurance::RecoveryCode`]: a
+    /// single-use look-up secret, an AAL2 second factor but not phishing-resistant).
+    pub assurance: Assurance,
+}
+
+impl TemporaryAccessSettings {
+    /// Sets the default lifetime.
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// Sets the longest lifetime.
+    pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_lifetime = lifetime;
+        self
+    }
+
+    /// Sets the wrong tries a code allows.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    /// Sets what signing in with a code proves.
+    pub fn assurance(mut self, assurance: Assurance) -> Self {
+        self.assurance = assurance;
+        self
+    }
+
+    pub(crate) fn check(&self) -> Result<(), &'static str> {
+        if self.lifetime.is_zero() || self.lifetime > self.max_lifetime {
+            return Err("a temporary access code's lifetime must be positive and at most its maximum");
+        }
+        if !(1..=20).contains(&self.max_attempts) {
+            return Err("a temporary access code allows 1-20 attempts");
+        }
+        Ok(())
+    }
+}
+
+impl Default for TemporaryAccessSettings {
+    fn default() -> Self {
+        Self {
+            lifetime: Duration::from_secs(3600),
+            max_lifetime: Duration::from_secs(7 * 24 * 3600),
+            max_attempts: 5,
+            assurance: Assurance::RecoveryCode,
         }
     }
 }

@@ -741,7 +741,11 @@ async fn every_change_is_an_event_and_no_event_or_error_shows_a_secret() {
         EventKind::FactorAdded { factor, kind: FAKE },
         EventKind::PreferredChanged { factor: Some(factor) },
         EventKind::FactorRenamed { factor },
-        EventKind::VerificationFailed { factor: Some(factor), reason: FailureReason::InvalidCode },
+        EventKind::VerificationFailed {
+            factor: Some(factor),
+            method: FAKE.as_str().to_owned(),
+            reason: FailureReason::InvalidCode,
+        },
         EventKind::RecoveryCodesGenerated { count: 10 },
         EventKind::RecoveryCodeUsed { remaining: 9 },
         EventKind::FactorRemoved { factor, kind: FAKE },

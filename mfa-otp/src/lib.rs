@@ -87,6 +87,13 @@
 //! # fn main() {}
 //! ```
 //!
+//! # Languages
+//!
+//! Codes go out in English unless the host registers texts per locale
+//! ([`OobBuilder::template_for`]); each send picks one by the locale of the call's
+//! [`RequestContext`](mfa_core::context::RequestContext) (`de-CH` gets `de`'s text, a
+//! locale without one gets the default).
+//!
 //! # SMS pumping
 //!
 //! A form that sends SMS codes can be abused to make you pay for messages to numbers that
@@ -109,6 +116,7 @@
 //! | `smtp` | [`SmtpSender`]: email over SMTP (lettre, rustls) |
 //! | `sms-http` | [`HttpSmsSender`]: SMS through an HTTP gateway, with a Twilio-style preset |
 //! | `testing` | [`MemorySender`]: records messages instead of sending them |
+//! | `metrics` | [`MeteredSender`]: sends counted and timed through the `metrics` facade ([table](crate::metrics)) |
 //!
 //! [`DevConsoleSender`] prints messages to the terminal, for development only.
 //!
@@ -125,6 +133,11 @@ pub use sender::{DevConsoleSender, Message, SendError, Sender};
 #[cfg(feature = "testing")]
 pub use sender::MemorySender;
 
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(feature = "metrics")]
+pub use crate::metrics::MeteredSender;
+
 #[cfg(feature = "totp")]
 mod totp;
 #[cfg(feature = "totp")]
@@ -138,6 +151,10 @@ pub use oob::{Email, EmailFactor};
 pub use oob::{MAX_CODE_LIFETIME, MessageTemplate, OobBuilder, OobChannel, OobFactor, OobKey};
 #[cfg(feature = "sms")]
 pub use oob::{Sms, SmsFactor};
+#[cfg(feature = "oob")]
+mod templates;
+#[cfg(feature = "oob")]
+pub use templates::MAX_TEMPLATE_LOCALES;
 
 #[cfg(feature = "smtp")]
 mod smtp;

@@ -16,6 +16,7 @@ use mfa_core::{Assurance, DeliveryChannel, Error, FactorKind, Result, SecretByte
 use sha2::Sha256;
 
 use crate::sender::{Message, Sender};
+use crate::templates::Templates;
 
 /// Longest code lifetime allowed (NIST SP 800-63B: out-of-band secrets live at most 10
 /// minutes).
@@ -270,7 +271,7 @@ pub struct OobFactor<C: OobChannel> {
     digits: u8,
     lifetime: Duration,
     max_attempts: u32,
-    template: MessageTemplate,
+    templates: Templates,
 }
 
 /// Codes by SMS.
@@ -298,7 +299,7 @@ impl<C: OobChannel + Default> OobFactor<C> {
             digits: 6,
             lifetime: Duration::from_secs(5 * 60),
             max_attempts: 5,
-            template: C::default_template(),
+            templates: Templates::new(C::default_template()),
         }
     }
 
@@ -333,9 +334,41 @@ impl<C: OobChannel> OobBuilder<C> {
         self
     }
 
-    /// The message text.
+    /// The message text, for every locale without a template of its own (default: the
+    /// channel's English text).
     pub fn template(mut self, template: MessageTemplate) -> Self {
-        self.factor.template = template;
+        self.factor.templates.set_default(template);
+        self
+    }
+
+    /// The message text for users whose locale is `locale` (a language tag such as `de` or
+    /// `pt-BR`, as in [`RequestContext::locale`](mfa_core::context::RequestContext::locale));
+    /// registering a tag again replaces its template. At most
+    /// [`MAX_TEMPLATE_LOCALES`](crate::MAX_TEMPLATE_LOCALES) locales.
+    ///
+    /// Each send picks by the locale of the call's request context
+    /// ([`Mfa::with_context`](mfa_core::Mfa::with_context)): the template registered for
+    /// that tag (ASCII case-insensitively); else for the tag with its last subtag dropped,
+    /// down to the primary language (`de-CH` → `de`, `zh-Hant-TW` → `zh-Hant` → `zh`); else
+    /// the default ([`OobBuilder::template`]). A call without a locale gets the default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "sms")] {
+    /// use mfa_otp::{DevConsoleSender, MessageTemplate, OobKey, SmsFactor};
+    ///
+    /// let sms = SmsFactor::builder(DevConsoleSender::new(), OobKey::ephemeral()?)
+    ///     .app_name("Example")
+    ///     .template_for("de", MessageTemplate::new("", "{code} ist Ihr {app}-Bestätigungscode.")?)
+    ///     .template_for("fr", MessageTemplate::new("", "{code} est votre code {app}.")?)
+    ///     .build()?;
+    /// # let _ = sms;
+    /// # }
+    /// # Ok::<(), mfa_core::Error>(())
+    /// ```
+    pub fn template_for(mut self, locale: &str, template: MessageTemplate) -> Self {
+        self.factor.templates.insert(locale, template);
         self
     }
 
@@ -344,7 +377,9 @@ impl<C: OobChannel> OobBuilder<C> {
     /// # Errors
     ///
     /// [`Error::Config`] for digits outside 6–10, a lifetime of zero or over 10 minutes,
-    /// attempts outside 1–10, or an empty app name.
+    /// attempts outside 1–10, an empty app name, a template locale that is not a language
+    /// tag, more than [`MAX_TEMPLATE_LOCALES`](crate::MAX_TEMPLATE_LOCALES) of them, or a
+    /// template body without `{code}`.
     pub fn build(self) -> Result<OobFactor<C>> {
         let f = self.factor;
         if !(6..=10).contains(&f.digits) {
@@ -359,6 +394,7 @@ impl<C: OobChannel> OobBuilder<C> {
         if f.app_name.trim().is_empty() {
             return Err(Error::Config("the app name must not be empty"));
         }
+        f.templates.check()?;
         Ok(f)
     }
 }
@@ -408,7 +444,7 @@ impl<C: OobChannel> OobFactor<C> {
         let challenge = ctx.challenge.ok_or(Error::Config("a code needs a ceremony id"))?;
         let code = self.new_code()?;
         let minutes = self.lifetime.as_secs().div_ceil(60);
-        let t = &self.template;
+        let t = self.templates.pick(ctx.locale);
         let subject = (C::CHANNEL == DeliveryChannel::Email)
             .then(|| MessageTemplate::render(&t.subject, &self.app_name, "", minutes));
         let body = SecretString::new(MessageTemplate::render(&t.body, &self.app_name, code.expose(), minutes));
@@ -569,6 +605,55 @@ mod tests {
         assert!(MessageTemplate::new("s", "no placeholder").is_err());
         let t = MessageTemplate::new("{app}", "{code} for {app}, {minutes} min").unwrap();
         assert_eq!(MessageTemplate::render(&t.body, "Example", "123456", 5), "123456 for Example, 5 min");
+    }
+
+    #[cfg(all(feature = "email", feature = "testing"))]
+    #[tokio::test]
+    async fn the_message_is_in_the_request_locale_and_holds_the_code_that_verifies() {
+        use mfa_core::context::RequestContext;
+        use mfa_core::{AeadSealer, EnrolmentRequest, FreshAuth, Mfa, UserId};
+
+        let outbox = crate::MemorySender::new();
+        let german = MessageTemplate::new("Ihr {app}-Code", "Ihr Code: {code} ({minutes} Minuten)").unwrap();
+        let email = EmailFactor::builder(outbox.clone(), OobKey::ephemeral().unwrap())
+            .app_name("Example")
+            .template_for("de", german)
+            .build()
+            .unwrap();
+        let mfa = Mfa::builder()
+            .store(mfa_store_memory::MemoryStore::new())
+            .sealer(AeadSealer::ephemeral().unwrap())
+            .factor(email)
+            .build()
+            .unwrap();
+        let request = mfa.with_context(RequestContext::new().locale("de-AT").unwrap());
+        let alice = UserId::new("alice").unwrap();
+        let fresh = FreshAuth::primary(mfa.now());
+        let start = request
+            .start_enrolment(&alice, &fresh, EnrolmentRequest::new(FactorKind::EMAIL).destination("a@example.com"))
+            .await
+            .unwrap();
+
+        let sent = outbox.last_to("a@example.com").unwrap();
+        assert_eq!(sent.subject.as_deref(), Some("Ihr Example-Code"));
+        let code = outbox.last_code_to("a@example.com").unwrap();
+        assert_eq!(sent.body.expose(), format!("Ihr Code: {code} (5 Minuten)"));
+        let proof = mfa_core::Proof::code(&code).unwrap();
+        assert!(mfa.finish_enrolment(&alice, &fresh, &start.factor.id, &proof).await.is_ok());
+    }
+
+    #[cfg(feature = "email")]
+    #[test]
+    fn a_factor_with_a_bad_template_locale_is_not_built() {
+        let template = || MessageTemplate::new("", "{code}").unwrap();
+        let build = |tag: &str| {
+            EmailFactor::builder(crate::DevConsoleSender::new(), OobKey::new(&[1; 32]).unwrap())
+                .template_for(tag, template())
+                .build()
+        };
+        assert!(build("de-CH").is_ok());
+        assert!(matches!(build("de_CH"), Err(Error::Config(_))));
+        assert!(matches!(build(""), Err(Error::Config(_))));
     }
 
     #[test]

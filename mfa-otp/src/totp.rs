@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use async_trait::async_trait;
 use hmac::{Hmac, KeyInit, Mac};
 use mfa_core::adapter::{
-    ChallengePlan, EnrolmentPlan, EnrolmentRequest, FactorAdapter, FactorContext, Prompt, Proof, ProofOutcome,
-    ProofStep, SharedSecretPrompt, VerifyInput, expect_code,
+    ChallengePlan, EnrolmentPlan, EnrolmentRequest, FactorAdapter, FactorContext, FactorImport, ImportPlan, Prompt,
+    Proof, ProofOutcome, ProofStep, SharedSecretPrompt, VerifyInput, expect_code,
 };
 use mfa_core::store::FactorRecord;
 use mfa_core::{Assurance, Error, FactorKind, Result, SecretBytes, SecretString};
@@ -344,6 +344,56 @@ impl FactorAdapter for TotpFactor {
 
     fn needs_challenge(&self, _kind: &FactorKind) -> bool {
         false
+    }
+
+    /// An authenticator app enrolled elsewhere: parameters `digits` (6 or 8), `period`
+    /// (seconds, 1-3600) and `algorithm` (`SHA1`, `SHA256`, `SHA512`), each defaulting to
+    /// this factor's; a secret of 16-128 bytes; codes at or before `last_used_step` are
+    /// refused as replays.
+    fn import_factor(&self, _kind: &FactorKind, import: &FactorImport) -> Result<ImportPlan> {
+        let invalid = |field, reason| Error::InvalidInput { field, reason };
+        if import.secret.len() < MIN_IMPORTED_SECRET {
+            return Err(invalid("secret", "shorter than 16 bytes"));
+        }
+        if import.secret.len() > 128 {
+            return Err(invalid("secret", "longer than 128 bytes"));
+        }
+        let mut params = self.params;
+        if let Some(digits) = import.parameter_value("digits") {
+            params.digits = match digits.trim() {
+                "6" => 6,
+                "8" => 8,
+                _ => return Err(invalid("digits", "must be 6 or 8")),
+            };
+        }
+        if let Some(period) = import.parameter_value("period") {
+            params.period =
+                period.trim().trim_end_matches('s').parse().map_err(|_| invalid("period", "not a number"))?;
+            if params.period == 0 || params.period > 3600 {
+                return Err(invalid("period", "must be 1-3600 seconds"));
+            }
+        }
+        if let Some(algorithm) = import.parameter_value("algorithm") {
+            params.algorithm = match algorithm.trim().to_ascii_uppercase().replace('-', "").as_str() {
+                "SHA1" => Algorithm::Sha1,
+                "SHA256" => Algorithm::Sha256,
+                "SHA512" => Algorithm::Sha512,
+                _ => return Err(invalid("algorithm", "must be SHA1, SHA256 or SHA512")),
+            };
+        }
+        let known = |n: &str| ["digits", "period", "algorithm"].iter().any(|k| n.eq_ignore_ascii_case(k));
+        if !import.parameters.iter().all(|(n, _)| known(n)) {
+            return Err(invalid("parameter", "unknown TOTP parameter"));
+        }
+        let mut plan = ImportPlan::new(import.secret.clone(), Assurance::ReplayResistantOtp);
+        plan.data = params.encode();
+        plan.details = vec![
+            ("algorithm".into(), format!("{:?}", params.algorithm).to_uppercase()),
+            ("digits".into(), params.digits.to_string()),
+            ("period".into(), format!("{}s", params.period)),
+        ];
+        plan.replay_marker = import.last_used_step;
+        Ok(plan)
     }
 
     fn check_proof(&self, _kind: &FactorKind, _step: ProofStep, proof: &Proof) -> Result<()> {

@@ -20,7 +20,9 @@
 //! user id; every operation on one user's factors, recovery codes and failure counters
 //! happens under that one shard lock, which makes each [`Store`] method atomic. Ceremonies
 //! are sharded by their (random) id, and a third sharded index keeps factor ids unique
-//! across users. No operation holds two locks at once, and no hot path grows with the
+//! across users. No operation holds two locks at once but a reset or an erasure, which
+//! holds the user's shard while it sweeps the ceremony shards one by one (nothing takes
+//! them in the other order), and no hot path grows with the
 //! number of users: finding a user is a hash-map hit, and a user's few factors and failure
 //! counters sit in small vectors (one allocation each, no per-user hash tables), searched
 //! by id. Only [`Store::purge_expired`] walks everything, one shard at a time.
@@ -32,9 +34,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use mfa_core::store::{
-    AcceptOutcome, Acceptance, CeremonyRecord, CeremonyStore, CounterState, CounterStore, DeviceStore,
-    DeviceTokenRecord, FactorAttempt, FactorPlan, FactorRecord, FactorStore, FactorUpdate, RecoveryCodeRecord,
-    RecoveryCodeStore, StoreError, StoreResult, ThrottleScope, ThrottleState,
+    AcceptOutcome, Acceptance, AccountStore, CeremonyRecord, CeremonyStore, CounterState, CounterStore, Coverage,
+    DeviceStore, DeviceTokenRecord, FactorAttempt, FactorPlan, FactorRecord, FactorStore, FactorUpdate,
+    RecoveryCodeRecord, RecoveryCodeStore, StoreError, StoreResult, ThrottleScope, ThrottleState,
 };
 use mfa_core::{CeremonyId, DeviceId, FactorId, FactorKind, FactorStatus, Timestamp, UserId, store::Store};
 
@@ -651,6 +653,76 @@ impl CounterStore for MemoryStore {
             shard.insert(key.to_owned(), *new);
         }
         Ok(true)
+    }
+}
+
+impl MemoryStore {
+    /// Removes the user's data and every ceremony bound to the user, holding the user's
+    /// shard throughout so that no edit of the user interleaves.
+    fn remove_user(&self, user: &UserId) -> mfa_core::store::RecordCounts {
+        let mut counts = mfa_core::store::RecordCounts::default();
+        let data = {
+            let mut shard = self.user_shard(user);
+            let data = shard.remove(user);
+            for ceremonies in self.inner.ceremonies.iter() {
+                lock(ceremonies).retain(|_, c| {
+                    let mine = c.user.as_ref() == Some(user);
+                    counts.ceremonies += u64::from(mine);
+                    !mine
+                });
+            }
+            data
+        };
+        if let Some(data) = data {
+            counts.factors = data.factors.len() as u64;
+            counts.recovery_codes = data.recovery_codes.len() as u64;
+            counts.devices = data.devices.len() as u64;
+            counts.throttles = data.throttles.len() as u64;
+            for record in &data.factors {
+                self.forget(record);
+            }
+        }
+        counts
+    }
+}
+
+#[async_trait]
+impl AccountStore for MemoryStore {
+    async fn reset_user(&self, user: &UserId) -> StoreResult<mfa_core::store::RecordCounts> {
+        Ok(self.remove_user(user))
+    }
+
+    async fn erase_user(&self, user: &UserId, counter_keys: &[String]) -> StoreResult<mfa_core::store::RecordCounts> {
+        let mut counts = self.remove_user(user);
+        for key in counter_keys {
+            counts.counters += u64::from(self.counter_shard(key).remove(key).is_some());
+        }
+        Ok(counts)
+    }
+
+    async fn coverage(&self, few_codes: usize) -> StoreResult<Coverage> {
+        let (mut with_factor, mut without, mut few) = (0u64, 0u64, 0u64);
+        let mut by_kind: HashMap<String, u64> = HashMap::new();
+        for shard in self.inner.users.iter() {
+            for data in lock(shard).values() {
+                let mut kinds: Vec<&str> =
+                    data.factors.iter().filter(|f| f.is_active()).map(|f| f.kind.as_str()).collect();
+                if kinds.is_empty() {
+                    let holds_any =
+                        !data.factors.is_empty() || !data.recovery_codes.is_empty() || !data.devices.is_empty();
+                    without += u64::from(holds_any);
+                    continue;
+                }
+                with_factor += 1;
+                few += u64::from(data.recovery_codes.len() < few_codes);
+                kinds.sort_unstable();
+                kinds.dedup();
+                for kind in kinds {
+                    *by_kind.entry(kind.to_owned()).or_default() += 1;
+                }
+            }
+        }
+        Ok(Coverage::new(with_factor, without, by_kind.into_iter().collect(), few))
     }
 }
 

@@ -14,6 +14,7 @@ use mfa_core::store::{
 use mfa_core::{Assurance, CeremonyId, DeviceId, FactorId, FactorKind, FactorStatus, Timestamp, UserId};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
+use crate::audit::AuditRecord;
 use crate::error::corrupt;
 
 /// Maps a `u64` replay marker onto `i64` preserving order: 0 becomes `i64::MIN`,
@@ -90,6 +91,7 @@ fn purpose_from_db(s: &str) -> StoreResult<CeremonyPurpose> {
     match s {
         "enrolment" => Ok(CeremonyPurpose::Enrolment),
         "challenge" => Ok(CeremonyPurpose::Challenge),
+        "temporary_access" => Ok(CeremonyPurpose::TemporaryAccess),
         _ => Err(corrupt("ceremony purpose")),
     }
 }
@@ -238,6 +240,22 @@ pub(crate) fn counter_from_row(row: &impl Columns) -> StoreResult<CounterState> 
         opt_ts(row.opt_int("last_at")?),
         opt_ts(row.opt_int("expires_at")?),
     ))
+}
+
+/// An audit event from a row holding `id` and every column of `mfa_audit_events`.
+pub(crate) fn audit_from_row(row: &impl Columns) -> StoreResult<AuditRecord> {
+    let ip = row.opt_text("ip")?.map(|ip| ip.parse().map_err(|_| corrupt("audit ip"))).transpose()?;
+    let body = serde_json::from_str(&row.text("body")?).map_err(|_| corrupt("audit body"))?;
+    Ok(AuditRecord {
+        id: row.int("id")?,
+        at: ts(row.int("at")?),
+        user: row.opt_text("user_id")?.map(user_from_db).transpose()?,
+        actor: row.text("actor")?,
+        ip,
+        user_agent: row.opt_text("user_agent")?,
+        event: row.text("event")?,
+        body,
+    })
 }
 
 #[cfg(test)]

@@ -27,8 +27,14 @@ type Backend = PostgresStore;
 type Db = Postgres;
 
 /// The embedded migrations, in order.
-const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "initial", sql: include_str!("../migrations/postgres/0001_initial.sql") }];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "initial", sql: include_str!("../migrations/postgres/0001_initial.sql") },
+    Migration {
+        version: 2,
+        name: "admin_and_audit",
+        sql: include_str!("../migrations/postgres/0002_admin_and_audit.sql"),
+    },
+];
 
 /// A [`Store`](mfa_core::store::Store) on PostgreSQL, shared by every process connected to the
 /// same database (and schema).

@@ -29,8 +29,14 @@ type Backend = SqliteStore;
 type Db = Sqlite;
 
 /// The embedded migrations, in order.
-const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "initial", sql: include_str!("../migrations/sqlite/0001_initial.sql") }];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "initial", sql: include_str!("../migrations/sqlite/0001_initial.sql") },
+    Migration {
+        version: 2,
+        name: "admin_and_audit",
+        sql: include_str!("../migrations/sqlite/0002_admin_and_audit.sql"),
+    },
+];
 
 /// How long a connection waits for another writer's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

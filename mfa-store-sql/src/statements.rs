@@ -359,6 +359,80 @@ pub(crate) const UPDATE_COUNTER_IF_EQUAL: &str = concat!(
 );
 
 // ---------------------------------------------------------------------------------------
+// Whole-user operations (`AccountStore`): reset, erasure, coverage
+// ---------------------------------------------------------------------------------------
+
+/// Deletes every factor of user `$1`, pending ones included (their lookup keys go with
+/// the rows).
+pub(crate) const DELETE_FACTORS_OF_USER: &str = "DELETE FROM mfa_factors WHERE user_id = $1";
+
+/// Deletes every ceremony bound to user `$1`.
+pub(crate) const DELETE_CEREMONIES_OF_USER: &str = "DELETE FROM mfa_ceremonies WHERE user_id = $1";
+
+/// Deletes every throttle of user `$1`, returning for each whether it `held` failures: a
+/// row kept at the default after a success reads as no counter, and is not counted.
+pub(crate) const DELETE_THROTTLES_OF_USER: &str = "DELETE FROM mfa_throttles WHERE user_id = $1 \
+     RETURNING (failures <> 0 OR last_attempt_at IS NOT NULL) AS held";
+
+/// Deletes keyed counter `$1`, live or expired.
+pub(crate) const DELETE_COUNTER: &str = "DELETE FROM mfa_counters WHERE counter_key = $1";
+
+/// Deployment-wide coverage in one statement (one snapshot), as rows of `metric`, `kind`
+/// and `n`: `with_factor` (users with an active factor), `without_active_factor` (users
+/// with a factor, recovery code or remembered device, but no active factor), `few_codes`
+/// (users with an active factor and fewer than `$1` recovery codes) and one `kind` row per
+/// factor kind (users with an active factor of it). The compound `UNION ... EXCEPT` reads
+/// left to right on both backends. Served by the indexes of migration 2
+/// (`mfa_factors (status, kind, user_id)`) and the recovery codes' primary key.
+pub(crate) const SELECT_COVERAGE: &str = "WITH active AS \
+     (SELECT DISTINCT user_id FROM mfa_factors WHERE status = 'active') \
+     SELECT 'with_factor' AS metric, NULL AS kind, COUNT(*) AS n FROM active \
+     UNION ALL SELECT 'without_active_factor', NULL, COUNT(*) FROM \
+     (SELECT user_id FROM mfa_factors UNION SELECT user_id FROM mfa_recovery_codes \
+     UNION SELECT user_id FROM mfa_device_tokens EXCEPT SELECT user_id FROM active) AS held \
+     UNION ALL SELECT 'few_codes', NULL, COUNT(*) FROM active \
+     WHERE (SELECT COUNT(*) FROM mfa_recovery_codes r WHERE r.user_id = active.user_id) < $1 \
+     UNION ALL SELECT 'kind', kind, COUNT(DISTINCT user_id) FROM mfa_factors WHERE status = 'active' GROUP BY kind";
+
+// ---------------------------------------------------------------------------------------
+// The audit trail (`mfa_audit_events`)
+// ---------------------------------------------------------------------------------------
+
+/// Every column of `mfa_audit_events` but `id`, in the order [`INSERT_AUDIT_EVENT`] binds
+/// them.
+macro_rules! audit_columns {
+    () => {
+        "at, user_id, actor, ip, user_agent, event, body"
+    };
+}
+
+/// Appends an event: `$1`..`$7`.
+pub(crate) const INSERT_AUDIT_EVENT: &str =
+    concat!("INSERT INTO mfa_audit_events (", audit_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)");
+
+/// The events of user `$1` at `$2` or later and before `$3`, newest first, at most `$4`.
+pub(crate) const SELECT_AUDIT_EVENTS_OF_USER: &str = concat!(
+    "SELECT id, ",
+    audit_columns!(),
+    " FROM mfa_audit_events WHERE user_id = $1 AND at >= $2 AND at < $3 ORDER BY at DESC, id DESC LIMIT $4"
+);
+
+/// Every event at `$1` or later and before `$2`, newest first, at most `$3`. (A separate
+/// statement from [`SELECT_AUDIT_EVENTS_OF_USER`] rather than an optional user, so that
+/// each has one plan using its own index.)
+pub(crate) const SELECT_AUDIT_EVENTS: &str = concat!(
+    "SELECT id, ",
+    audit_columns!(),
+    " FROM mfa_audit_events WHERE at >= $1 AND at < $2 ORDER BY at DESC, id DESC LIMIT $3"
+);
+
+/// Deletes every event of user `$1`.
+pub(crate) const DELETE_AUDIT_EVENTS_OF_USER: &str = "DELETE FROM mfa_audit_events WHERE user_id = $1";
+
+/// Deletes every event before `$1`.
+pub(crate) const DELETE_AUDIT_EVENTS_BEFORE: &str = "DELETE FROM mfa_audit_events WHERE at < $1";
+
+// ---------------------------------------------------------------------------------------
 // Housekeeping and migrations
 // ---------------------------------------------------------------------------------------
 

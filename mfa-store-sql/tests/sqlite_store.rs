@@ -8,9 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mfa_core::store::prelude::*;
-use mfa_core::store::{CounterState, FactorRecord, ThrottleScope, ThrottleState};
-use mfa_core::{Assurance, FactorId, FactorKind, Timestamp, UserId, store::StoreError};
-use mfa_store_sql::{SCHEMA_VERSION, SqliteStore};
+use mfa_core::store::{
+    CeremonyPurpose, CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, RecordCounts, RecoveryCodeRecord,
+    ThrottleScope, ThrottleState,
+};
+use mfa_core::{Assurance, CeremonyId, DeviceId, FactorId, FactorKind, Timestamp, UserId, store::StoreError};
+use mfa_store_sql::sqlx::{Executor, Row};
+use mfa_store_sql::{AuditQuery, SCHEMA_VERSION, SqliteStore};
 
 const T0: Timestamp = Timestamp::from_unix_millis(1_700_000_000_000);
 
@@ -169,4 +173,97 @@ async fn debug_shows_no_connection_details() {
     assert!(!shown.contains(&path.display().to_string()), "{shown}");
     store.pool().close().await;
     remove(&path);
+}
+
+fn ceremony(user: &UserId, purpose: CeremonyPurpose) -> CeremonyRecord {
+    let expires = T0.saturating_add(Duration::from_secs(300));
+    CeremonyRecord::new(
+        CeremonyId::random().unwrap(),
+        Some(user.clone()),
+        None,
+        FactorKind::TOTP,
+        purpose,
+        vec![7; 8],
+        5,
+        T0,
+        expires,
+    )
+}
+
+#[tokio::test]
+async fn a_version_1_database_migrates_to_2_keeping_its_rows() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    // The database as version 1 of this crate left it.
+    store
+        .pool()
+        .execute(
+            "CREATE TABLE mfa_schema_version (version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, \
+             applied_at BIGINT NOT NULL); INSERT INTO mfa_schema_version VALUES (1, 'initial', 0);",
+        )
+        .await
+        .unwrap();
+    store.pool().execute(include_str!("../migrations/sqlite/0001_initial.sql")).await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), 1);
+    let alice = user();
+    let factor = pending(&alice);
+    store.insert_factor(&factor).await.unwrap();
+    let challenge = ceremony(&alice, CeremonyPurpose::Challenge);
+    store.put_ceremony(&challenge).await.unwrap();
+    store.replace_recovery_codes(&alice, &[RecoveryCodeRecord::new("l".into(), "h".into(), T0)]).await.unwrap();
+    let device =
+        DeviceTokenRecord::new(DeviceId::random().unwrap(), alice.clone(), "Laptop".into(), vec![1; 32], T0, T0);
+    store.insert_device_token(&device).await.unwrap();
+    let temporary = ceremony(&alice, CeremonyPurpose::TemporaryAccess);
+    assert!(store.put_ceremony(&temporary).await.is_err(), "version 1 refuses the new purpose");
+
+    store.migrate().await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+    assert_eq!(store.get_factor(&alice, &factor.id).await.unwrap(), Some(factor));
+    assert_eq!(store.get_ceremony(Some(&alice), &challenge.id, T0).await.unwrap(), Some(challenge));
+    assert_eq!(store.count_recovery_codes(&alice).await.unwrap(), 1);
+    assert_eq!(store.list_device_tokens(&alice).await.unwrap().len(), 1);
+    store.put_ceremony(&temporary).await.unwrap();
+    let got = store.get_ceremony(Some(&alice), &temporary.id, T0).await.unwrap().unwrap();
+    assert_eq!(got.purpose, CeremonyPurpose::TemporaryAccess);
+    // The rebuilt table kept its expiry index and gained one by user.
+    let indexes: Vec<String> = mfa_store_sql::sqlx::query(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'mfa_ceremonies'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get("name"))
+    .collect();
+    assert!(indexes.contains(&"mfa_ceremonies_expiry".to_owned()), "{indexes:?}");
+    assert!(indexes.contains(&"mfa_ceremonies_user".to_owned()), "{indexes:?}");
+    assert!(store.audit_sink().query(&AuditQuery::new()).await.unwrap().is_empty(), "the audit table exists");
+}
+
+#[tokio::test]
+async fn a_reset_deletes_a_throttle_kept_at_the_default_without_counting_it() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    store.migrate().await.unwrap();
+    let alice = user();
+    // A success keeps its factor's throttle row at the default, which reads as no counter.
+    mfa_store_sql::sqlx::query(
+        "INSERT INTO mfa_throttles (user_id, scope, failures, last_attempt_at) VALUES ($1, 'factor:x', 0, NULL)",
+    )
+    .bind(alice.as_str())
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let held = ThrottleState::new(2, Some(T0));
+    store
+        .compare_and_set_throttle(&alice, &ThrottleScope::RecoveryCodes, &ThrottleState::default(), &held)
+        .await
+        .unwrap();
+
+    assert_eq!(store.reset_user(&alice).await.unwrap(), RecordCounts::new(0, 0, 0, 0, 1, 0));
+    let left: i64 = mfa_store_sql::sqlx::query_scalar("SELECT COUNT(*) FROM mfa_throttles WHERE user_id = $1")
+        .bind(alice.as_str())
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "both rows are gone");
 }

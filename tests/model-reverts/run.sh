@@ -6,20 +6,29 @@
 #
 #   bash tests/model-reverts/run.sh              # the invariants alone (no model answers)
 #   bash tests/model-reverts/run.sh full         # the model's answers and the invariants
+#   bash tests/model-reverts/run.sh invariants 6 9   # only the patches numbered 6 and 9
 #
 # MFA_MODEL_SECONDS (default 300) bounds each search. Builds the committed HEAD with each
 # patch in a git worktree, into its own target directory (target/model-reverts/target):
 # worktrees of one workspace build artifacts of the same names, so sharing the checkout's
 # target directory while anything else builds or tests in it would mix reverted code into
 # that run. MFA_REVERTS_TARGET names another directory (tests/run-all.sh, which runs this
-# last and alone, passes the checkout's own to save a build).
+# last and alone, passes the checkout's own to save a build). MFA_REVERTS_BASE=worktree
+# builds the checkout as it stands instead of HEAD (its uncommitted changes and new files
+# too), for reverts of work not committed yet.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 case "${1:-invariants}" in
   full) check=full ;;
   invariants) check=invariants ;;
-  *) echo "usage: $0 [invariants|full]" >&2; exit 2 ;;
+  *) echo "usage: $0 [invariants|full] [patch number ...]" >&2; exit 2 ;;
+esac
+selected=" ${*:2} "
+base="${MFA_REVERTS_BASE:-head}"
+case "$base" in
+  head | worktree) ;;
+  *) echo "MFA_REVERTS_BASE is head or worktree, not $base" >&2; exit 2 ;;
 esac
 work="$root/target/model-reverts"
 mkdir -p "$work"
@@ -41,10 +50,27 @@ fi
 missed=0
 for patch in tests/model-reverts/*.patch; do
   name=$(basename "$patch" .patch)
+  if [ "$selected" != "  " ] && [[ "$selected" != *" ${name%%-*} "* ]]; then
+    continue
+  fi
   dir="$work/$name"
   git worktree remove --force "$dir" 2>/dev/null || rm -rf "$dir"
   git worktree add --detach -q "$dir" HEAD
-  (cd "$dir" && git apply "$root/$patch")
+  if [ "$base" = worktree ]; then
+    if ! git diff --quiet HEAD; then
+      git diff --binary HEAD | (cd "$dir" && git apply)
+    fi
+    git ls-files --others --exclude-standard -z | while IFS= read -r -d '' file; do
+      mkdir -p "$dir/$(dirname "$file")"
+      cp "$file" "$dir/$file"
+    done
+  fi
+  if ! (cd "$dir" && git apply "$root/$patch"); then
+    echo "=== $name: the patch does not apply to the $base build (MFA_REVERTS_BASE=worktree for uncommitted work)"
+    missed=1
+    git worktree remove --force "$dir"
+    continue
+  fi
   log="$work/$name.$check.log"
   echo "=== $name ($check checks): $(head -n 1 "$patch")"
   started=$(date +%s)
@@ -55,7 +81,7 @@ for patch in tests/model-reverts/*.patch; do
     missed=1
   else
     echo "FOUND in $(( $(date +%s) - started )) s (build included):"
-    grep -m 1 -o 'seed [0-9a-f]*: a sequence of [0-9]* steps' "$log" || true
+    grep -m 1 -o 'seed [0-9a-f]*: a sequence of [0-9]* steps[^:]*' "$log" || true
     sed -n '/^with its trace:$/,/^\(stack backtrace\|note: \)/p' "$log" | sed '1d;$d'
   fi
   # The sequences kept as regression tests must fail too with the fix reverted.

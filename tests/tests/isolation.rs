@@ -24,6 +24,8 @@ struct Target {
     device: DeviceId,
     token: String,
     recovery_code: String,
+    /// The victim's temporary access code.
+    temporary_code: String,
     /// A proof that is valid for the victim's factor or challenge, where one exists.
     proof: Proof,
 }
@@ -68,6 +70,11 @@ const OPERATIONS: &[(&str, Coverage)] = &[
     ("revoke_device", Coverage::Matrix),
     ("revoke_all_devices", Coverage::NoForeignId("takes only the acting user")),
     ("flush_audit", Coverage::NoForeignId("reports refusals already counted; takes nothing")),
+    ("with_context", Coverage::NoForeignId("returns a handle carrying the request's context")),
+    ("context", Coverage::NoForeignId("reads the handle's own context")),
+    ("admin", Coverage::NoForeignId("returns a handle; its operations ask the admin check (tests/admin.rs)")),
+    ("system", Coverage::NoForeignId("returns the host's own handle; never wired to a request")),
+    ("verify_temporary_access", Coverage::Matrix),
 ];
 
 /// Calls operation `name` as `actor` on `target`; `Ok` outcomes are reported as such (and
@@ -114,6 +121,9 @@ async fn call(w: &World, actor: &UserId, name: &str, t: &Target) -> Result<Strin
             mfa.verify_recovery_code(actor, &t.recovery_code).await.map_or_else(err, |_| ok("verified"))
         }
         "check_device" => mfa.check_device(actor, &t.token).await.map_or_else(err, |_| ok("remembered")),
+        "verify_temporary_access" => {
+            mfa.verify_temporary_access(actor, &t.temporary_code).await.map_or_else(err, |_| ok("verified"))
+        }
         "revoke_device" => mfa.revoke_device(actor, &t.device).await.map_or_else(err, |()| ok("revoked")),
         other => panic!("no call for {other}"),
     }
@@ -163,7 +173,7 @@ fn random_token() -> String {
 
 /// The victim's targets: one per factor (with the proof that would verify it), and one
 /// per open challenge (with its proof).
-fn victim_targets(w: &World, bob: &mut Account) -> Vec<(String, Target)> {
+fn victim_targets(w: &World, bob: &mut Account, temporary_code: &str) -> Vec<(String, Target)> {
     let base = Target {
         factor: bob.totp,
         kind: FactorKind::TOTP,
@@ -171,6 +181,7 @@ fn victim_targets(w: &World, bob: &mut Account) -> Vec<(String, Target)> {
         device: bob.device,
         token: bob.device_token.clone(),
         recovery_code: bob.recovery_codes[0].clone(),
+        temporary_code: temporary_code.to_owned(),
         proof: code(&w.totp_code(&bob.totp_key)),
     };
     let key_proof = Proof::credential(get_json(&mut bob.security_key_auth, &bob.key_prompt)).unwrap();
@@ -214,7 +225,9 @@ async fn another_users_ids_behave_exactly_like_missing_ones_and_change_nothing()
     let alice = full_account(&w, "alice", 1).await;
     let mut bob = full_account(&w, "bob", 2).await;
     w.advance(60); // later TOTP steps are free for both
-    let targets = victim_targets(&w, &mut bob);
+    let helpdesk = UserId::new(world::ADMIN).unwrap();
+    let issued = w.mfa.admin(&helpdesk).issue_temporary_access(&bob.user, None).await.unwrap();
+    let targets = victim_targets(&w, &mut bob, issued.code.expose());
     let before = w.snapshot(&bob.user, &bob.challenges()).await;
 
     let mut calls = 0;
@@ -229,6 +242,7 @@ async fn another_users_ids_behave_exactly_like_missing_ones_and_change_nothing()
                 device: DeviceId::random().unwrap(),
                 token: random_token(),
                 recovery_code: random_code(),
+                temporary_code: random_code(),
                 ..target.clone()
             };
             let with_victims = call(&w, &alice.user, name, target).await;
@@ -253,6 +267,7 @@ async fn another_users_ids_behave_exactly_like_missing_ones_and_change_nothing()
         mfa.verify_recovery_code(&bob.user, c).await.unwrap();
     }
     mfa.check_device(&bob.user, &bob.device_token).await.unwrap();
+    mfa.verify_temporary_access(&bob.user, issued.code.expose()).await.unwrap();
     mfa.finish_enrolment(&bob.user, &w.fresh(), &bob.pending, &code(&w.totp_code(&bob.pending_key))).await.unwrap();
     assert_eq!(mfa.get_factor(&bob.user, &bob.totp).await.unwrap().label, "Authenticator app");
     assert!(mfa.get_factor(&bob.user, &bob.totp).await.unwrap().preferred);

@@ -10,7 +10,15 @@
 //! - `MFA_MODEL_SECONDS=600 cargo test -p mfa-tests --test lifecycle -- --nocapture` searches
 //!   for ten minutes per store (`.ci/run` gives it a bounded time of its own);
 //!   `MFA_MODEL_CASES` sets a case count instead, `MFA_MODEL_SEED` (64 hex digits) replays a
-//!   run, `MFA_MODEL_CHECK=invariants` checks only the invariants (no model answers).
+//!   run, `MFA_MODEL_CHECK=invariants` checks only the invariants (no model answers),
+//!   `MFA_MODEL_STEPS` bounds a sequence's length (60), `MFA_MODEL_STATS=1` prints how
+//!   often each operation gave each answer and how many sequences reached the help desk's
+//!   paths (a code issued then used, a reset followed by more steps), `MFA_MODEL_TRACE=1`
+//!   prints every sequence.
+//!
+//! The operations include the help desk's (`mfa_core::admin`): an administrator, a user who
+//! is none and an unknown id reset a user's MFA, unlock counters, issue and revoke
+//! temporary access codes, and the user signs in with those codes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers panic on purpose
 
@@ -48,6 +56,23 @@ pub(crate) enum Backend {
 
 /// Runs `ops` from a new deployment; `Err` with the trace and what broke.
 pub(crate) fn run(backend: Backend, check: Check, ops: &[Op]) -> Result<(), String> {
+    let mut h = deployment(backend, check);
+    for op in ops {
+        if let Err(e) = h.step(op) {
+            return Err(format!("{}\n{e}", h.trace));
+        }
+    }
+    let audited = h.audit().map_err(|e| format!("{}\n{e}", h.trace));
+
+    tally(&h.trace);
+    if std::env::var_os("MFA_MODEL_TRACE").is_some() {
+        eprintln!("----\n{}", h.trace);
+    }
+    audited
+}
+
+/// A new deployment on `backend`, ready for its first step.
+pub(crate) fn deployment(backend: Backend, check: Check) -> Harness {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let stores: [Arc<dyn Store>; 2] = match backend {
         Backend::Memory => {
@@ -63,19 +88,7 @@ pub(crate) fn run(backend: Backend, check: Check, ops: &[Op]) -> Result<(), Stri
             [Arc::new(one), Arc::new(two)]
         }
     };
-    let mut h = Harness::new(rt, stores, check);
-    for op in ops {
-        if let Err(e) = h.step(op) {
-            return Err(format!("{}\n{e}", h.trace));
-        }
-    }
-    let audited = h.audit().map_err(|e| format!("{}\n{e}", h.trace));
-
-    tally(&h.trace);
-    if std::env::var_os("MFA_MODEL_TRACE").is_some() {
-        eprintln!("----\n{}", h.trace);
-    }
-    audited
+    Harness::new(rt, stores, check)
 }
 
 /// How often each operation gave each answer, over the run (`MFA_MODEL_STATS=1` prints it).
@@ -83,10 +96,43 @@ static TALLY: std::sync::Mutex<BTreeMap<String, u64>> = std::sync::Mutex::new(BT
 
 fn tally(trace: &str) {
     let mut tally = TALLY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Whole sequences that reached the help desk's paths.
+    let (mut issued, mut issued_then_used, mut reset, mut reset_then_more, mut reset_then_signed_in) =
+        (false, false, false, false, false);
     for line in trace.lines() {
-        let name = line.split([' ', '{']).next().unwrap_or_default();
-        let answer = line.rsplit("-> ").next().unwrap_or_default();
-        *tally.entry(format!("{name} -> {answer}")).or_default() += 1;
+        let mut name = line.split([' ', '{']).next().unwrap_or_default();
+        let raced = line.split("op: ").nth(1).and_then(|op| op.split([' ', '{']).next());
+        let shown = match (name, raced) {
+            ("Race", Some(raced)) => format!("Race of {raced}"),
+            _ => name.to_owned(),
+        };
+        let mut answer = line.rsplit("-> ").next().unwrap_or_default();
+        if name == "AdminReset" {
+            // What a reset removed varies too much to count by.
+            answer = answer.split(" (").next().unwrap_or_default();
+        }
+        *tally.entry(format!("{shown} -> {answer}")).or_default() += 1;
+        let succeeded = answer.starts_with("Ok") || answer.contains("1 Ok");
+        if name == "Race" {
+            name = raced.unwrap_or_default();
+        }
+        let uses_access = name == "UseAccess";
+        let signs_in = uses_access || matches!(name, "Verify" | "FinishChallenge" | "UseCode" | "FinishEnrolment");
+        reset_then_more |= reset;
+        reset_then_signed_in |= reset && signs_in && succeeded;
+        issued_then_used |= issued && uses_access && succeeded;
+        issued |= name == "IssueAccess" && succeeded;
+        reset |= name == "AdminReset" && succeeded;
+    }
+    for (what, counted) in [
+        ("sequences", true),
+        ("sequences: a temporary access code issued", issued),
+        ("sequences: a temporary access code issued, then one signed in", issued_then_used),
+        ("sequences: a reset", reset),
+        ("sequences: a reset, then more steps", reset_then_more),
+        ("sequences: a reset, then a sign-in or enrolment succeeded", reset_then_signed_in),
+    ] {
+        *tally.entry(format!("({what})")).or_default() += u64::from(counted);
     }
 }
 
@@ -150,6 +196,8 @@ fn search(backend: Backend, cases: u32) {
     let seed = seed();
     let started = Instant::now();
     let (explored, ops_run) = (Cell::new(0u64), Cell::new(0u64));
+    // When the first failing sequence ran, and how many had run by then.
+    let first_failure: Cell<Option<(f64, u64)>> = Cell::new(None);
     for round in 0u32.. {
         // Each round of a timed search draws from its own seed, derived from the run's.
         let mut round_seed = seed;
@@ -163,14 +211,20 @@ fn search(backend: Backend, cases: u32) {
         let result = runner.run(&strategy, |ops| {
             explored.set(explored.get() + 1);
             ops_run.set(ops_run.get() + ops.len() as u64);
-            run(backend, check, &ops).map_err(TestCaseError::fail)
+            let result = run(backend, check, &ops);
+            if result.is_err() && first_failure.get().is_none() {
+                first_failure.set(Some((started.elapsed().as_secs_f64(), explored.get())));
+            }
+            result.map_err(TestCaseError::fail)
         });
         match result {
             Ok(()) => {}
             Err(TestError::Fail(_, ops)) => {
+                let (found, sequences) = first_failure.get().unwrap_or_default();
                 let (ops, why) = minimise(backend, check, ops);
                 panic!(
-                    "{backend:?}, {check:?} checks, seed {}: a sequence of {} steps fails (shrunk):\n{}\n\nwith its trace:\n{why}",
+                    "{backend:?}, {check:?} checks, seed {}: a sequence of {} steps fails (shrunk; found after {found:.1} s \
+                     and {sequences} sequences):\n{}\n\nwith its trace:\n{why}",
                     data_encoding::HEXLOWER.encode(&seed),
                     ops.len(),
                     ops.iter().map(|op| format!("  {op:?}")).collect::<Vec<_>>().join("\n"),

@@ -1,19 +1,25 @@
 //! No secret in logs, errors or events (SECURITY.md S4, S8, CONVENTIONS.md 5–6): every
 //! flow of every factor kind runs — failures, lockouts, replays, resends, recovery codes
 //! used and regenerated, devices remembered and checked — with every `tracing` event
-//! captured at TRACE, and none of the secrets that went by appears in the captured text,
-//! in any error's `Display` or `Debug`, or in any recorded event.
+//! captured at TRACE and every span with its fields, and none of the secrets that went by
+//! appears in the captured text, in any span, in any error's `Display` or `Debug`, or in
+//! any recorded event.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers panic on purpose
 
 mod support;
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use mfa_core::testing::RecordingEventSink;
 use mfa_core::{EnrolmentRequest, Error, Event, EventSink, FactorKind, Proof, TracingEventSink};
 use support::world::{self, World, code, full_account, get};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Everything written by the subscriber.
 #[derive(Clone, Default)]
@@ -26,6 +32,40 @@ impl Write for Capture {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// Every span opened, as `target::name{ field=value...}`, and every value recorded on one
+/// later, as `record{ field=value...}`.
+#[derive(Clone, Default)]
+struct Spans(Arc<Mutex<Vec<String>>>);
+
+impl Spans {
+    fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Writes each field as ` name=value` (`Debug`, as a subscriber printing spans would).
+struct Fields<'a>(&'a mut String);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        write!(self.0, " {}={value:?}", field.name()).unwrap();
+    }
+}
+
+impl<S: tracing::Subscriber> Layer<S> for Spans {
+    fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
+        let mut text = format!("{}::{}{{", attrs.metadata().target(), attrs.metadata().name());
+        attrs.record(&mut Fields(&mut text));
+        self.0.lock().unwrap().push(text + "}");
+    }
+
+    fn on_record(&self, _: &Id, values: &Record<'_>, _: Context<'_, S>) {
+        let mut text = "record{".to_owned();
+        values.record(&mut Fields(&mut text));
+        self.0.lock().unwrap().push(text + "}");
     }
 }
 
@@ -67,9 +107,11 @@ fn leaks(haystack: &str, needle: &str) -> bool {
 async fn no_secret_appears_in_logs_errors_or_events() {
     let capture = Capture::default();
     let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
+    let spans = Spans::default();
+    // No filter: every event and span, down to TRACE.
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(move || writer.clone()))
+        .with(spans.clone())
         .try_init()
         .unwrap();
 
@@ -183,6 +225,27 @@ async fn no_secret_appears_in_logs_errors_or_events() {
     assert!(logs.contains(&a.totp.to_string()) && logs.contains("alice"), "with their ids");
     assert!(leaks(&format!("at {right}."), &right) && !leaks(&format!("t=9{right}"), &right), "the matcher works");
     assert!(errors.len() >= 20, "{} errors", errors.len());
+    let spans = spans.all();
+    let spans_text = spans.join("\n");
+    for call in [
+        "verify",
+        "start_challenge",
+        "resend_challenge",
+        "finish_challenge",
+        "start_enrolment",
+        "resend_enrolment",
+        "finish_enrolment",
+        "verify_recovery_code",
+        "regenerate_recovery_codes",
+        "remember_device",
+        "check_device",
+        "revoke_device",
+    ] {
+        let name = format!("::{call}{{");
+        assert!(spans.iter().any(|s| s.starts_with("mfa_core::service::") && s.contains(&name)), "a span for {call}");
+    }
+    let verify = format!("mfa_core::service::challenge::verify{{ user=alice factor={}}}", a.totp);
+    assert!(spans.contains(&verify), "with the user and factor:\n{spans_text}");
     let errors_text: String = errors.iter().map(|e| format!("{e} {e:?}\n")).collect();
     let events_text = format!("{:?}", recorder.events());
     assert!(recorder.kinds().len() >= 30);
@@ -191,7 +254,8 @@ async fn no_secret_appears_in_logs_errors_or_events() {
     secrets.dedup();
     assert!(secrets.len() >= 40, "{} secrets collected", secrets.len());
     for secret in &secrets {
-        for (place, text) in [("logs", &logs), ("errors", &errors_text), ("events", &events_text), ("Debug", &shown)] {
+        let places = [("logs", &logs), ("spans", &spans_text), ("errors", &errors_text), ("events", &events_text)];
+        for (place, text) in places.into_iter().chain([("Debug", &shown)]) {
             assert!(!leaks(text, secret), "a secret ({} chars) appears in the {place}", secret.len());
         }
     }

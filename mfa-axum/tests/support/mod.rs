@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use http_body_util::BodyExt;
 use mfa_axum::{ApiError, CheckedSession, Host, MfaHttp, MfaSession};
 use mfa_core::access::{ActionDigest, StepUp};
+use mfa_core::admin::Administrators;
 use mfa_core::store::Store;
 use mfa_core::{
     AccessPolicy, AeadSealer, Clock, EnrolmentRequest, FactorKind, FreshAuth, ManualClock, Mfa, MfaBuilder, Prompt,
@@ -56,7 +57,7 @@ impl Host for Accounts {
 }
 
 /// A service with TOTP on a manual clock, an app with a guarded route, and Alice with an
-/// authenticator app.
+/// authenticator app; Alice is also the one administrator.
 pub(crate) struct World {
     pub(crate) app: Router,
     pub(crate) mfa: Mfa,
@@ -78,6 +79,10 @@ pub(crate) struct Setup {
     pub(crate) extend: Box<dyn FnOnce(MfaBuilder) -> MfaBuilder>,
     /// The policy of the guard on `/account`.
     pub(crate) guard: AccessPolicy,
+    /// The sign-in policy of the endpoints.
+    pub(crate) sign_in_policy: AccessPolicy,
+    /// What the help-desk endpoints ask of an administrator's sign-in on top of the floor.
+    pub(crate) admin_policy: AccessPolicy,
 }
 
 impl Default for Setup {
@@ -87,6 +92,8 @@ impl Default for Setup {
             settings: Settings::default(),
             extend: Box::new(|builder| builder),
             guard: AccessPolicy::default(),
+            sign_in_policy: AccessPolicy::default(),
+            admin_policy: AccessPolicy::default(),
         }
     }
 }
@@ -120,10 +127,14 @@ impl World {
             .clock(clock.clone())
             .settings(setup.settings)
             .factor(totp.clone())
-            .factor(sms);
+            .factor(sms)
+            .admin_check(Administrators::new([UserId::new("alice").unwrap()]));
         let mfa = (setup.extend)(builder).build().unwrap();
         let accounts = Accounts::default();
-        let http = MfaHttp::new(mfa.clone(), accounts.clone()).insecure_cookies_for_localhost();
+        let http = MfaHttp::new(mfa.clone(), accounts.clone())
+            .insecure_cookies_for_localhost()
+            .sign_in_policy(setup.sign_in_policy)
+            .admin_policy(setup.admin_policy);
         let app = app(http, setup.guard);
         let alice = UserId::new("alice").unwrap();
         let fresh = FreshAuth::primary(clock.now());
@@ -138,7 +149,26 @@ impl World {
     }
 
     pub(crate) fn code(&self) -> String {
-        self.totp.code_at(&self.key, self.clock.now().unix_secs() as u64).unwrap()
+        self.code_of(&self.key)
+    }
+
+    /// The code an authenticator app with `key` shows now.
+    pub(crate) fn code_of(&self, key: &[u8]) -> String {
+        self.totp.code_at(key, self.clock.now().unix_secs() as u64).unwrap()
+    }
+
+    /// Gives `name` an active authenticator app and returns its key; the clock moves on past
+    /// the time step of the code that proved it.
+    pub(crate) async fn enrol_app(&self, name: &str) -> Vec<u8> {
+        let user = UserId::new(name).unwrap();
+        let fresh = FreshAuth::primary(self.clock.now()).with_mfa(self.clock.now());
+        let start = self.mfa.start_enrolment(&user, &fresh, EnrolmentRequest::new(FactorKind::TOTP)).await.unwrap();
+        let Prompt::SharedSecret(secret) = &start.prompt else { panic!("a shared secret") };
+        let key = data_encoding::BASE32_NOPAD.decode(secret.secret_base32.expose().as_bytes()).unwrap();
+        let code = Proof::code(&self.code_of(&key)).unwrap();
+        self.mfa.finish_enrolment(&user, &fresh, &start.factor.id, &code).await.unwrap();
+        self.clock.advance(Duration::from_secs(30));
+        key
     }
 
     pub(crate) fn browser(&self) -> Browser {
@@ -227,6 +257,18 @@ impl Browser {
         let answer = self.post("/login", json!({ "user": user })).await;
         self.csrf = answer.body["csrf_token"].as_str().map(str::to_owned);
         answer
+    }
+
+    /// Signs in as `user` with a password, then the authenticator app's `code`; keeps the new
+    /// CSRF token.
+    pub(crate) async fn sign_in_with_code(&mut self, user: &str, code: &str) -> Answer {
+        self.password(user).await;
+        let challenge = self.post("/mfa/signin/challenge", json!({})).await;
+        assert_eq!(challenge.status, StatusCode::OK, "{:?}", challenge.body);
+        let done = self.post("/mfa/signin/challenge/finish", json!({ "code": code })).await;
+        assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+        self.csrf = done.body["csrf_token"].as_str().map(str::to_owned);
+        done
     }
 
     pub(crate) fn session_id(&self) -> Option<String> {

@@ -40,6 +40,7 @@ pub struct MfaBuilder {
     events: Option<Arc<dyn EventSink>>,
     settings: Option<Settings>,
     adapters: Vec<Arc<dyn FactorAdapter>>,
+    admin_check: Option<Arc<dyn AdminCheck>>,
 }
 
 impl MfaBuilder {
@@ -198,6 +199,30 @@ impl MfaBuilder {
         self
     }
 
+    /// The host's check of administrators ([`Mfa::admin`]): without one, every
+    /// administrative operation is refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mfa_core::admin::Administrators;
+    /// use mfa_core::{AeadSealer, Mfa, UserId};
+    /// use mfa_store_memory::MemoryStore;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mfa = Mfa::builder()
+    ///     .store(MemoryStore::new())
+    ///     .sealer(AeadSealer::ephemeral()?)
+    ///     .admin_check(Administrators::new([UserId::new("helpdesk")?]))
+    ///     .build()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn admin_check(mut self, check: impl AdminCheck) -> Self {
+        self.admin_check = Some(Arc::new(check));
+        self
+    }
+
     /// The settings (default: [`Settings::default`]).
     ///
     /// # Examples
@@ -291,6 +316,7 @@ impl MfaBuilder {
         }
         settings.delivery.check().map_err(Error::Config)?;
         settings.limits.check().map_err(Error::Config)?;
+        settings.temporary_access.check().map_err(Error::Config)?;
         // A handful of kinds: a vector searched in order is faster than hashing the kind.
         let mut adapters: Vec<(FactorKind, Arc<dyn FactorAdapter>)> = Vec::new();
         for adapter in self.adapters {
@@ -314,7 +340,9 @@ impl MfaBuilder {
                 derived: std::sync::RwLock::default(),
                 opened,
                 refusals: Refusals::default(),
+                admin_check: self.admin_check,
             }),
+            context: None,
         })
     }
 }

@@ -47,6 +47,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user, ?factor)))]
     pub async fn start_challenge(&self, user: &UserId, factor: Option<&FactorId>) -> Result<Challenge> {
         self.start_challenge_for(user, factor, None).await
     }
@@ -89,6 +90,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user, ?factor)))]
     pub async fn start_step_up(
         &self,
         user: &UserId,
@@ -160,6 +162,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user)))]
     pub async fn resend_challenge(&self, user: &UserId, challenge: &CeremonyId) -> Result<Challenge> {
         let inner = &self.inner;
         let now = self.now();
@@ -202,7 +205,8 @@ impl Mfa {
         let secret = self.open(chosen)?;
         let id = CeremonyId::random()?;
         let gate = Gate { mfa: self, user, factor: chosen.id, proven: chosen.is_active(), now };
-        let ctx = FactorContext::new(user, &chosen.id, &chosen.kind, now, Some(&id), &gate, factors);
+        let ctx = FactorContext::new(user, &chosen.id, &chosen.kind, now, Some(&id), &gate, factors)
+            .with_locale(self.locale());
         let plan = match adapter.start_challenge(&ctx, chosen, secret.as_ref()).await {
             Ok(plan) => plan,
             Err(e) => return Err(self.delivery_error(user, chosen.id, e, now).await),
@@ -288,6 +292,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user)))]
     pub async fn finish_challenge(&self, user: &UserId, challenge: &CeremonyId, proof: &Proof) -> Result<Verified> {
         let inner = &self.inner;
         let now = self.now();
@@ -371,6 +376,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user, %factor)))]
     pub async fn verify(&self, user: &UserId, factor: &FactorId, proof: &Proof) -> Result<Verified> {
         let now = self.now();
         // Read the factor and count the attempt in one store call; a proof this factor's
@@ -428,8 +434,15 @@ impl Mfa {
         let failed = |error: Error| async move {
             match attempt {
                 Some(attempt) => {
-                    self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now, &throttle)
-                        .await;
+                    self.count_failure(
+                        user,
+                        (Some(record.id), record.kind.as_str()),
+                        attempt,
+                        FailureReason::InvalidCode,
+                        now,
+                        &throttle,
+                    )
+                    .await;
                 }
                 None => self.passwordless_failed(record, now).await,
             }
@@ -440,7 +453,8 @@ impl Mfa {
             false => None,
         };
         let gate = Gate { mfa: self, user, factor: record.id, proven: record.is_active(), now };
-        let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.map(|c| &c.id), &gate, &[]);
+        let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.map(|c| &c.id), &gate, &[])
+            .with_locale(self.locale());
         let input = VerifyInput { factor: record, secret: secret.as_deref(), ceremony, proof };
         let outcome = match adapter.finish_challenge(&ctx, input).await {
             Ok(outcome) => outcome,
@@ -475,14 +489,31 @@ impl Mfa {
             AcceptOutcome::Refused if outcome.replay_marker.is_some() => {
                 self.emit(user, now, EventKind::ReplayRejected { factor: record.id }).await;
                 if let Some(attempt) = attempt {
-                    self.count_failure(user, Some(record.id), attempt, FailureReason::Replayed, now, &throttle).await;
+                    self.count_failure(
+                        user,
+                        (Some(record.id), record.kind.as_str()),
+                        attempt,
+                        FailureReason::Replayed,
+                        now,
+                        &throttle,
+                    )
+                    .await;
                 }
                 return Err(Error::Replayed);
             }
             // Removed (or replaced) while it was being verified.
             AcceptOutcome::Refused => return Err(Error::NotFound),
         }
-        self.emit(user, now, EventKind::VerificationSucceeded { factor: Some(record.id), assurance }).await;
+        self.emit(
+            user,
+            now,
+            EventKind::VerificationSucceeded {
+                factor: Some(record.id),
+                method: record.kind.as_str().to_owned(),
+                assurance,
+            },
+        )
+        .await;
         let action = ceremony.and_then(|c| c.action.clone()).map(ActionDigest::from_stored);
         Ok(Verified::new(user.clone(), Some(record.id), Some(record.kind.clone()), assurance, now).with_action(action))
     }

@@ -47,6 +47,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(user = %verified.user)))]
     pub async fn remember_device(&self, verified: &Verified, label: &str) -> Result<DeviceToken> {
         let now = self.now();
         if !is_fresh(verified.at, now, self.inner.settings.reauth_window) {
@@ -112,6 +113,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user)))]
     pub async fn check_device(&self, user: &UserId, token: &str) -> Result<RememberedDevice> {
         let inner = &self.inner;
         let now = self.now();
@@ -124,7 +126,8 @@ impl Mfa {
             .as_ref()
             .is_some_and(|r| crate::secret::constant_time_eq(&r.secret_hash, &device_hash(&id, secret.expose())));
         let Some(record) = record.filter(|_| matches) else {
-            self.count_failure(user, None, attempt, FailureReason::InvalidCode, now, &throttle).await;
+            self.count_failure(user, (None, METHOD_DEVICE_TOKEN), attempt, FailureReason::InvalidCode, now, &throttle)
+                .await;
             return Err(Error::InvalidCode);
         };
         self.throttle_reset(user, &scope, attempt).await?;
@@ -197,6 +200,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user)))]
     pub async fn list_devices(&self, user: &UserId) -> Result<Vec<RememberedDevice>> {
         let now = self.now();
         let mut devices: Vec<RememberedDevice> = self
@@ -248,6 +252,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user)))]
     pub async fn revoke_device(&self, user: &UserId, device: &DeviceId) -> Result<()> {
         if !self.inner.store.revoke_device_token(user, device).await? {
             return Err(Error::NotFound);
@@ -291,6 +296,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user)))]
     pub async fn revoke_all_devices(&self, user: &UserId) -> Result<u64> {
         let count = self.inner.store.revoke_all_device_tokens(user).await?;
         if count > 0 {

@@ -48,6 +48,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user, kind = %request.kind)))]
     pub async fn start_enrolment(
         &self,
         user: &UserId,
@@ -77,7 +78,8 @@ impl Mfa {
         let id = FactorId::random()?;
         let cid = CeremonyId::random()?;
         let gate = Gate { mfa: self, user, factor: id, proven: false, now };
-        let ctx = FactorContext::new(user, &id, &request.kind, now, Some(&cid), &gate, &factors);
+        let ctx =
+            FactorContext::new(user, &id, &request.kind, now, Some(&cid), &gate, &factors).with_locale(self.locale());
         let plan = match adapter.start_enrolment(&ctx, &request).await {
             Ok(plan) => plan,
             Err(e) => return Err(self.delivery_error(user, id, e, now).await),
@@ -194,6 +196,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user, %factor)))]
     pub async fn finish_enrolment(
         &self,
         user: &UserId,
@@ -221,12 +224,21 @@ impl Mfa {
         };
         let secret = self.open(&record)?;
         let gate = Gate { mfa: self, user, factor: record.id, proven: false, now };
-        let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.as_ref().map(|c| &c.id), &gate, &[]);
+        let ctx = FactorContext::new(user, &record.id, &record.kind, now, ceremony.as_ref().map(|c| &c.id), &gate, &[])
+            .with_locale(self.locale());
         let input = VerifyInput { factor: &record, secret: secret.as_ref(), ceremony: ceremony.as_ref(), proof };
         let outcome = match adapter.finish_enrolment(&ctx, input).await {
             Ok(outcome) => outcome,
             Err(Error::InvalidCode) => {
-                self.count_failure(user, Some(record.id), attempt, FailureReason::InvalidCode, now, &throttle).await;
+                self.count_failure(
+                    user,
+                    (Some(record.id), record.kind.as_str()),
+                    attempt,
+                    FailureReason::InvalidCode,
+                    now,
+                    &throttle,
+                )
+                .await;
                 return Err(Error::InvalidCode);
             }
             Err(e) => return Err(e),
@@ -351,6 +363,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user, %factor)))]
     pub async fn resend_enrolment(&self, user: &UserId, factor: &FactorId) -> Result<EnrolmentStart> {
         let inner = &self.inner;
         let now = self.now();
@@ -366,7 +379,8 @@ impl Mfa {
         let secret = self.open(&record)?;
         let cid = CeremonyId::random()?;
         let gate = Gate { mfa: self, user, factor: record.id, proven: false, now };
-        let ctx = FactorContext::new(user, &record.id, &record.kind, now, Some(&cid), &gate, &[]);
+        let ctx =
+            FactorContext::new(user, &record.id, &record.kind, now, Some(&cid), &gate, &[]).with_locale(self.locale());
         let plan = match adapter.start_challenge(&ctx, &record, secret.as_ref()).await {
             Ok(plan) => plan,
             Err(e) => return Err(self.delivery_error(user, record.id, e, now).await),

@@ -36,6 +36,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user)))]
     pub async fn list_factors(&self, user: &UserId) -> Result<Vec<FactorSummary>> {
         let now = self.now();
         let mut factors: Vec<FactorRecord> =
@@ -80,6 +81,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user, %factor)))]
     pub async fn get_factor(&self, user: &UserId, factor: &FactorId) -> Result<FactorSummary> {
         let record = self.inner.store.get_factor(user, factor).await?.ok_or(Error::NotFound)?;
         if record.is_expired(self.now()) {
@@ -120,6 +122,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user, %factor)))]
     pub async fn rename_factor(&self, user: &UserId, factor: &FactorId, label: &str) -> Result<FactorSummary> {
         let label = validate_label(label)?;
         let now = self.now();
@@ -175,6 +178,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user, %factor)))]
     pub async fn set_preferred(&self, user: &UserId, fresh: &FreshAuth, factor: &FactorId) -> Result<()> {
         let now = self.now();
         let factors = self.inner.store.list_factors(user).await?;
@@ -224,6 +228,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user, %factor)))]
     pub async fn remove_factor(&self, user: &UserId, fresh: &FreshAuth, factor: &FactorId) -> Result<()> {
         let now = self.now();
         let factors = self.inner.store.list_factors(user).await?;

@@ -160,3 +160,29 @@ pub(super) fn hashed_key(prefix: &str, domain: &str, value: &str) -> String {
         .finalize();
     format!("{prefix}:{}", data_encoding::HEXLOWER.encode(&digest[..16]))
 }
+
+/// Every counter key the service derives from `user`, the user's `factors` and their
+/// `destinations` (as stored, for SMS and email alike): what an erasure deletes. Keys shared
+/// by many users (a number range, the cost budget, the passwordless bound) are not among
+/// them: they name no one.
+pub(super) fn user_counter_keys(user: &UserId, factors: &[FactorId], destinations: &[String]) -> Vec<String> {
+    let mut keys = vec![
+        hashed_key("open:challenges", "challenges-per-user", user.as_str()),
+        hashed_key("send:user", "send-user", user.as_str()),
+    ];
+    for id in factors {
+        keys.push(format!("send:factor:{id}"));
+        keys.push(format!("send:enrol:{id}"));
+    }
+    for destination in destinations {
+        for channel in [DeliveryChannel::Sms, DeliveryChannel::Email] {
+            let canonical = canonical_destination(channel, destination);
+            let owned = format!("{}\0{canonical}", user.as_str());
+            keys.push(hashed_key("send:dest", "user-destination", &owned));
+            keys.push(hashed_key("send:dest", "destination", &canonical));
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}

@@ -13,6 +13,7 @@ use crate::adapter::{
     Prompt, Proof, ProofStep, VerifyInput,
 };
 use crate::clock::{Clock, SystemClock};
+use crate::context::{Actor, RequestContext};
 use crate::destination::canonical_destination;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind, EventSink, FailureReason, TracingEventSink};
@@ -29,19 +30,24 @@ use crate::store::{
     ThrottleState,
 };
 use crate::throttle::ThrottleSettings;
+mod admin;
 mod builder;
 mod challenge;
 mod devices;
 mod enrolment;
 mod factors;
 mod gate;
+mod helpdesk;
 mod passwordless;
 mod recovery_codes;
+mod temporary_access;
 mod throttling;
 
+pub use admin::Admin;
 pub use builder::MfaBuilder;
 pub use devices::DeviceToken;
 use gate::{Gate, hashed_key};
+pub use helpdesk::{AdminCheck, Administrators, FactorState, MfaStatus, TemporaryAccessCode};
 
 use crate::types::{
     Assurance, CeremonyId, DeviceId, FactorId, FactorKind, FactorSummary, Timestamp, UserId, validate_label,
@@ -54,6 +60,12 @@ const FACTOR_SECRET: &str = "factor-secret";
 const MAX_CAS_RETRIES: usize = 10_000;
 /// The counter of passwordless sign-ins started, across the deployment.
 const PASSWORDLESS_KEY: &str = "open:passwordless";
+/// The `method` of events about recovery codes.
+pub(crate) const METHOD_RECOVERY_CODE: &str = "recovery_code";
+/// The `method` of events about remembered-device tokens.
+pub(crate) const METHOD_DEVICE_TOKEN: &str = "device_token";
+/// The `method` of events about temporary access codes.
+pub(crate) const METHOD_TEMPORARY_ACCESS: &str = "temporary_access";
 
 /// When [`Mfa::discard_recovery_codes`] discards.
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +108,7 @@ impl Counting {
 #[derive(Clone, Debug)]
 pub struct Mfa {
     inner: Arc<Inner>,
+    context: Option<Arc<RequestContext>>,
 }
 
 #[derive(Debug)]
@@ -113,6 +126,7 @@ struct Inner {
     opened: Option<OpenedSecrets>,
     /// Refused attempts counted for audit but not yet reported.
     refusals: Refusals,
+    admin_check: Option<Arc<dyn AdminCheck>>,
 }
 
 /// A started enrolment: show the prompt, then call [`Mfa::finish_enrolment`] with the proof.
@@ -182,6 +196,48 @@ impl Mfa {
     /// ```
     pub fn builder() -> MfaBuilder {
         MfaBuilder::default()
+    }
+
+    /// A handle on the same service whose calls carry `context`: its actor, address and
+    /// user agent go on every event they record, its locale picks the texts they send.
+    /// Cheap (one allocation); make one per request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mfa_core::{context::RequestContext, AeadSealer, Mfa};
+    /// use mfa_store_memory::MemoryStore;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).build()?;
+    /// let request = mfa.with_context(RequestContext::new().user_agent("curl/8").locale("de")?);
+    /// assert_eq!(request.context().and_then(RequestContext::locale_tag), Some("de"));
+    /// assert!(mfa.context().is_none(), "the original handle is unchanged");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_context(&self, context: RequestContext) -> Mfa {
+        Mfa { inner: self.inner.clone(), context: Some(Arc::new(context)) }
+    }
+
+    /// The request context this handle carries, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mfa_core::{context::{Actor, RequestContext}, AeadSealer, Mfa};
+    /// use mfa_store_memory::MemoryStore;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mfa = Mfa::builder().store(MemoryStore::new()).sealer(AeadSealer::ephemeral()?).build()?;
+    /// assert!(mfa.context().is_none());
+    /// let system = mfa.with_context(RequestContext::system());
+    /// assert_eq!(system.context().map(|c| &c.actor), Some(&Actor::System));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn context(&self) -> Option<&RequestContext> {
+        self.context.as_deref()
     }
 
     /// The current time on the service's clock. Hosts should stamp [`FreshAuth`] with it.
@@ -353,7 +409,21 @@ impl Mfa {
     }
 
     async fn emit_to(&self, user: Option<UserId>, at: Timestamp, kind: EventKind) {
-        self.inner.events.record(&Event { at, user, kind }).await;
+        let actor = self.context.as_ref().map(|c| c.actor.clone()).unwrap_or_default();
+        self.emit_as(user, at, kind, actor).await;
+    }
+
+    async fn emit_as(&self, user: Option<UserId>, at: Timestamp, kind: EventKind, actor: Actor) {
+        let (ip, user_agent) = match &self.context {
+            Some(c) => (c.ip, c.user_agent.clone()),
+            None => (None, None),
+        };
+        self.inner.events.record(&Event { at, user, kind, actor, ip, user_agent }).await;
+    }
+
+    /// The locale of the attached [`RequestContext`], for texts sent out of band.
+    fn locale(&self) -> Option<&str> {
+        self.context.as_deref().and_then(RequestContext::locale_tag)
     }
 }
 

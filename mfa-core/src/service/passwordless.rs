@@ -40,6 +40,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%kind)))]
     pub async fn start_passwordless(&self, kind: &FactorKind) -> Result<PasswordlessChallenge> {
         let inner = &self.inner;
         let now = self.now();
@@ -99,6 +100,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all))]
     pub async fn finish_passwordless(&self, challenge: &CeremonyId, proof: &Proof) -> Result<Verified> {
         let inner = &self.inner;
         let now = self.now();

@@ -51,6 +51,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user)))]
     pub async fn generate_recovery_codes(&self, user: &UserId, fresh: &FreshAuth) -> Result<RecoveryCodeSet> {
         if self.inner.store.count_recovery_codes(user).await? > 0 {
             return Err(Error::AlreadyExists);
@@ -105,6 +106,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user)))]
     pub async fn regenerate_recovery_codes(&self, user: &UserId, fresh: &FreshAuth) -> Result<RecoveryCodeSet> {
         let inner = &self.inner;
         let now = self.now();
@@ -183,6 +185,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user)))]
     pub async fn verify_recovery_code(&self, user: &UserId, code: &str) -> Result<Verified> {
         let inner = &self.inner;
         let now = self.now();
@@ -204,13 +207,19 @@ impl Mfa {
                 .await??;
         let consumed = known && matches && inner.store.consume_recovery_code(user, &parsed.lookup, &hash).await?;
         if !consumed {
-            self.count_failure(user, None, attempt, FailureReason::InvalidCode, now, &throttle).await;
+            self.count_failure(user, (None, METHOD_RECOVERY_CODE), attempt, FailureReason::InvalidCode, now, &throttle)
+                .await;
             return Err(Error::InvalidCode);
         }
         self.throttle_reset(user, &scope, attempt).await?;
         let remaining = inner.store.count_recovery_codes(user).await?;
         let assurance = Assurance::RecoveryCode;
-        self.emit(user, now, EventKind::VerificationSucceeded { factor: None, assurance }).await;
+        self.emit(
+            user,
+            now,
+            EventKind::VerificationSucceeded { factor: None, method: METHOD_RECOVERY_CODE.to_owned(), assurance },
+        )
+        .await;
         self.emit(user, now, EventKind::RecoveryCodeUsed { remaining }).await;
         if remaining <= settings.low_watermark {
             self.emit(user, now, EventKind::RecoveryCodesLow { remaining }).await;
@@ -254,6 +263,7 @@ impl Mfa {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(feature = "spans", tracing::instrument(level = "debug", skip_all, fields(%user)))]
     pub async fn recovery_codes_remaining(&self, user: &UserId) -> Result<usize> {
         Ok(self.inner.store.count_recovery_codes(user).await?)
     }

@@ -212,6 +212,7 @@ impl Mfa {
                 }
                 RefusalKey::Limit { user, limit } => (user, EventKind::LimitReached { limit, count }),
                 RefusalKey::UnknownCredential => (None, EventKind::PasswordlessUnknownCredential { count }),
+                RefusalKey::Admin { admin, operation } => (None, EventKind::AdminRefused { admin, operation, count }),
             };
             self.emit_to(user, now, kind).await;
         }
@@ -254,13 +255,14 @@ impl Mfa {
     pub(super) async fn count_failure(
         &self,
         user: &UserId,
-        factor: Option<FactorId>,
+        (factor, method): (Option<FactorId>, &str),
         attempt: ThrottleState,
         reason: FailureReason,
         now: Timestamp,
         throttle: &ThrottleSettings,
     ) {
-        self.emit(user, now, EventKind::VerificationFailed { factor, reason }).await;
+        let method = method.to_owned();
+        self.emit(user, now, EventKind::VerificationFailed { factor, method, reason }).await;
         if let Some(retry_after) = throttle.delay_after(attempt.failures) {
             self.emit(user, now, EventKind::LockedOut { factor, retry_after }).await;
         }

@@ -13,8 +13,8 @@ use super::StoreResult;
 use super::edit::FactorEdit;
 use super::hot::{AcceptOutcome, Acceptance, FactorAttempt};
 use super::records::{
-    CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord, ThrottleScope,
-    ThrottleState,
+    CeremonyRecord, CounterState, Coverage, DeviceTokenRecord, FactorRecord, FactorUpdate, RecordCounts,
+    RecoveryCodeRecord, ThrottleScope, ThrottleState,
 };
 use crate::types::{CeremonyId, DeviceId, FactorId, FactorKind, Timestamp, UserId};
 
@@ -354,4 +354,44 @@ pub trait CounterStore: fmt::Debug + Send + Sync + 'static {
         new: &CounterState,
         now: Timestamp,
     ) -> StoreResult<bool>;
+}
+
+/// Whole-user operations for administrators: reset, erasure, and deployment-wide coverage.
+///
+/// # Examples
+///
+/// ```
+/// use mfa_core::store::{AccountStore, RecoveryCodeRecord, RecoveryCodeStore};
+/// use mfa_core::{Timestamp, UserId};
+/// use mfa_store_memory::MemoryStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = MemoryStore::new();
+/// let (alice, now) = (UserId::new("alice")?, Timestamp::from_unix_millis(1_700_000_000_000));
+/// store.replace_recovery_codes(&alice, &[RecoveryCodeRecord::new("l".into(), "h".into(), now)]).await?;
+///
+/// let removed = store.reset_user(&alice).await?;
+/// assert_eq!(removed.recovery_codes, 1);
+/// assert_eq!(store.count_recovery_codes(&alice).await?, 0);
+/// assert_eq!(store.coverage(3).await?.users_with_factor, 0);
+/// # Ok(())
+/// # }
+/// ```
+#[async_trait]
+pub trait AccountStore: fmt::Debug + Send + Sync + 'static {
+    /// **Atomic.** Deletes every factor (pending ones included, with their lookup keys),
+    /// recovery code, ceremony bound to the user, remembered device and failure counter of
+    /// the user, all at once or not at all; returns what was removed. Another user's records
+    /// are untouched.
+    async fn reset_user(&self, user: &UserId) -> StoreResult<RecordCounts>;
+
+    /// **Atomic.** Erasure: what [`reset_user`](Self::reset_user) deletes, and the keyed
+    /// counters under `counter_keys` (the service derives the keys it used for the user);
+    /// returns what was removed. Afterwards the store holds nothing for the user.
+    async fn erase_user(&self, user: &UserId, counter_keys: &[String]) -> StoreResult<RecordCounts>;
+
+    /// Deployment-wide coverage; `few_codes` is the threshold below which a user with an
+    /// active factor counts as having few recovery codes left.
+    async fn coverage(&self, few_codes: usize) -> StoreResult<Coverage>;
 }

@@ -9,6 +9,11 @@
 /// `&'static str`) and `target` an expression giving the `&impl Store` to call; it may
 /// use `?` with a [`StoreError`] to refuse the call before it reaches the inner store.
 ///
+/// `impl[generics] for Type, |this, call| target, around |fut| expr` does the same, but
+/// instead of awaiting the inner call it binds its future to `fut` and returns `expr`
+/// (which awaits it), to act on the outcome: time the call, map its error.
+/// `mfa_core::metrics::MeteredStore` (feature `metrics`) is written this way.
+///
 /// [`FactorStore`]: crate::store::FactorStore
 /// [`CeremonyStore`]: crate::store::CeremonyStore
 /// [`RecoveryCodeStore`]: crate::store::RecoveryCodeStore
@@ -49,7 +54,10 @@
 #[macro_export]
 macro_rules! forward_store {
     (impl[$($g:tt)*] for $ty:ty, |$this:ident, $call:ident| $target:expr) => {
-        $crate::forward_store!(@family [$($g)*] $ty, |$this, $call| $target, FactorStore {
+        $crate::forward_store!(impl[$($g)*] for $ty, |$this, $call| $target, around |fut| fut.await);
+    };
+    (impl[$($g:tt)*] for $ty:ty, |$this:ident, $call:ident| $target:expr, around |$fut:ident| $around:expr) => {
+        $crate::forward_store!(@family [$($g)*] $ty, |$this, $call| $target, |$fut| $around, FactorStore {
             insert_factor(record: &$crate::store::FactorRecord) -> ();
             find_factor_by_lookup_key(key: &str) -> Option<$crate::store::FactorRecord>;
             get_factor(user: &$crate::UserId, id: &$crate::FactorId) -> Option<$crate::store::FactorRecord>;
@@ -70,7 +78,7 @@ macro_rules! forward_store {
             accept_verification(user: &$crate::UserId, id: &$crate::FactorId, acceptance: &$crate::store::Acceptance)
                 -> $crate::store::AcceptOutcome;
         });
-        $crate::forward_store!(@family [$($g)*] $ty, |$this, $call| $target, CeremonyStore {
+        $crate::forward_store!(@family [$($g)*] $ty, |$this, $call| $target, |$fut| $around, CeremonyStore {
             put_ceremony(record: &$crate::store::CeremonyRecord) -> ();
             attempt_ceremony(user: Option<&$crate::UserId>, id: &$crate::CeremonyId, now: $crate::Timestamp)
                 -> Option<$crate::store::CeremonyRecord>;
@@ -79,13 +87,13 @@ macro_rules! forward_store {
             take_ceremony(user: Option<&$crate::UserId>, id: &$crate::CeremonyId, now: $crate::Timestamp)
                 -> Option<$crate::store::CeremonyRecord>;
         });
-        $crate::forward_store!(@family [$($g)*] $ty, |$this, $call| $target, RecoveryCodeStore {
+        $crate::forward_store!(@family [$($g)*] $ty, |$this, $call| $target, |$fut| $around, RecoveryCodeStore {
             replace_recovery_codes(user: &$crate::UserId, codes: &[$crate::store::RecoveryCodeRecord]) -> ();
             get_recovery_code(user: &$crate::UserId, lookup: &str) -> Option<$crate::store::RecoveryCodeRecord>;
             consume_recovery_code(user: &$crate::UserId, lookup: &str, hash: &str) -> bool;
             count_recovery_codes(user: &$crate::UserId) -> usize;
         });
-        $crate::forward_store!(@family [$($g)*] $ty, |$this, $call| $target, DeviceStore {
+        $crate::forward_store!(@family [$($g)*] $ty, |$this, $call| $target, |$fut| $around, DeviceStore {
             insert_device_token(record: &$crate::store::DeviceTokenRecord) -> ();
             get_device_token(user: &$crate::UserId, id: &$crate::DeviceId) -> Option<$crate::store::DeviceTokenRecord>;
             list_device_tokens(user: &$crate::UserId) -> Vec<$crate::store::DeviceTokenRecord>;
@@ -93,7 +101,7 @@ macro_rules! forward_store {
             revoke_device_token(user: &$crate::UserId, id: &$crate::DeviceId) -> bool;
             revoke_all_device_tokens(user: &$crate::UserId) -> u64;
         });
-        $crate::forward_store!(@family [$($g)*] $ty, |$this, $call| $target, CounterStore {
+        $crate::forward_store!(@family [$($g)*] $ty, |$this, $call| $target, |$fut| $around, CounterStore {
             get_throttle(user: &$crate::UserId, scope: &$crate::store::ThrottleScope) -> $crate::store::ThrottleState;
             compare_and_set_throttle(
                 user: &$crate::UserId,
@@ -109,11 +117,16 @@ macro_rules! forward_store {
                 now: $crate::Timestamp
             ) -> bool;
         });
-        $crate::forward_store!(@family [$($g)*] $ty, |$this, $call| $target, Store {
+        $crate::forward_store!(@family [$($g)*] $ty, |$this, $call| $target, |$fut| $around, AccountStore {
+            reset_user(user: &$crate::UserId) -> $crate::store::RecordCounts;
+            erase_user(user: &$crate::UserId, counter_keys: &[String]) -> $crate::store::RecordCounts;
+            coverage(few_codes: usize) -> $crate::store::Coverage;
+        });
+        $crate::forward_store!(@family [$($g)*] $ty, |$this, $call| $target, |$fut| $around, Store {
             purge_expired(now: $crate::Timestamp) -> u64;
         });
     };
-    (@family [$($g:tt)*] $ty:ty, |$this:ident, $call:ident| $target:expr, $family:ident {
+    (@family [$($g:tt)*] $ty:ty, |$this:ident, $call:ident| $target:expr, |$fut:ident| $around:expr, $family:ident {
         $( $name:ident ( $($arg:ident : $argty:ty),* ) -> $ret:ty; )*
     }) => {
         #[$crate::__private::async_trait]
@@ -122,7 +135,8 @@ macro_rules! forward_store {
                 async fn $name(&self, $($arg: $argty),*) -> $crate::store::StoreResult<$ret> {
                     let $this = self;
                     let $call: &'static str = stringify!($name);
-                    $crate::store::$family::$name($target, $($arg),*).await
+                    let $fut = $crate::store::$family::$name($target, $($arg),*);
+                    $around
                 }
             )*
         }

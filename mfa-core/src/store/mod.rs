@@ -44,16 +44,18 @@ mod hot;
 mod records;
 
 pub use edit::{FactorChange, FactorEdit, StoreExt};
-pub use families::{CeremonyStore, CounterStore, DeviceStore, FactorPlan, FactorStore, RecoveryCodeStore};
+pub use families::{
+    AccountStore, CeremonyStore, CounterStore, DeviceStore, FactorPlan, FactorStore, RecoveryCodeStore,
+};
 pub use hot::{AcceptOutcome, Acceptance, FactorAttempt};
 pub use records::{
-    CeremonyPurpose, CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, FactorUpdate, RecoveryCodeRecord,
-    ThrottleScope, ThrottleState,
+    CeremonyPurpose, CeremonyRecord, CounterState, Coverage, DeviceTokenRecord, FactorRecord, FactorUpdate,
+    RecordCounts, RecoveryCodeRecord, ThrottleScope, ThrottleState,
 };
 
 /// Where factors, ceremony state, replay markers, recovery codes and failure counters live:
 /// one small trait per record family ([`FactorStore`], [`CeremonyStore`],
-/// [`RecoveryCodeStore`], [`DeviceStore`], [`CounterStore`]), and housekeeping.
+/// [`RecoveryCodeStore`], [`DeviceStore`], [`CounterStore`], [`AccountStore`]), and housekeeping.
 ///
 /// Async and dyn-compatible: hosts keep an `Arc<dyn Store>`. A type implements every family
 /// trait and this one; a wrapper (a cache, a metrics decorator) forwards them all with one
@@ -84,7 +86,7 @@ pub use records::{
 /// # }
 /// ```
 #[async_trait]
-pub trait Store: FactorStore + CeremonyStore + RecoveryCodeStore + DeviceStore + CounterStore {
+pub trait Store: FactorStore + CeremonyStore + RecoveryCodeStore + DeviceStore + CounterStore + AccountStore {
     /// Deletes ceremonies, pending factors, counters and remembered devices that expired by
     /// `now`; returns how many records were removed.
     async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64>;
@@ -92,7 +94,9 @@ pub trait Store: FactorStore + CeremonyStore + RecoveryCodeStore + DeviceStore +
 
 /// The store traits, to bring their methods into scope: `use mfa_core::store::prelude::*;`.
 pub mod prelude {
-    pub use super::{CeremonyStore, CounterStore, DeviceStore, FactorStore, RecoveryCodeStore, Store, StoreExt};
+    pub use super::{
+        AccountStore, CeremonyStore, CounterStore, DeviceStore, FactorStore, RecoveryCodeStore, Store, StoreExt,
+    };
 }
 
 crate::forward_store!(impl[S: Store + ?Sized] for Arc<S>, |this, _call| &**this);

@@ -165,6 +165,8 @@ pub enum CeremonyPurpose {
     Enrolment,
     /// Signing in (or stepping up) with an active factor.
     Challenge,
+    /// A temporary access code an administrator issued (one per user, single use).
+    TemporaryAccess,
 }
 
 impl CeremonyPurpose {
@@ -173,6 +175,7 @@ impl CeremonyPurpose {
         match self {
             CeremonyPurpose::Enrolment => "enrolment",
             CeremonyPurpose::Challenge => "challenge",
+            CeremonyPurpose::TemporaryAccess => "temporary_access",
         }
     }
 }
@@ -343,6 +346,8 @@ pub enum ThrottleScope {
     RecoveryCodes,
     /// Attempts with remembered-device tokens.
     DeviceTokens,
+    /// Attempts with a temporary access code.
+    TemporaryAccess,
 }
 
 impl ThrottleScope {
@@ -352,6 +357,7 @@ impl ThrottleScope {
             ThrottleScope::Factor(id) => format!("factor:{id}"),
             ThrottleScope::RecoveryCodes => "recovery-codes".to_owned(),
             ThrottleScope::DeviceTokens => "device-tokens".to_owned(),
+            ThrottleScope::TemporaryAccess => "temporary-access".to_owned(),
         }
     }
 }
@@ -397,5 +403,79 @@ impl CounterState {
         expires_at: Option<Timestamp>,
     ) -> Self {
         Self { count, window_start, last_at, expires_at }
+    }
+}
+
+/// How many records of each family an administrative reset or an erasure removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RecordCounts {
+    /// Factors, pending ones included.
+    pub factors: u64,
+    /// Unused recovery codes.
+    pub recovery_codes: u64,
+    /// Ceremonies bound to the user (enrolments, challenges, a temporary access code).
+    pub ceremonies: u64,
+    /// Remembered devices.
+    pub devices: u64,
+    /// Failure counters.
+    pub throttles: u64,
+    /// Keyed counters (delivery caps and state bounds of the user).
+    pub counters: u64,
+}
+
+impl RecordCounts {
+    /// Counts from their parts.
+    pub fn new(
+        factors: u64,
+        recovery_codes: u64,
+        ceremonies: u64,
+        devices: u64,
+        throttles: u64,
+        counters: u64,
+    ) -> Self {
+        Self { factors, recovery_codes, ceremonies, devices, throttles, counters }
+    }
+
+    /// The sum of every family.
+    pub fn total(&self) -> u64 {
+        self.factors + self.recovery_codes + self.ceremonies + self.devices + self.throttles + self.counters
+    }
+}
+
+/// Deployment-wide MFA coverage, for an administrator's dashboard: a store answers it from
+/// its factor and recovery-code records (indexed on SQL).
+///
+/// Users the store holds nothing for are not counted: "users with no factor" is the host's
+/// user count minus [`users_with_factor`](Self::users_with_factor).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Coverage {
+    /// Users with at least one active factor.
+    pub users_with_factor: u64,
+    /// Users the store holds records for (a pending enrolment, codes) but no active factor.
+    pub users_without_active_factor: u64,
+    /// For each kind, the users with at least one active factor of it, by kind name.
+    pub users_by_kind: Vec<(String, u64)>,
+    /// Users with an active factor and fewer unused recovery codes than the threshold asked
+    /// for (none counts).
+    pub users_with_few_codes: u64,
+}
+
+impl Coverage {
+    /// Coverage from its parts; `users_by_kind` is sorted by kind name.
+    pub fn new(
+        users_with_factor: u64,
+        users_without_active_factor: u64,
+        mut users_by_kind: Vec<(String, u64)>,
+        users_with_few_codes: u64,
+    ) -> Self {
+        users_by_kind.sort();
+        Self { users_with_factor, users_without_active_factor, users_by_kind, users_with_few_codes }
+    }
+
+    /// Users with an active factor of `kind`.
+    pub fn users_with_kind(&self, kind: &str) -> u64 {
+        self.users_by_kind.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n)
     }
 }

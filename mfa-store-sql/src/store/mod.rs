@@ -15,8 +15,11 @@
 //! needs no trait bounds over sqlx's generic interfaces. Statements come from
 //! [`statements`](crate::statements), identical for both backends; values and rows go
 //! through [`codec`](crate::codec). Each record family's store trait is implemented in its
-//! own module.
+//! own module; `accounts` holds the whole-user operations, `audit` the statements of
+//! [`SqlAuditSink`](crate::SqlAuditSink), and `maintenance` migrating and purging.
 
+mod accounts;
+mod audit;
 mod ceremonies;
 mod counters;
 mod devices;

@@ -2,6 +2,13 @@
 //! store, one clock, real TOTP apps and soft passkeys. After every step it compares the
 //! answer and the observable state with the model's, and checks the design's invariants
 //! from what it saw the real service do (so they hold even where the model is silent).
+//!
+//! Of the help desk's operations it checks, from the service's answers alone: a refused
+//! operation changes nothing and reaches audit (every `AdminRefused` count); a reset leaves
+//! nothing of the user in the store and nothing of the other user changed, and no proof
+//! made before it (factor, challenge, enrolment, recovery code, remembered device,
+//! temporary code) works after it; an unlock leaves the counters clear; a temporary access
+//! code signs in only its user, once, before it expires, within its tries.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -9,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mfa_core::access::ActionDigest;
+use mfa_core::admin::Administrators;
 use mfa_core::store::{Store, ThrottleScope, ThrottleState};
 use mfa_core::testing::RecordingEventSink;
 use mfa_core::{
@@ -20,8 +28,8 @@ use mfa_webauthn::WebauthnFactor;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_rs::prelude::CreationChallengeResponse;
 
-use super::model::{Facts, Model, Outcome, Scope, Status, resolve, resolve_factor};
-use super::ops::{Actor, Answer, Kind, Op, Pick, U};
+use super::model::{ACCESS_SHORT, Facts, Model, Outcome, Scope, Status, resolve, resolve_factor};
+use super::ops::{Actor, Answer, By, Counter, Kind, Lifetime, Op, Pick, U};
 use crate::support::world::{
     self, Discoverable, ORIGIN, SEAL_KEY, T0, code, create, create_json, get_json, options_json,
 };
@@ -54,6 +62,12 @@ pub(crate) fn settings() -> Settings {
     // Send limits have suites of their own (delivery_caps.rs); here every code goes out.
     s.delivery = mfa_core::settings::DeliverySettings::unlimited();
     s.devices.lifetime = Duration::from_secs(2 * 3600);
+    // Two tries per temporary access code, under the throttle's three free failures: a
+    // wrong try and the right one, or two wrong ones and the code is spent.
+    s.temporary_access = mfa_core::settings::TemporaryAccessSettings::default()
+        .lifetime(Duration::from_secs(3600))
+        .max_lifetime(Duration::from_secs(2 * 3600))
+        .max_attempts(2);
     s
 }
 
@@ -81,6 +95,27 @@ struct Open {
     expires_at: Timestamp,
     /// The code sent, for an SMS challenge.
     code: Option<String>,
+}
+
+/// A temporary access code as issued, and what the harness saw happen to it.
+struct Issued {
+    user: U,
+    text: String,
+    expires_at: Timestamp,
+    /// Answers the service evaluated while it was the user's code.
+    tries: u32,
+    /// Used, replaced, revoked or reset.
+    spent: bool,
+}
+
+/// How many things of each sort existed when a user's MFA was reset: none of that user's
+/// made before may work after.
+#[derive(Debug, Clone, Copy)]
+struct Marks {
+    factors: usize,
+    challenges: usize,
+    codes: usize,
+    devices: usize,
 }
 
 /// Each user's phone number.
@@ -113,7 +148,7 @@ pub(crate) struct Harness {
     challenges: Vec<Open>,
     outbox: MemorySender,
     passwordless: Vec<(CeremonyId, Prompt, Timestamp)>,
-    codes: Vec<(String, Actor)>,
+    codes: Vec<(String, Actor, U)>,
     devices: Vec<(DeviceId, String)>,
     verifications: Vec<Verified>,
     registered: Vec<usize>,
@@ -123,6 +158,16 @@ pub(crate) struct Harness {
     refusals: u64,
     failures: u64,
     passwordless_failures: u64,
+    /// Administrative operations refused, by who asked.
+    admin_refusals: BTreeMap<&'static str, u64>,
+    /// Every temporary access code issued, in order.
+    access: Vec<Issued>,
+    /// Each user's last reset.
+    resets: BTreeMap<U, Marks>,
+    /// The enrolment ceremonies of the user the last reset was for, as they were before it.
+    enrolments: Vec<CeremonyId>,
+    /// What the last operation answered besides its outcome (see `Model::detail`).
+    detail: Option<String>,
     /// A readable trace of the run so far.
     pub(crate) trace: String,
 }
@@ -147,6 +192,7 @@ fn outcome<T>(r: &Result<T, Error>) -> Outcome {
         Err(Error::AlreadyExists) => Outcome::AlreadyExists,
         Err(Error::InvalidInput { .. }) => Outcome::InvalidInput,
         Err(Error::Unsupported) => Outcome::Unsupported,
+        Err(Error::Forbidden) => Outcome::Forbidden,
         Err(e) => panic!("an answer the model does not know: {e:?}"),
     }
 }
@@ -180,6 +226,7 @@ enum Call {
     FinishChallenge(UserId, CeremonyId, Proof),
     UseCode(UserId, String),
     FinishPasswordless(CeremonyId, Proof),
+    UseAccess(UserId, String),
 }
 
 impl Call {
@@ -189,6 +236,7 @@ impl Call {
             Call::FinishChallenge(u, c, p) => mfa.finish_challenge(u, c, p).await.map(Some),
             Call::UseCode(u, code) => mfa.verify_recovery_code(u, code).await.map(Some),
             Call::FinishPasswordless(c, p) => mfa.finish_passwordless(c, p).await.map(Some),
+            Call::UseAccess(u, code) => mfa.verify_temporary_access(u, code).await.map(Some),
         }
     }
 }
@@ -235,12 +283,15 @@ fn build(
         .factor(sms)
         .factor(WebauthnFactor::builder("localhost", "Example", ORIGIN).build().unwrap_or_else(|_| unreachable!()))
         .events(world::SharedSink(sink))
+        .admin_check(Administrators::new([UserId::new(world::ADMIN).unwrap_or_else(|_| unreachable!())]))
         .build()
         .unwrap_or_else(|e| panic!("{e:?}"))
 }
 
-/// The other user's view of what the service holds, to see that an operation left it alone.
-type Snapshot = (Vec<(FactorId, FactorStatus)>, Vec<(String, ThrottleState)>, usize, usize);
+/// The other user's view of what the service holds, to see that an operation left it alone:
+/// factors, failure counters, recovery codes, remembered devices, and when a working
+/// temporary access code expires.
+type Snapshot = (Vec<(FactorId, FactorStatus)>, Vec<(String, ThrottleState)>, usize, usize, Option<Timestamp>);
 
 impl Harness {
     /// A deployment on `stores` (one per instance; they share one database).
@@ -276,6 +327,11 @@ impl Harness {
             refusals: 0,
             failures: 0,
             passwordless_failures: 0,
+            admin_refusals: BTreeMap::new(),
+            access: Vec::new(),
+            resets: BTreeMap::new(),
+            enrolments: Vec::new(),
+            detail: None,
             trace: String::new(),
         }
     }
@@ -339,8 +395,13 @@ impl Harness {
         let before_active: BTreeMap<U, bool> =
             [U::Alice, U::Bob].into_iter().map(|u| (u, self.real_has_active(u))).collect();
         let snapshots: BTreeMap<U, Snapshot> = [U::Alice, U::Bob].into_iter().map(|u| (u, self.snapshot(u))).collect();
+        self.detail = None;
         let (real, facts, touched) = self.run(op);
-        let _ = writeln!(self.trace, "{op:?} -> {real:?}");
+        match &self.detail {
+            Some(detail) => writeln!(self.trace, "{op:?} -> {real:?} ({detail})"),
+            None => writeln!(self.trace, "{op:?} -> {real:?}"),
+        }
+        .unwrap_or_default();
         if real.is_refusal() {
             self.refusals += 1;
         }
@@ -349,8 +410,15 @@ impl Harness {
             if expected != real {
                 return Err(format!("{op:?}: the service answered {real:?}, the model {expected:?}"));
             }
+            if self.model.detail != self.detail {
+                return Err(format!(
+                    "{op:?}: the service answered {:?}, the model {:?}",
+                    self.detail, self.model.detail
+                ));
+            }
             self.compare_state()?;
         }
+        self.track_access(op, &[real])?;
         self.invariants(op, real, &before_active, &snapshots, touched)
     }
 
@@ -423,6 +491,7 @@ impl Harness {
                     let real_scope = match s {
                         Scope::Factor(i) => ThrottleScope::Factor(self.factor_id(Some(i))),
                         Scope::Codes => ThrottleScope::RecoveryCodes,
+                        Scope::Access => ThrottleScope::TemporaryAccess,
                         Scope::Devices => ThrottleScope::DeviceTokens,
                     };
                     let state = self.rt.block_on(self.store.get_throttle(&user(u), &real_scope)).unwrap_or_default();
@@ -430,9 +499,11 @@ impl Harness {
                 }
                 None => None,
             };
-            self.model.after_race(&op, racers, counted, before)?;
+            let evaluated = outcomes.iter().filter(|o| matches!(o, Outcome::Ok | Outcome::InvalidCode)).count();
+            self.model.after_race(&op, racers, u32::try_from(evaluated).unwrap_or(u32::MAX), counted, before)?;
             self.compare_state()?;
         }
+        self.track_access(&op, &outcomes)?;
         self.invariants(&op, real, &before_active, &snapshots, touched)
     }
 
@@ -492,6 +563,10 @@ impl Harness {
             Op::FinishPasswordless { ceremony, passkey, answer, .. } => {
                 let (id, proof) = self.passwordless_proof(ceremony, passkey, answer);
                 Call::FinishPasswordless(id, proof)
+            }
+            Op::UseAccess { user: u, code, answer, .. } => {
+                touched = self.access_owner(code, answer);
+                Call::UseAccess(user(u), self.access_text(code, answer))
             }
             _ => unreachable!("not raced: {op:?}"),
         };
@@ -677,7 +752,7 @@ impl Harness {
                     }
                 });
                 if let Ok(set) = &r {
-                    self.codes.extend(set.codes().iter().map(|c| (c.expose().to_owned(), actor)));
+                    self.codes.extend(set.codes().iter().map(|c| (c.expose().to_owned(), actor, u)));
                 }
                 outcome(&r)
             }
@@ -774,6 +849,101 @@ impl Harness {
                 touched = self.owner_of(i);
                 let id = self.factor_id(i);
                 let r = self.rt.block_on(self.mfa[usize::from(on)].get_factor(&user(u), &id));
+                outcome(&r)
+            }
+            Op::AdminReset { on, user: u, by } => {
+                let who = user(u);
+                let enrolments: Vec<CeremonyId> = self
+                    .rt
+                    .block_on(self.store.list_factors(&who))
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|f| f.enrolment)
+                    .collect();
+                let admin = self.mfa[usize::from(on)].admin(&UserId::new(by.name()).unwrap_or_else(|_| unreachable!()));
+                let r = self.rt.block_on(admin.reset(&who));
+                if let Ok(removed) = &r {
+                    self.detail = Some(format!(
+                        "removed {} factors, {} codes, {} devices",
+                        removed.factors, removed.recovery_codes, removed.devices
+                    ));
+                    let marks = Marks {
+                        factors: self.factors.len(),
+                        challenges: self.challenges.len(),
+                        codes: self.codes.len(),
+                        devices: self.devices.len(),
+                    };
+                    self.resets.insert(u, marks);
+                    for a in self.access.iter_mut().filter(|a| a.user == u) {
+                        a.spent = true;
+                    }
+                }
+                self.enrolments = enrolments;
+                outcome(&r)
+            }
+            Op::AdminUnlock { on, user: u, by, scope } => {
+                let i = match scope {
+                    Some(Counter::Factor(pick)) => resolve(pick, self.factors.len()),
+                    _ => None,
+                };
+                if let Some(Counter::Factor(_)) = scope {
+                    touched = self.owner_of(i);
+                }
+                let scope = scope.map(|s| match s {
+                    Counter::Factor(_) => ThrottleScope::Factor(self.factor_id(i)),
+                    Counter::Codes => ThrottleScope::RecoveryCodes,
+                    Counter::Access => ThrottleScope::TemporaryAccess,
+                    Counter::Devices => ThrottleScope::DeviceTokens,
+                });
+                let admin = self.mfa[usize::from(on)].admin(&UserId::new(by.name()).unwrap_or_else(|_| unreachable!()));
+                let r = self.rt.block_on(admin.unlock(&user(u), scope));
+                if let Ok(cleared) = &r {
+                    self.detail = Some(format!("cleared {cleared}"));
+                }
+                outcome(&r)
+            }
+            Op::IssueAccess { on, user: u, by, lifetime } => {
+                let max = self.model.settings.temporary_access.max_lifetime;
+                let lifetime = match lifetime {
+                    Lifetime::Short => Some(Duration::from_secs(ACCESS_SHORT.unsigned_abs())),
+                    Lifetime::Default => None,
+                    Lifetime::TooLong => Some(max + Duration::from_secs(1)),
+                };
+                let admin = self.mfa[usize::from(on)].admin(&UserId::new(by.name()).unwrap_or_else(|_| unreachable!()));
+                let r = self.rt.block_on(admin.issue_temporary_access(&user(u), lifetime));
+                if let Ok(issued) = &r {
+                    for a in self.access.iter_mut().filter(|a| a.user == u) {
+                        a.spent = true;
+                    }
+                    self.access.push(Issued {
+                        user: u,
+                        text: issued.code.expose().to_owned(),
+                        expires_at: issued.expires_at,
+                        tries: 0,
+                        spent: false,
+                    });
+                }
+                outcome(&r)
+            }
+            Op::RevokeAccess { on, user: u, by } => {
+                let admin = self.mfa[usize::from(on)].admin(&UserId::new(by.name()).unwrap_or_else(|_| unreachable!()));
+                let r = self.rt.block_on(admin.revoke_temporary_access(&user(u)));
+                if let Ok(revoked) = &r {
+                    self.detail = Some(if *revoked { "revoked" } else { "none" }.to_owned());
+                    for a in self.access.iter_mut().filter(|a| a.user == u) {
+                        a.spent = true;
+                    }
+                }
+                outcome(&r)
+            }
+            Op::UseAccess { on, user: u, code, answer } => {
+                touched = self.access_owner(code, answer);
+                let text = self.access_text(code, answer);
+                let r = self.rt.block_on(self.mfa[usize::from(on)].verify_temporary_access(&user(u), &text));
+                if let Ok(v) = &r {
+                    self.verifications.push(v.clone());
+                }
+                self.count_failure(&r);
                 outcome(&r)
             }
             Op::Race { .. } => unreachable!("races are run by Harness::race"),
@@ -876,17 +1046,38 @@ impl Harness {
             .collect();
         factors.sort_by_key(|(id, _)| *id);
         let mut throttles = Vec::new();
-        for scope in factors
-            .iter()
-            .map(|(id, _)| ThrottleScope::Factor(*id))
-            .chain([ThrottleScope::RecoveryCodes, ThrottleScope::DeviceTokens])
-        {
+        for scope in factors.iter().map(|(id, _)| ThrottleScope::Factor(*id)).chain([
+            ThrottleScope::RecoveryCodes,
+            ThrottleScope::DeviceTokens,
+            ThrottleScope::TemporaryAccess,
+        ]) {
             let state = self.rt.block_on(self.store.get_throttle(&who, &scope)).unwrap_or_default();
             throttles.push((format!("{scope:?}"), state));
         }
         let codes = self.rt.block_on(self.store.count_recovery_codes(&who)).unwrap_or_default();
         let devices = self.rt.block_on(self.store.list_device_tokens(&who)).unwrap_or_default().len();
-        (factors, throttles, codes, devices)
+        (factors, throttles, codes, devices, self.access_status(u))
+    }
+
+    /// When the user's working temporary access code expires, as the help desk sees it.
+    fn access_status(&self, u: U) -> Option<Timestamp> {
+        let status = self.rt.block_on(self.mfa[0].system().status(&user(u)));
+        status.unwrap_or_else(|e| panic!("status: {e:?}")).temporary_access_expires_at
+    }
+
+    /// The text a temporary access answer sends: the code picked, a well-formed code nobody
+    /// was given, or no code at all.
+    fn access_text(&self, code: Pick, answer: Answer) -> String {
+        match answer {
+            Answer::Malformed => "not-a-code".to_owned(),
+            Answer::Right => resolve(code, self.access.len()).map_or_else(random_code, |k| self.access[k].text.clone()),
+            _ => random_code(),
+        }
+    }
+
+    /// Whose temporary access code an answer sends, if it sends one.
+    fn access_owner(&self, code: Pick, answer: Answer) -> Option<U> {
+        (answer == Answer::Right).then(|| resolve(code, self.access.len()).map(|k| self.access[k].user)).flatten()
     }
 
     /// The service's observable state against the model's.
@@ -938,8 +1129,18 @@ impl Harness {
             if devices != expected {
                 return Err(format!("{u:?}'s remembered devices: service {devices:?}, model {expected:?}"));
             }
-            let mut scopes =
-                vec![(Scope::Codes, ThrottleScope::RecoveryCodes), (Scope::Devices, ThrottleScope::DeviceTokens)];
+            let access = self.access_status(u).map(Timestamp::unix_secs);
+            if access != self.model.access_expiry(u) {
+                return Err(format!(
+                    "{u:?}'s temporary access code expiring: service {access:?}, model {:?}",
+                    self.model.access_expiry(u)
+                ));
+            }
+            let mut scopes = vec![
+                (Scope::Codes, ThrottleScope::RecoveryCodes),
+                (Scope::Devices, ThrottleScope::DeviceTokens),
+                (Scope::Access, ThrottleScope::TemporaryAccess),
+            ];
             for (i, f) in self.model.factors.iter().enumerate() {
                 if f.user == u && f.status != Status::Gone {
                     scopes.push((Scope::Factor(i), ThrottleScope::Factor(self.factor_id(Some(i)))));
@@ -966,6 +1167,8 @@ impl Harness {
         touched: Option<U>,
     ) -> Result<(), String> {
         let ok = real == Outcome::Ok;
+        self.help_desk(op, real, snapshots)?;
+        self.after_reset(op, ok)?;
         // 10: nothing a password alone produced counts as a second factor.
         let fresh_op = match *op {
             Op::StartEnrolment { user, actor, .. }
@@ -1037,7 +1240,9 @@ impl Harness {
                 | Op::Rename { user, .. }
                 | Op::GetFactor { user, .. }
                 | Op::ResendEnrolment { user, .. }
-                | Op::ResendChallenge { user, .. } => Some(user),
+                | Op::ResendChallenge { user, .. }
+                | Op::AdminUnlock { user, .. }
+                | Op::UseAccess { user, .. } => Some(user),
                 _ => None,
             };
             if let Some(acting) = acting
@@ -1079,6 +1284,237 @@ impl Harness {
         Ok(())
     }
 
+    /// The help desk's rules, from what the service did: only the administrator acts, and a
+    /// refusal changes nothing; a reset leaves nothing of the user and changes nothing of
+    /// the other; an unlock leaves the counters it names clear; a revoked code is gone.
+    fn help_desk(&mut self, op: &Op, real: Outcome, snapshots: &BTreeMap<U, Snapshot>) -> Result<(), String> {
+        let (u, by) = match *op {
+            Op::AdminReset { user, by, .. }
+            | Op::AdminUnlock { user, by, .. }
+            | Op::IssueAccess { user, by, .. }
+            | Op::RevokeAccess { user, by, .. } => (user, by),
+            _ => return Ok(()),
+        };
+        if real == Outcome::Forbidden {
+            *self.admin_refusals.entry(by.name()).or_default() += 1;
+        }
+        if by != By::Helpdesk {
+            if real != Outcome::Forbidden {
+                return Err(format!("the admin check let {} do {op:?}: {real:?}", by.name()));
+            }
+            for v in [U::Alice, U::Bob] {
+                let after = self.snapshot(v);
+                if after != snapshots[&v] {
+                    return Err(format!("a refused {op:?} changed {v:?}'s state: {}", changes(&snapshots[&v], &after)));
+                }
+            }
+            return Ok(());
+        }
+        if real != Outcome::Ok {
+            return Ok(());
+        }
+        let other = if u == U::Alice { U::Bob } else { U::Alice };
+        let after = self.snapshot(other);
+        if after != snapshots[&other] {
+            return Err(format!("{op:?} changed {other:?}'s state: {}", changes(&snapshots[&other], &after)));
+        }
+        match *op {
+            Op::AdminReset { .. } => self.reset_left_nothing(u),
+            Op::AdminUnlock { scope, .. } => {
+                let who = user(u);
+                let scopes = match scope {
+                    Some(Counter::Factor(pick)) => {
+                        vec![ThrottleScope::Factor(self.factor_id(resolve(pick, self.factors.len())))]
+                    }
+                    Some(Counter::Codes) => vec![ThrottleScope::RecoveryCodes],
+                    Some(Counter::Access) => vec![ThrottleScope::TemporaryAccess],
+                    Some(Counter::Devices) => vec![ThrottleScope::DeviceTokens],
+                    // Every counter of the user's: of the factors they hold (a factor purged
+                    // or removed is none of theirs any more), codes, tokens.
+                    None => {
+                        let factors = self.rt.block_on(self.store.list_factors(&who)).unwrap_or_default();
+                        let mut scopes = vec![
+                            ThrottleScope::RecoveryCodes,
+                            ThrottleScope::DeviceTokens,
+                            ThrottleScope::TemporaryAccess,
+                        ];
+                        scopes.extend(factors.iter().map(|f| ThrottleScope::Factor(f.id)));
+                        scopes
+                    }
+                };
+                for scope in scopes {
+                    let state = self.rt.block_on(self.store.get_throttle(&who, &scope)).unwrap_or_default();
+                    if state != ThrottleState::default() {
+                        return Err(format!("{op:?} left {scope:?} at {} failures", state.failures));
+                    }
+                }
+                Ok(())
+            }
+            Op::RevokeAccess { .. } if self.access_status(u).is_some() => {
+                Err(format!("{op:?}: a temporary access code still works after it was revoked"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Failure counters left of factors of `u` the store no longer holds (removed, replaced
+    /// or purged): state nothing bounds.
+    pub(crate) fn orphaned_counters(&self, u: U) -> Vec<(FactorId, ThrottleState)> {
+        let who = user(u);
+        let held: BTreeSet<FactorId> =
+            self.rt.block_on(self.store.list_factors(&who)).unwrap_or_default().iter().map(|f| f.id).collect();
+        let gone = self.factors.iter().zip(&self.factor_users).filter(|(_, w)| **w == u).filter_map(|(r, _)| r.id);
+        gone.filter(|id| !held.contains(id))
+            .map(|id| {
+                (id, self.rt.block_on(self.store.get_throttle(&who, &ThrottleScope::Factor(id))).unwrap_or_default())
+            })
+            .filter(|(_, state)| *state != ThrottleState::default())
+            .collect()
+    }
+
+    /// Every failure counter the harness knows `u` may have.
+    fn scopes_of(&self, u: U) -> Vec<ThrottleScope> {
+        let mut scopes =
+            vec![ThrottleScope::RecoveryCodes, ThrottleScope::DeviceTokens, ThrottleScope::TemporaryAccess];
+        scopes.extend(
+            self.factors
+                .iter()
+                .zip(&self.factor_users)
+                .filter(|(_, w)| **w == u)
+                .filter_map(|(r, _)| r.id)
+                .map(ThrottleScope::Factor),
+        );
+        scopes
+    }
+
+    /// Right after a reset of `u`: the store holds no factor, recovery code, remembered
+    /// device, open challenge or enrolment ceremony, working temporary code or failure
+    /// count of `u`.
+    fn reset_left_nothing(&self, u: U) -> Result<(), String> {
+        let who = user(u);
+        let now = self.now();
+        let store = &self.store;
+        let mut left = Vec::new();
+        let factors = self.rt.block_on(store.list_factors(&who)).unwrap_or_default().len();
+        if factors > 0 {
+            left.push(format!("{factors} factors"));
+        }
+        let codes = self.rt.block_on(store.count_recovery_codes(&who)).unwrap_or_default();
+        if codes > 0 {
+            left.push(format!("{codes} recovery codes"));
+        }
+        let devices = self.rt.block_on(store.list_device_tokens(&who)).unwrap_or_default().len();
+        if devices > 0 {
+            left.push(format!("{devices} remembered devices"));
+        }
+        let challenges: Vec<CeremonyId> =
+            self.challenges.iter().filter(|c| self.factor_users[c.factor] == u).map(|c| c.id).collect();
+        let open = challenges
+            .iter()
+            .chain(&self.enrolments)
+            .filter(|id| self.rt.block_on(store.get_ceremony(Some(&who), id, now)).ok().flatten().is_some())
+            .count();
+        if open > 0 {
+            left.push(format!("{open} challenges or enrolment ceremonies"));
+        }
+        if let Some(expires_at) = self.access_status(u) {
+            left.push(format!("a temporary access code expiring at {}", expires_at.unix_secs()));
+        }
+        for scope in self.scopes_of(u) {
+            let state = self.rt.block_on(store.get_throttle(&who, &scope)).unwrap_or_default();
+            if state != ThrottleState::default() {
+                left.push(format!("{scope:?} at {} failures", state.failures));
+            }
+        }
+        match left.is_empty() {
+            true => Ok(()),
+            false => Err(format!("a reset of {u:?} left {}", left.join(", "))),
+        }
+    }
+
+    /// After a reset of a user, nothing of theirs made before it signs in or enrols.
+    fn after_reset(&self, op: &Op, ok: bool) -> Result<(), String> {
+        if !ok {
+            return Ok(());
+        }
+        // Whose thing the step used, which, and how many of that sort existed at the reset.
+        let (u, what, index) = match *op {
+            Op::Verify { user, factor, .. } => {
+                (user, "factor", resolve_factor(factor, self.factors.len(), &self.activated))
+            }
+            Op::FinishEnrolment { user, factor, .. } => {
+                (user, "pending enrolment", resolve(factor, self.factors.len()))
+            }
+            Op::FinishChallenge { user, challenge, .. } => {
+                (user, "challenge", resolve(challenge, self.challenges.len()))
+            }
+            Op::UseCode { user, code, .. } => (user, "recovery code", resolve(code, self.codes.len())),
+            Op::CheckDevice { user, token, .. } => (user, "remembered device", resolve(token, self.devices.len())),
+            Op::FinishPasswordless { passkey, .. } => {
+                let i = resolve(passkey, self.registered.len()).map(|k| self.registered[k]);
+                let Some(i) = i else { return Ok(()) };
+                (self.model_user(i), "passkey", Some(i))
+            }
+            _ => return Ok(()),
+        };
+        let Some(marks) = self.resets.get(&u) else { return Ok(()) };
+        let made_before = match what {
+            "challenge" => marks.challenges,
+            "recovery code" => marks.codes,
+            "remembered device" => marks.devices,
+            _ => marks.factors,
+        };
+        match index {
+            Some(k) if k < made_before => {
+                Err(format!("a {what} of {u:?}'s from before the reset of their MFA worked after it: {op:?}"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A temporary access code signs in only its user, once, before it expires, within its
+    /// tries; every answer evaluated while the user has a code spends one of its tries.
+    fn track_access(&mut self, op: &Op, outcomes: &[Outcome]) -> Result<(), String> {
+        let Op::UseAccess { user: u, code, answer, .. } = *op else { return Ok(()) };
+        let now = self.now();
+        let max = self.model.settings.temporary_access.max_attempts;
+        let current = self
+            .access
+            .iter()
+            .rposition(|a| a.user == u)
+            .filter(|&k| !self.access[k].spent && now < self.access[k].expires_at);
+        let wins = outcomes.iter().filter(|o| **o == Outcome::Ok).count();
+        let evaluated = outcomes.iter().filter(|o| matches!(o, Outcome::Ok | Outcome::InvalidCode)).count();
+        if wins == 0 {
+            if let Some(k) = current {
+                let a = &mut self.access[k];
+                a.tries = a.tries.saturating_add(u32::try_from(evaluated).unwrap_or(u32::MAX)).min(max);
+            }
+            return Ok(());
+        }
+        let typed = (answer == Answer::Right).then(|| resolve(code, self.access.len())).flatten();
+        let Some(k) = typed else {
+            return Err(format!("a temporary access code nobody was given signed {u:?} in: {op:?}"));
+        };
+        let a = &self.access[k];
+        let why = if a.user != u {
+            Some(format!("{:?}'s code signed {u:?} in", a.user))
+        } else if a.spent {
+            Some("a code already used, replaced, revoked or reset signed in".to_owned())
+        } else if now >= a.expires_at {
+            Some("an expired code signed in".to_owned())
+        } else if a.tries >= max {
+            Some(format!("a code signed in after its {max} tries were spent"))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(format!("temporary access: {why}: {op:?}"));
+        }
+        self.access[k].spent = true;
+        Ok(())
+    }
+
     /// Invariant 12, at the end of a sequence: every refusal and every failed attempt
     /// reached audit, in few events.
     pub(crate) fn audit(&mut self) -> Result<(), String> {
@@ -1086,8 +1522,13 @@ impl Harness {
             self.rt.block_on(mfa.flush_audit());
         }
         let (mut refused, mut failed, mut passwordless) = (0u64, 0u64, 0u64);
+        let mut admin: BTreeMap<&'static str, u64> = BTreeMap::new();
         for kind in self.events.kinds() {
             match kind {
+                EventKind::AdminRefused { admin: who, count, .. } => {
+                    let by = [By::Helpdesk, By::Bob, By::Mallory].into_iter().find(|b| b.name() == who.as_str());
+                    *admin.entry(by.map_or("someone else", By::name)).or_default() += count;
+                }
                 EventKind::AttemptsRefused { count, .. } | EventKind::LimitReached { count, .. } => refused += count,
                 EventKind::VerificationFailed { .. } => failed += 1,
                 EventKind::PasswordlessFailed { count, .. } | EventKind::PasswordlessUnknownCredential { count } => {
@@ -1101,6 +1542,12 @@ impl Harness {
         }
         if failed != self.failures {
             return Err(format!("invariant 12: {} failed attempts, {failed} reported to audit", self.failures));
+        }
+        if admin != self.admin_refusals {
+            return Err(format!(
+                "every refusal by the admin check is audited: {:?} refused, {admin:?} reported",
+                self.admin_refusals
+            ));
         }
         if passwordless != self.passwordless_failures {
             return Err(format!(
@@ -1129,6 +1576,9 @@ fn changes(before: &Snapshot, after: &Snapshot) -> String {
     }
     if before.3 != after.3 {
         out.push(format!("remembered devices {} -> {}", before.3, after.3));
+    }
+    if before.4 != after.4 {
+        out.push(format!("temporary access code expiring {:?} -> {:?}", before.4, after.4));
     }
     out.join("; ")
 }

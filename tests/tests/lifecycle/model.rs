@@ -6,6 +6,15 @@
 //! time step a TOTP code matches) are handed in by the harness. Schedules (how long a lock
 //! lasts, when a window cap refuses) come from the library's own pure functions, tested on
 //! their own; the model owns everything about who may do what, when, and what it changes.
+//!
+//! The help desk's operations follow `mfa_core::admin`: only the administrator the
+//! deployment's check allows may act (anyone else is refused and changes nothing); a reset
+//! removes every factor, recovery code, ceremony (challenges, enrolments, the temporary
+//! access code), remembered device and failure counter of the user, and nothing else (not
+//! the window caps, not the other user's state, not the verifications the host holds); a
+//! temporary access code is the user's only one (a new one replaces it), works once, before
+//! it expires, within its tries (a try is spent by every answer evaluated while it is live,
+//! right or wrong), under the user's own `TemporaryAccess` throttle.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,7 +23,7 @@ use mfa_core::limits::StateLimit;
 use mfa_core::store::{CounterState, ThrottleState};
 use mfa_core::{Settings, Timestamp};
 
-use super::ops::{Actor, Answer, Kind, Op, Pick, U};
+use super::ops::{Actor, Answer, By, Counter, Kind, Lifetime, Op, Pick, U};
 
 /// What a call answered, as the model compares it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +44,8 @@ pub(crate) enum Outcome {
     AlreadyExists,
     InvalidInput,
     Unsupported,
+    /// The admin check said no.
+    Forbidden,
 }
 
 impl Outcome {
@@ -111,12 +122,24 @@ pub(crate) struct Verification {
     pub(crate) at: i64,
 }
 
+/// A temporary access code an administrator issued.
+#[derive(Debug, Clone)]
+pub(crate) struct Access {
+    pub(crate) user: U,
+    pub(crate) expires_at: i64,
+    /// Answers evaluated against it.
+    pub(crate) attempts: u32,
+    /// Used, replaced, revoked, reset, or purged once expired.
+    pub(crate) gone: bool,
+}
+
 /// What a throttle counts: one factor's attempts, a user's recovery codes, a user's
-/// remembered-device tokens.
+/// temporary access codes, a user's remembered-device tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Scope {
     Factor(usize),
     Codes,
+    Access,
     Devices,
 }
 
@@ -143,6 +166,12 @@ pub(crate) struct Model {
     pub(crate) throttles: BTreeMap<(U, Scope), ThrottleState>,
     pub(crate) challenge_caps: BTreeMap<U, CounterState>,
     pub(crate) passwordless_cap: CounterState,
+    /// Every temporary access code issued, in order (what `UseAccess` picks from).
+    pub(crate) access: Vec<Access>,
+    /// What the last operation answered besides its outcome (how many counters an unlock
+    /// cleared, whether a revocation found a code, what a reset removed), as the harness
+    /// prints the service's.
+    pub(crate) detail: Option<String>,
 }
 
 /// Resolves a pick of a factor to verify: `#0`–`#5` among the factors that were ever
@@ -159,6 +188,9 @@ pub(crate) fn resolve_factor(pick: Pick, all: usize, activated: &[usize]) -> Opt
 pub(crate) fn resolve(pick: Pick, len: usize) -> Option<usize> {
     (pick.0 != u8::MAX && len > 0).then(|| len - 1 - usize::from(pick.0) % len)
 }
+
+/// The short lifetime an administrator gives a temporary access code (`Lifetime::Short`).
+pub(crate) const ACCESS_SHORT: i64 = 120;
 
 /// How long a code sent by SMS lives, and how many answers it takes.
 const SMS_CODE_LIFETIME: i64 = 300;
@@ -190,6 +222,8 @@ impl Model {
             throttles: BTreeMap::new(),
             challenge_caps: BTreeMap::new(),
             passwordless_cap: CounterState::default(),
+            access: Vec::new(),
+            detail: None,
         }
     }
 
@@ -217,6 +251,29 @@ impl Model {
         match self.code_set.get(&user) {
             Some(set) => self.codes.iter().filter(|c| c.user == user && c.set == *set && !c.used).count(),
             None => 0,
+        }
+    }
+
+    /// The user's temporary access code, if one is stored and unexpired (used up or not).
+    fn access_code(&self, user: U) -> Option<usize> {
+        self.access
+            .iter()
+            .rposition(|a| a.user == user)
+            .filter(|&k| !self.access[k].gone && self.now < self.access[k].expires_at)
+    }
+
+    /// When the user's temporary access code expires, if they hold one that still works
+    /// (what the help desk's status shows).
+    pub(crate) fn access_expiry(&self, user: U) -> Option<i64> {
+        let k = self.access_code(user)?;
+        (self.access[k].attempts < self.settings.temporary_access.max_attempts).then_some(self.access[k].expires_at)
+    }
+
+    /// The admin check: only the help desk.
+    fn authorise(by: By) -> Result<(), Outcome> {
+        match by {
+            By::Helpdesk => Ok(()),
+            By::Bob | By::Mallory => Err(Outcome::Forbidden),
         }
     }
 
@@ -301,13 +358,24 @@ impl Model {
     /// and the counter of the throttle it counted against is what the store says
     /// (`counted`), which depends on the order the racers reached it. The model checks that
     /// this is no more than one count per racer.
+    /// A temporary access code's racers: each one evaluated (refused as a wrong code, or the
+    /// winner) spent a try of the user's code while it was stored (`evaluated`).
     pub(crate) fn after_race(
         &mut self,
         op: &Op,
         racers: u32,
+        evaluated: u32,
         counted: Option<(U, Scope, ThrottleState)>,
         before: Option<ThrottleState>,
     ) -> Result<(), String> {
+        if let Op::UseAccess { user, .. } = *op
+            && let Some(k) = self.access_code(user)
+            && evaluated > 1
+        {
+            let max = self.settings.temporary_access.max_attempts;
+            let a = &mut self.access[k];
+            a.attempts = (a.attempts + evaluated - 1).min(max);
+        }
         if let Op::FinishChallenge { user, challenge, answer: Answer::Right, .. } = *op
             && let Some(c) = resolve(challenge, self.challenges.len())
             && self.challenges[c].live(Some(user), self.now)
@@ -342,6 +410,7 @@ impl Model {
                 self.active(user, self.challenges[c].factor).map(|i| (user, Scope::Factor(i)))
             }
             Op::UseCode { user, .. } => Some((user, Scope::Codes)),
+            Op::UseAccess { user, .. } => Some((user, Scope::Access)),
             _ => None,
         }
     }
@@ -373,6 +442,7 @@ impl Model {
 
     /// Applies `op` and returns what the service should answer.
     pub(crate) fn apply(&mut self, op: &Op, facts: Facts) -> Outcome {
+        self.detail = None;
         match self.apply_inner(op, facts) {
             Ok(()) => Outcome::Ok,
             Err(outcome) => outcome,
@@ -719,7 +789,102 @@ impl Model {
             }
             // The harness applies a race's one answer and then what the racers did.
             Op::Race { .. } => Ok(()),
+            Op::AdminReset { user, by, .. } => {
+                Self::authorise(by)?;
+                let factors = self.factors.iter().filter(|f| f.user == user && f.status != Status::Gone).count();
+                let devices = self.devices.iter().filter(|d| d.user == user && !d.gone).count();
+                self.detail =
+                    Some(format!("removed {factors} factors, {} codes, {devices} devices", self.codes_left(user)));
+                for f in self.factors.iter_mut().filter(|f| f.user == user) {
+                    f.status = Status::Gone;
+                }
+                for c in self.challenges.iter_mut().filter(|c| c.user == Some(user)) {
+                    c.gone = true;
+                }
+                for a in self.access.iter_mut().filter(|a| a.user == user) {
+                    a.gone = true;
+                }
+                self.discard_codes(user);
+                self.revoke_devices(user);
+                self.throttles.retain(|(u, _), _| *u != user);
+                Ok(())
+            }
+            Op::AdminUnlock { user, by, scope, .. } => {
+                Self::authorise(by)?;
+                let scopes = match scope {
+                    Some(Counter::Factor(pick)) => {
+                        vec![Scope::Factor(
+                            self.stored(user, resolve(pick, self.factors.len())).ok_or(Outcome::NotFound)?,
+                        )]
+                    }
+                    Some(Counter::Codes) => vec![Scope::Codes],
+                    Some(Counter::Access) => vec![Scope::Access],
+                    Some(Counter::Devices) => vec![Scope::Devices],
+                    None => {
+                        let mut all = vec![Scope::Codes, Scope::Devices, Scope::Access];
+                        all.extend(
+                            (0..self.factors.len())
+                                .filter(|&i| self.stored(user, Some(i)).is_some())
+                                .map(Scope::Factor),
+                        );
+                        all
+                    }
+                };
+                let cleared = scopes.iter().filter(|&&scope| self.throttles.remove(&(user, scope)).is_some()).count();
+                self.detail = Some(format!("cleared {cleared}"));
+                Ok(())
+            }
+            Op::IssueAccess { user, by, lifetime, .. } => {
+                Self::authorise(by)?;
+                let t = s.temporary_access;
+                let lifetime = match lifetime {
+                    Lifetime::Short => ACCESS_SHORT,
+                    Lifetime::Default => secs(t.lifetime),
+                    Lifetime::TooLong => return Err(Outcome::InvalidInput),
+                };
+                for a in self.access.iter_mut().filter(|a| a.user == user) {
+                    a.gone = true;
+                }
+                self.access.push(Access { user, expires_at: now + lifetime, attempts: 0, gone: false });
+                Ok(())
+            }
+            Op::RevokeAccess { user, by, .. } => {
+                Self::authorise(by)?;
+                let taken = self.access_code(user);
+                if let Some(k) = taken {
+                    self.access[k].gone = true;
+                }
+                self.detail = Some(if taken.is_some() { "revoked" } else { "none" }.to_owned());
+                Ok(())
+            }
+            Op::UseAccess { user, code, answer, .. } => {
+                if answer == Answer::Malformed {
+                    return Err(Outcome::InvalidInput);
+                }
+                self.begin(user, Scope::Access)?;
+                // The user's code takes the try whatever was typed, if it has one left.
+                let max = s.temporary_access.max_attempts;
+                let live = self.access_code(user).filter(|&k| self.access[k].attempts < max);
+                if let Some(k) = live {
+                    self.access[k].attempts += 1;
+                }
+                let typed = resolve(code, self.access.len()).filter(|_| answer == Answer::Right);
+                if live.is_none() || typed != live {
+                    return Err(Outcome::InvalidCode);
+                }
+                if let Some(k) = live {
+                    self.access[k].gone = true;
+                }
+                self.reset(user, Scope::Access);
+                self.verified(user);
+                Ok(())
+            }
             Op::Purge => {
+                for a in &mut self.access {
+                    if a.expires_at <= now {
+                        a.gone = true;
+                    }
+                }
                 for f in &mut self.factors {
                     if matches!(f.status, Status::Pending { expires_at } if expires_at <= now) {
                         f.status = Status::Gone;

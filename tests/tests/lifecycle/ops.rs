@@ -4,6 +4,10 @@
 //! that sort created so far (by any user), resolved when it runs; a position past the end
 //! is a guessed id nobody holds. So every operation is valid in every state, and shrinking
 //! may drop any step of a failing sequence without a precondition to re-check.
+//!
+//! The help desk's operations name who asks ([`By`]): the administrator the deployment's
+//! admin check allows, a user who is none, or an id nobody knows. A temporary access code
+//! is used by a caller who has only the user's password, which is what the code is for.
 
 use std::fmt;
 
@@ -43,6 +47,45 @@ pub(crate) enum Kind {
     Totp,
     Passkey,
     Sms,
+}
+
+/// Who asks for an administrative operation: the help desk (whom the deployment's admin
+/// check allows), a user who is no administrator, or an id nobody knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum By {
+    Helpdesk,
+    Bob,
+    Mallory,
+}
+
+impl By {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            By::Helpdesk => crate::support::world::ADMIN,
+            By::Bob => U::Bob.name(),
+            By::Mallory => "mallory",
+        }
+    }
+}
+
+/// Which failure counter an administrator clears: one factor's (by the pick of
+/// [`Op::RemoveFactor`]: every factor ever stored), the recovery codes', the temporary access
+/// codes' or the remembered-device tokens'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counter {
+    Factor(Pick),
+    Codes,
+    Access,
+    Devices,
+}
+
+/// The lifetime an administrator gives a temporary access code: a short one, the configured
+/// default, or one beyond the configured maximum (refused as bad input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lifetime {
+    Short,
+    Default,
+    TooLong,
 }
 
 /// A position in a list of things created so far, `#0` the newest; see the module notes.
@@ -186,6 +229,41 @@ pub(crate) enum Op {
     },
     /// The host's periodic clean-up.
     Purge,
+    /// An administrator resets the user's MFA.
+    AdminReset {
+        on: u8,
+        user: U,
+        by: By,
+    },
+    /// An administrator clears one failure counter of the user, or all (`None`).
+    AdminUnlock {
+        on: u8,
+        user: U,
+        by: By,
+        scope: Option<Counter>,
+    },
+    /// An administrator issues a temporary access code for the user.
+    IssueAccess {
+        on: u8,
+        user: U,
+        by: By,
+        lifetime: Lifetime,
+    },
+    /// An administrator revokes the user's temporary access code.
+    RevokeAccess {
+        on: u8,
+        user: U,
+        by: By,
+    },
+    /// A caller with the user's password alone signs in with temporary access code `code`
+    /// of all the codes issued so far (past the end: a guess); `Wrong` sends a well-formed
+    /// code nobody was given, `Malformed` something that is no code.
+    UseAccess {
+        on: u8,
+        user: U,
+        code: Pick,
+        answer: Answer,
+    },
     /// `racers` copies of one right answer at once, spread over both instances.
     Race {
         racers: u8,
@@ -201,6 +279,7 @@ pub(crate) enum Raced {
     FinishChallenge { user: U, challenge: Pick },
     UseCode { user: U, code: Pick },
     FinishPasswordless { ceremony: Pick, passkey: Pick },
+    UseAccess { user: U, code: Pick },
 }
 
 impl Raced {
@@ -212,16 +291,18 @@ impl Raced {
             Raced::FinishChallenge { user, challenge } => Op::FinishChallenge { on, user, challenge, answer },
             Raced::UseCode { user, code } => Op::UseCode { on, user, code },
             Raced::FinishPasswordless { ceremony, passkey } => Op::FinishPasswordless { on, ceremony, passkey, answer },
+            Raced::UseAccess { user, code } => Op::UseAccess { on, user, code, answer },
         }
     }
 }
 
 fn raced() -> impl Strategy<Value = Raced> {
     prop_oneof![
-        (user(), pick()).prop_map(|(user, factor)| Raced::Verify { user, factor }),
-        (user(), pick()).prop_map(|(user, challenge)| Raced::FinishChallenge { user, challenge }),
-        (user(), pick()).prop_map(|(user, code)| Raced::UseCode { user, code }),
-        (pick(), pick()).prop_map(|(ceremony, passkey)| Raced::FinishPasswordless { ceremony, passkey }),
+        4 => (user(), pick()).prop_map(|(user, factor)| Raced::Verify { user, factor }),
+        4 => (user(), pick()).prop_map(|(user, challenge)| Raced::FinishChallenge { user, challenge }),
+        4 => (user(), pick()).prop_map(|(user, code)| Raced::UseCode { user, code }),
+        4 => (pick(), pick()).prop_map(|(ceremony, passkey)| Raced::FinishPasswordless { ceremony, passkey }),
+        2 => (user(), access_pick()).prop_map(|(user, code)| Raced::UseAccess { user, code }),
     ]
 }
 
@@ -235,6 +316,33 @@ fn user() -> impl Strategy<Value = U> {
 
 fn actor() -> impl Strategy<Value = Actor> {
     prop_oneof![5 => Just(Actor::Owner), 3 => Just(Actor::PasswordOnly), 1 => Just(Actor::Stale)]
+}
+
+fn by() -> impl Strategy<Value = By> {
+    prop_oneof![6 => Just(By::Helpdesk), 1 => Just(By::Bob), 1 => Just(By::Mallory)]
+}
+
+fn counter() -> impl Strategy<Value = Option<Counter>> {
+    prop_oneof![
+        3 => pick().prop_map(|p| Some(Counter::Factor(p))),
+        1 => Just(Some(Counter::Codes)),
+        1 => Just(Some(Counter::Access)),
+        1 => Just(Some(Counter::Devices)),
+        3 => Just(None),
+    ]
+}
+
+fn lifetime() -> impl Strategy<Value = Lifetime> {
+    prop_oneof![3 => Just(Lifetime::Short), 4 => Just(Lifetime::Default), 1 => Just(Lifetime::TooLong)]
+}
+
+/// A temporary access code mostly among the newest few issued (those most likely live).
+fn access_pick() -> impl Strategy<Value = Pick> {
+    prop_oneof![12 => Just(Pick(0)), 4 => (1u8..4).prop_map(Pick), 1 => Just(Pick(u8::MAX))]
+}
+
+fn access_answer() -> impl Strategy<Value = Answer> {
+    prop_oneof![6 => Just(Answer::Right), 3 => Just(Answer::Wrong), 1 => Just(Answer::Malformed)]
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
@@ -257,35 +365,46 @@ fn secs() -> impl Strategy<Value = u64> {
 /// Any operation, weighted towards the lifecycle's main paths.
 pub(crate) fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => secs().prop_map(|secs| Op::Advance { secs }),
-        8 => (on(), user(), actor(), kind(), proptest::option::weighted(0.4, pick()))
+        6 => secs().prop_map(|secs| Op::Advance { secs }),
+        16 => (on(), user(), actor(), kind(), proptest::option::weighted(0.4, pick()))
             .prop_map(|(on, user, actor, kind, replaces)| Op::StartEnrolment { on, user, actor, kind, replaces }),
-        8 => (on(), user(), actor(), pick(), answer())
+        16 => (on(), user(), actor(), pick(), answer())
             .prop_map(|(on, user, actor, factor, answer)| Op::FinishEnrolment { on, user, actor, factor, answer }),
-        6 => (on(), user(), pick(), answer()).prop_map(|(on, user, factor, answer)| Op::Verify { on, user, factor, answer }),
-        3 => (on(), user(), pick(), proptest::bool::weighted(0.3))
+        12 => (on(), user(), pick(), answer()).prop_map(|(on, user, factor, answer)| Op::Verify { on, user, factor, answer }),
+        6 => (on(), user(), pick(), proptest::bool::weighted(0.3))
             .prop_map(|(on, user, factor, step_up)| Op::StartChallenge { on, user, factor, step_up }),
-        3 => (on(), user(), pick(), answer())
+        6 => (on(), user(), pick(), answer())
             .prop_map(|(on, user, challenge, answer)| Op::FinishChallenge { on, user, challenge, answer }),
-        2 => on().prop_map(|on| Op::StartPasswordless { on }),
-        3 => (on(), pick(), pick(), answer())
+        4 => on().prop_map(|on| Op::StartPasswordless { on }),
+        6 => (on(), pick(), pick(), answer())
             .prop_map(|(on, ceremony, passkey, answer)| Op::FinishPasswordless { on, ceremony, passkey, answer }),
-        2 => (on(), user(), actor(), any::<bool>())
+        4 => (on(), user(), actor(), any::<bool>())
             .prop_map(|(on, user, actor, again)| Op::GenerateCodes { on, user, actor, again }),
-        2 => (on(), user(), pick()).prop_map(|(on, user, code)| Op::UseCode { on, user, code }),
-        2 => (on(), pick()).prop_map(|(on, verification)| Op::RememberDevice { on, verification }),
-        2 => (on(), user(), pick()).prop_map(|(on, user, token)| Op::CheckDevice { on, user, token }),
-        1 => (on(), user(), pick()).prop_map(|(on, user, device)| Op::RevokeDevice { on, user, device }),
-        1 => (on(), user()).prop_map(|(on, user)| Op::RevokeAllDevices { on, user }),
-        2 => (on(), user(), actor(), pick())
+        4 => (on(), user(), pick()).prop_map(|(on, user, code)| Op::UseCode { on, user, code }),
+        4 => (on(), pick()).prop_map(|(on, verification)| Op::RememberDevice { on, verification }),
+        4 => (on(), user(), pick()).prop_map(|(on, user, token)| Op::CheckDevice { on, user, token }),
+        2 => (on(), user(), pick()).prop_map(|(on, user, device)| Op::RevokeDevice { on, user, device }),
+        2 => (on(), user()).prop_map(|(on, user)| Op::RevokeAllDevices { on, user }),
+        4 => (on(), user(), actor(), pick())
             .prop_map(|(on, user, actor, factor)| Op::RemoveFactor { on, user, actor, factor }),
-        1 => (on(), user(), actor(), pick())
+        2 => (on(), user(), actor(), pick())
             .prop_map(|(on, user, actor, factor)| Op::SetPreferred { on, user, actor, factor }),
-        1 => (on(), user(), pick()).prop_map(|(on, user, factor)| Op::Rename { on, user, factor }),
-        1 => (on(), user(), pick()).prop_map(|(on, user, factor)| Op::GetFactor { on, user, factor }),
-        1 => (on(), user(), pick()).prop_map(|(on, user, factor)| Op::ResendEnrolment { on, user, factor }),
-        1 => (on(), user(), pick()).prop_map(|(on, user, challenge)| Op::ResendChallenge { on, user, challenge }),
-        1 => Just(Op::Purge),
-        2 => (prop_oneof![Just(2u8), Just(8), Just(64)], raced()).prop_map(|(racers, op)| Op::Race { racers, op }),
+        2 => (on(), user(), pick()).prop_map(|(on, user, factor)| Op::Rename { on, user, factor }),
+        2 => (on(), user(), pick()).prop_map(|(on, user, factor)| Op::GetFactor { on, user, factor }),
+        2 => (on(), user(), pick()).prop_map(|(on, user, factor)| Op::ResendEnrolment { on, user, factor }),
+        2 => (on(), user(), pick()).prop_map(|(on, user, challenge)| Op::ResendChallenge { on, user, challenge }),
+        2 => Just(Op::Purge),
+        4 => (prop_oneof![Just(2u8), Just(8), Just(64)], raced()).prop_map(|(racers, op)| Op::Race { racers, op }),
+        // The help desk: rarer than the user's own operations, common enough that most
+        // sequences issue a code and use it, or reset a user and go on (the weights above are
+        // twice what they were before these, so their proportions are unchanged; a reset,
+        // which empties the user's state, is rarer still).
+        1 => (on(), user(), by()).prop_map(|(on, user, by)| Op::AdminReset { on, user, by }),
+        1 => (on(), user(), by(), counter()).prop_map(|(on, user, by, scope)| Op::AdminUnlock { on, user, by, scope }),
+        4 => (on(), user(), by(), lifetime())
+            .prop_map(|(on, user, by, lifetime)| Op::IssueAccess { on, user, by, lifetime }),
+        1 => (on(), user(), by()).prop_map(|(on, user, by)| Op::RevokeAccess { on, user, by }),
+        5 => (on(), user(), access_pick(), access_answer())
+            .prop_map(|(on, user, code, answer)| Op::UseAccess { on, user, code, answer }),
     ]
 }

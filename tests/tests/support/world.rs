@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mfa_core::admin::Administrators;
 use mfa_core::recovery::RecoveryCodeSettings;
 use mfa_core::store::{CeremonyRecord, CounterState, DeviceTokenRecord, FactorRecord, ThrottleScope, ThrottleState};
 use mfa_core::{
@@ -24,6 +25,8 @@ use webauthn_rs_proto::{AllowCredentials, ResidentKeyRequirement};
 /// Inside a TOTP step, 10 s after its start.
 pub(crate) const T0: i64 = 1_700_000_010;
 pub(crate) const ORIGIN: &str = "http://localhost:8080";
+/// The one administrator the world's admin check allows.
+pub(crate) const ADMIN: &str = "helpdesk";
 /// The sealing key: distinctive, so the logging tests can look for it.
 pub(crate) const SEAL_KEY: [u8; 32] = *b"seal-key:do-not-log-0123456789ab";
 /// The key of the SMS/email code hashes.
@@ -71,7 +74,8 @@ impl World {
             .factor(totp.clone())
             .factor(SmsFactor::builder(outbox.clone(), key.clone()).app_name("Example").build().unwrap())
             .factor(EmailFactor::builder(outbox.clone(), key).app_name("Example").build().unwrap())
-            .factor(WebauthnFactor::builder("localhost", "Example", ORIGIN).build().unwrap());
+            .factor(WebauthnFactor::builder("localhost", "Example", ORIGIN).build().unwrap())
+            .admin_check(Administrators::new([UserId::new(ADMIN).unwrap()]));
         if let Some(events) = events {
             builder = builder.events(SharedSink(events));
         }
@@ -409,5 +413,17 @@ impl EventSink for SharedSink {
         Self: 'c,
     {
         self.0.record(event)
+    }
+
+    fn forget<'a, 'b, 'c>(
+        &'a self,
+        user: &'b UserId,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, mfa_core::store::StoreError>> + Send + 'c>>
+    where
+        'a: 'c,
+        'b: 'c,
+        Self: 'c,
+    {
+        self.0.forget(user)
     }
 }

@@ -1,7 +1,8 @@
 //! The host's user accounts (user name, password hash, profile phone number): in memory
 //! with the in-memory store, otherwise in a table of the example's own in the same database
 //! as the MFA state, so that with `--database sqlite://…` users sign in again after a
-//! restart. They are also what mfa-axum asks of the host ([`Host`]).
+//! restart. They are also what mfa-axum asks of the host ([`Host`]), the help desk's
+//! search included. One account is the help desk's, [`ADMIN`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,6 +11,15 @@ use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use mfa_axum::Host;
 use mfa_core::{Error, SecretString, UserId};
 use sqlx::{PgPool, SqlitePool};
+
+/// The help desk's user name: the one administrator of the example. Its account is made at
+/// start-up ([`Accounts::ensure_admin`]), so nobody can sign up under the name, with a
+/// password only: the help desk's endpoints answer it once it has added a second factor (not
+/// email) and verified it in the session, which mfa-axum asks of every administrator.
+pub(crate) const ADMIN: &str = "admin";
+
+/// The most user names one search answers.
+const FOUND: usize = 20;
 
 /// One account; the user name is also the user's id in the MFA service.
 #[derive(Debug, Clone)]
@@ -40,6 +50,8 @@ const INSERT: &str = "INSERT INTO myaccount_accounts (username, password_hash) V
     ON CONFLICT (username) DO NOTHING";
 const SET_PASSWORD: &str = "UPDATE myaccount_accounts SET password_hash = $2 WHERE username = $1";
 const SET_PHONE: &str = "UPDATE myaccount_accounts SET phone = $2 WHERE username = $1";
+const FIND: &str = "SELECT username FROM myaccount_accounts WHERE username LIKE $1 ESCAPE '\\' \
+    ORDER BY username LIMIT 20";
 
 /// Runs the same statement on whichever database holds the accounts.
 macro_rules! on_database {
@@ -103,6 +115,42 @@ impl Accounts {
         )
     }
 
+    /// The help desk's account: made if missing, with `password` if given (which an existing
+    /// account takes too), else with a random one nobody knows (the name is taken all the
+    /// same; set a password to sign in as the help desk).
+    pub(crate) async fn ensure_admin(&self, password: Option<&SecretString>) -> Result<(), Error> {
+        match password {
+            Some(password) => {
+                if !self.create(ADMIN, password.expose()).await? {
+                    self.set_password(ADMIN, password.expose()).await?;
+                }
+            }
+            None => {
+                let mut random = [0u8; 32];
+                mfa_core::secret::fill_random(&mut random)?;
+                let unknown = SecretString::new(data_encoding::BASE64URL_NOPAD.encode(&random));
+                self.create(ADMIN, unknown.expose()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The user names containing `query` (case aside), in order, at most [`FOUND`].
+    pub(crate) async fn search(&self, query: &str) -> Result<Vec<String>, Error> {
+        let query = query.trim().to_lowercase();
+        let pattern = format!("%{}%", query.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        on_database!(
+            &*self.database,
+            |pool| sqlx::query_scalar::<_, String>(FIND).bind(&pattern).fetch_all(pool).await,
+            |m: &mut Memory| {
+                let mut names: Vec<String> = m.keys().filter(|name| name.contains(&query)).cloned().collect();
+                names.sort();
+                names.truncate(FOUND);
+                names
+            }
+        )
+    }
+
     /// Whether `password` is `username`'s (as slow for unknown names as for known ones).
     pub(crate) async fn check(&self, username: &str, password: &SecretString) -> Result<bool, Error> {
         let account = self.get(username).await?;
@@ -130,6 +178,17 @@ fn hash(password: &str) -> Result<String, Error> {
 impl Host for Accounts {
     async fn check_password(&self, user: &UserId, password: &SecretString) -> bool {
         self.check(user.as_str(), password).await.unwrap_or(false)
+    }
+
+    /// The help desk's search: the accounts whose user name contains the query.
+    async fn find_users(&self, query: &str) -> Vec<UserId> {
+        match self.search(query).await {
+            Ok(names) => names.into_iter().filter_map(|name| UserId::new(name).ok()).collect(),
+            Err(e) => {
+                tracing::warn!("the account search failed: {e}");
+                Vec::new()
+            }
+        }
     }
 
     async fn profile_phone(&self, user: &UserId) -> Option<String> {

@@ -1,6 +1,6 @@
 // My Account's page: every MFA call goes through mfa-axum's browser module and endpoints
-// (/mfa/...); the host's own are /api/sign-in, /api/sign-up, /api/sign-out, /api/account
-// and /api/password.
+// (/mfa/...), the help desk's (/mfa/admin/...) included; the host's own are /api/sign-in,
+// /api/sign-up, /api/sign-out, /api/account and /api/password.
 import { createClient, conditionalMediationAvailable } from '/mfa/mfa.js';
 
 let csrf = document.querySelector('meta[name=csrf-token]').content;
@@ -139,11 +139,16 @@ async function secondStep(candidates) {
   show('view-step');
   await challenge();
 }
-/** Asks for a recent verification (before a sensitive action), then resolves. */
-async function stepUp() {
-  const candidates = (await mfa.listFactors()).filter((f) => f.status === 'active');
+/**
+ * Asks for a recent verification (before a sensitive action), then resolves: with one of
+ * `candidates` (the factors a refusal named, the first asked first) when given, else with any
+ * active factor.
+ */
+async function stepUp(candidates) {
+  const named = candidates?.length > 0;
+  const ways = named ? candidates : (await mfa.listFactors()).filter((f) => f.status === 'active');
   return new Promise((resolve, reject) => {
-    Object.assign(step, { ways: candidates, start: (id) => mfa.stepUp(id), done: () => { show('view-security'); resolve(); }, stepUp: true });
+    Object.assign(step, { ways, start: (id) => mfa.stepUp(id ?? (named ? ways[0].id : undefined)), done: () => { show('view-security'); resolve(); }, stepUp: true });
     step.cancel = () => { show('view-security'); reject(new Error('You cancelled: nothing was changed.')); };
     $('step-title').textContent = 'Confirm it is you';
     $('remember-line').hidden = true;
@@ -153,7 +158,7 @@ async function stepUp() {
 }
 async function challenge(factorId) {
   clear('step-error');
-  $('code').value = ''; $('recovery-form').hidden = true;
+  $('code').value = ''; $('recovery-form').hidden = true; $('temporary-form').hidden = true;
   try {
     step.challenge = await step.start(factorId);
   } catch (e) {
@@ -191,6 +196,7 @@ function alternatives(current, codes) {
     if (!step.challenge) $('alternatives').append(el('li', {}, again));
   }
   $('recovery-line').hidden = step.stepUp || codes === 0;
+  $('temporary-line').hidden = step.stepUp;
 }
 const finished = (answer) => { if (answer?.csrf_token) csrf = answer.csrf_token; return step.done(); };
 /** A refused answer: the message, and when the challenge is used up, a way to start it again. */
@@ -214,6 +220,11 @@ $('use-recovery').onclick = () => { $('recovery-form').hidden = false; $('recove
 $('recovery-form').onsubmit = (ev) => {
   ev.preventDefault();
   mfa.useRecoveryCode($('recovery-code').value).then(finished).catch(fail('step-error'));
+};
+$('use-temporary').onclick = () => { $('temporary-form').hidden = false; $('temporary-code').focus(); };
+$('temporary-form').onsubmit = (ev) => {
+  ev.preventDefault();
+  mfa.useTemporaryAccess($('temporary-code').value).then(finished).catch(fail('step-error'));
 };
 $('step-cancel').onclick = () => (step.stepUp ? step.cancel() : host.request('POST', '/api/sign-out', {}).then(() => location.reload()));
 
@@ -243,6 +254,11 @@ async function security(account) {
     return el('li', { className: 'factor' }, `${d.label} · remembered until ${new Date(d.expires_at).toLocaleDateString()} `, forget);
   }));
   $('browsers-section').hidden = browsers.length === 0;
+  $('admin-section').hidden = !me.admin;
+  // The server asks the help desk for a second factor (email does not count) whatever the
+  // sign-in asked; said here before anyone tries.
+  if (me.admin && !active.some((f) => f.kind !== 'email')) adminNeedsMfa(ADD_A_METHOD);
+  else $('admin-mfa').hidden = true;
   show('view-security');
 }
 
@@ -270,17 +286,18 @@ function factorRow(f, active) {
   remove.onclick = async () => {
     const last = f.status === 'active' && active.length === 1;
     const text = `Remove ${f.label}?` + (last ? ' This turns 2-step verification off, and your recovery codes stop working.' : '');
-    if (!(await confirmed(text))) return;
+    if (!(await confirmed(text, 'Remove'))) return;
     fresh(() => mfa.removeFactor(f.id)).then(() => { notice(last ? '2-step verification is off.' : `${f.label} was removed.`); return load(); })
       .catch((e) => notice(e.message));
   };
   li.append(rename, ' ', remove, el('br'), el('span', { className: 'muted', textContent: describe(f) }));
   return li;
 }
-function confirmed(text) {
+function confirmed(text, yes) {
   return new Promise((resolve) => {
     const dialog = $('confirm-dialog');
     $('confirm-text').textContent = text;
+    $('confirm-yes').textContent = yes;
     dialog.onclose = () => resolve(dialog.returnValue === 'yes');
     dialog.showModal();
   });
@@ -424,6 +441,117 @@ $('change-password').onclick = async () => {
     $('new-password').value = ''; notice('Your password was changed.');
   } catch (e) { fail('password-error')(e); }
 };
+
+// ---- the help desk (the administrator only; the server's admin check decides anyway):
+// find a user, their status, reset, unlock, a temporary access code shown once. Every
+// request needs the administrator's own 2-step verification in this session, whatever the
+// sign-in asked: the server says so first (`enrolment_required`, `verification_required`).
+const admin = { user: null };
+const when = (millis) => new Date(millis).toLocaleString();
+const ADD_A_METHOD = 'Add a way to sign in above (an authenticator app, a text message or a security device: email does not count), then try again.';
+/** Says that the help desk needs 2-step verification; `verify`, if given, is what "Verify now" does. */
+function adminNeedsMfa(text, verify) {
+  $('admin-mfa-text').textContent = text;
+  $('admin-verify-line').hidden = !verify;
+  $('admin-verify').onclick = verify || null;
+  $('admin-mfa').hidden = false;
+}
+/**
+ * Runs a help-desk step. Refused for want of 2-step verification, it says so: add a method
+ * that counts, or verify now (then the step runs again); other refusals show as errors.
+ */
+async function adminRun(task) {
+  clear('admin-error');
+  try {
+    await task();
+    $('admin-mfa').hidden = true;
+  } catch (e) {
+    if (e.code === 'enrolment_required') {
+      $('admin-user').hidden = true;
+      adminNeedsMfa(ADD_A_METHOD);
+    } else if (e.code === 'verification_required') {
+      $('admin-user').hidden = true;
+      adminNeedsMfa('Confirm it is you with your second step first.',
+        () => stepUp(e.details?.candidates).then(() => adminRun(task)).catch(fail('admin-error')));
+    } else fail('admin-error')(e);
+  }
+}
+function adminFactorRow(state) {
+  const f = state.factor;
+  const li = el('li', { className: 'factor' });
+  li.dataset.kind = f.kind; li.dataset.id = f.id;
+  li.append(el('strong', { className: 'name', textContent: f.label }), ' ');
+  if (f.preferred) li.append(el('span', { className: 'badge', textContent: 'Preferred' }), ' ');
+  const lock = f.status !== 'active' ? 'not finished'
+    : state.disabled ? 'turned off after too many wrong attempts'
+      : state.locked_until ? `locked until ${when(state.locked_until)}`
+        : state.failures ? `${state.failures} wrong attempts in a row` : '';
+  if (state.disabled || state.locked_until || state.failures) {
+    const unlock = el('button', { className: 'link unlock', textContent: 'Unlock' });
+    unlock.onclick = () => adminAct(() => mfa.unlockUser(admin.user, { factor: f.id }), `${f.label} is unlocked.`);
+    li.append(unlock);
+  }
+  li.append(el('br'), el('span', { className: 'muted', textContent: [describe(f), lock].filter(Boolean).join(' · ') }));
+  return li;
+}
+async function adminShow(user) {
+  clear('admin-error', 'admin-notice');
+  $('admin-issued').hidden = true; clear('admin-issued-code');
+  const s = await mfa.userStatus(user);
+  admin.user = s.user;
+  $('admin-user-name').textContent = s.user;
+  $('admin-summary').textContent = s.has_active_factor ? '2-step verification is on.' : '2-step verification is off.';
+  $('admin-factors').replaceChildren(...(s.factors.length ? s.factors.map(adminFactorRow)
+    : [el('li', { className: 'factor muted', textContent: 'No sign-in methods.' })]));
+  const codesLock = s.recovery_codes_disabled ? ' (turned off after too many wrong attempts)'
+    : s.recovery_codes_locked_until ? ` (locked until ${when(s.recovery_codes_locked_until)})` : '';
+  $('admin-codes').textContent = `${s.recovery_codes_remaining} recovery codes left${codesLock}.`;
+  $('admin-temporary').textContent = s.temporary_access_expires_at
+    ? `A temporary access code works until ${when(s.temporary_access_expires_at)}.` : 'No temporary access code.';
+  $('admin-revoke').hidden = !s.temporary_access_expires_at;
+  $('admin-user').hidden = false;
+}
+/** Runs a help-desk action on the user shown, then shows them again with `message`. */
+function adminAct(action, message) {
+  return adminRun(async () => {
+    clear('admin-notice');
+    await action();
+    await adminShow(admin.user);
+    $('admin-notice').textContent = message;
+  });
+}
+$('admin-find').onsubmit = (ev) => {
+  ev.preventDefault(); $('admin-user').hidden = true;
+  adminRun(async () => {
+    const found = await mfa.findUsers($('admin-query').value);
+    $('admin-results').replaceChildren(...found.map((s) => {
+      const open = el('button', { className: 'link', textContent: s.user });
+      open.dataset.user = s.user;
+      open.onclick = () => adminRun(() => adminShow(s.user));
+      const methods = s.factors.filter((f) => f.factor.status === 'active').length;
+      return el('li', { className: 'factor' }, open, ' ',
+        el('span', { className: 'muted', textContent: methods ? `2-step verification on · ${methods} methods` : '2-step verification off' }));
+    }));
+    if (!found.length) $('admin-error').textContent = 'No user found.';
+    if (found.length === 1) await adminShow(found[0].user);
+  });
+};
+$('admin-reset').onclick = async () => {
+  const text = `Reset ${admin.user}'s 2-step verification? Every sign-in method, recovery code and remembered browser of theirs `
+    + 'is removed: they sign in with their password alone until they set it up again.';
+  if (!(await confirmed(text, 'Reset'))) return;
+  adminAct(() => mfa.resetUser(admin.user), `${admin.user}'s 2-step verification was reset.`);
+};
+$('admin-unlock').onclick = () => adminAct(() => mfa.unlockUser(admin.user), 'Every lock was cleared.');
+$('admin-issue').onclick = () => adminRun(async () => {
+  clear('admin-notice');
+  const issued = await mfa.issueTemporaryAccess(admin.user);
+  await adminShow(admin.user);
+  $('admin-issued-code').textContent = issued.temporary_access_code;
+  $('admin-issued-until').textContent = when(issued.expires_at);
+  $('admin-issued').hidden = false;
+});
+$('admin-revoke').onclick = () => adminAct(() => mfa.revokeTemporaryAccess(admin.user), 'The temporary access code was revoked.');
 
 fillCountries($('setup-country'));
 fillCountries($('phone-country'), 'phone-hint');

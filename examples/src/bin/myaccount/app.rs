@@ -16,7 +16,7 @@ use mfa_otp::DevConsoleSender;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::accounts::Accounts;
+use crate::accounts::{self, Accounts};
 
 /// The app's state.
 #[derive(Clone)]
@@ -120,11 +120,12 @@ async fn sign_out(session: CheckedSession) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({})))
 }
 
-/// The signed-in account (behind the guard).
+/// The signed-in account (behind the guard), and whether it is the help desk's (the page
+/// then shows the administration; the endpoints ask the service's admin check anyway).
 async fn account(State(app): State<App>, session: MfaSession) -> Result<Json<Value>, ApiError> {
     let user = session.signed_in().await?.user;
     let phone = app.accounts.get(user.as_str()).await?.and_then(|a| a.phone);
-    Ok(Json(json!({ "user": user, "phone": phone })))
+    Ok(Json(json!({ "user": user, "phone": phone, "admin": user.as_str() == accounts::ADMIN })))
 }
 
 #[derive(Deserialize)]

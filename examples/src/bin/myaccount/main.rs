@@ -23,20 +23,34 @@
 //!   fresh for changes to sign-in settings (default 300); after it, the page asks again.
 //! - `--dev-outbox` (env `MYACCOUNT_DEV_OUTBOX=1`): serves the codes the development sender
 //!   "sent" as JSON at `/dev/outbox`, for automated tests. Never in production.
+//! - env `MYACCOUNT_ADMIN_PASSWORD` (an environment variable only, never on the command
+//!   line): the password of the help desk's account, `admin`, who finds users, reads their
+//!   MFA status, resets it, unlocks it and issues temporary access codes from the page. The
+//!   account always exists (nobody can sign up as `admin`); without the variable nobody can
+//!   sign in to it. The Administration section needs 2-step verification of its own: the
+//!   help desk adds a method (an authenticator app, a text message or a security device;
+//!   email does not count) and verifies it at sign-in, again after an hour.
+//! - env `MYACCOUNT_METRICS_TOKEN` (an environment variable only, at least 16 characters):
+//!   serves Prometheus metrics at `/metrics` to requests with `Authorization: Bearer
+//!   <token>`; without the variable, or without the token, `/metrics` answers 404
+//!   (`metrics.rs`).
 //!
 //! SMS and email codes are not sent anywhere: the development sender prints them (to
-//! standard error, apart from the log). Open the printed URL (`localhost`, a secure context
+//! standard error, apart from the log), in German for a browser that prefers German
+//! (`Accept-Language`), else in English. Open the printed URL (`localhost`, a secure context
 //! for WebAuthn) in a browser.
 
 mod accounts;
 mod app;
+mod metrics;
 
 use std::error::Error as StdError;
 use std::sync::{Arc, Mutex};
 
 use mfa_axum::MfaHttp;
-use mfa_core::{AeadSealer, Mfa, Settings, seal::KeyId, store::Store};
-use mfa_otp::{DevConsoleSender, EmailFactor, OobKey, SmsFactor, TotpFactor};
+use mfa_core::admin::Administrators;
+use mfa_core::{AccessPolicy, Mfa, SecretString, Settings, UserId, store::Store};
+use mfa_otp::{DevConsoleSender, EmailFactor, MessageTemplate, OobKey, SmsFactor, TotpFactor};
 use mfa_store_memory::MemoryStore;
 use mfa_store_sql::{PostgresStore, SqliteStore};
 use mfa_webauthn::WebauthnFactor;
@@ -46,6 +60,13 @@ use tower_sessions::{MemoryStore as Sessions, SessionManagerLayer, cookie::time:
 use crate::accounts::{Accounts, Database};
 
 const APP_NAME: &str = "My Account";
+
+// Codes go out in the user's language: German for a browser that prefers it (`de`, `de-CH`,
+// ...), English, built in, for everyone else.
+const SMS_DE: &str = "{code} ist Ihr Bestätigungscode für {app}. Er läuft in {minutes} Minuten ab.";
+const EMAIL_SUBJECT_DE: &str = "Ihr Bestätigungscode für {app}";
+const EMAIL_DE: &str = "Ihr Bestätigungscode für {app} lautet {code}.\n\nEr läuft in {minutes} Minuten ab. Wenn \
+                        Sie ihn nicht angefordert haben, kennt vielleicht jemand Ihr Passwort: Ändern Sie es.";
 
 struct Options {
     port: u16,
@@ -105,41 +126,6 @@ async fn open(url: &str) -> Result<(Arc<dyn Store>, Accounts), Box<dyn StdError>
     Ok((store, Accounts::open(database).await?))
 }
 
-fn sealer(hex: Option<&str>, database: &str) -> Result<AeadSealer, Box<dyn StdError>> {
-    let hex = match (hex, sqlite_path(database)) {
-        (Some(hex), _) => hex.to_owned(),
-        (None, Some(path)) => key_file(&format!("{path}.seal-key"))?,
-        (None, None) => return Ok(AeadSealer::ephemeral()?),
-    };
-    let bytes = data_encoding::HEXLOWER_PERMISSIVE.decode(hex.trim().as_bytes())?;
-    let key: [u8; 32] = bytes.try_into().map_err(|_| "the seal key must be 32 bytes (64 hex digits)")?;
-    Ok(AeadSealer::new(KeyId(1), key))
-}
-
-/// The file of a `sqlite:` URL, if it names one.
-fn sqlite_path(url: &str) -> Option<&str> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = path.split('?').next().unwrap_or(path);
-    (!path.is_empty() && path != ":memory:").then_some(path)
-}
-
-/// The sealing key kept in `file` (hex), created on first use, readable by its owner only.
-fn key_file(file: &str) -> Result<String, Box<dyn StdError>> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::read_to_string(file) {
-        Ok(hex) => return Ok(hex),
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-        Err(_) => {}
-    }
-    let mut key = [0u8; 32];
-    mfa_core::secret::fill_random(&mut key)?;
-    let hex = data_encoding::HEXLOWER.encode(&key);
-    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(file)?.write_all(hex.as_bytes())?;
-    println!("a new sealing key is kept in {file} (development only: keep production keys in a secret manager)");
-    Ok(hex)
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn StdError>> {
     tracing_subscriber::fmt().with_target(false).init();
@@ -152,33 +138,55 @@ async fn main() -> Result<(), Box<dyn StdError>> {
     };
     let origin = format!("http://localhost:{}", listener.local_addr()?.port());
 
+    let metrics = metrics::Metrics::from_env()?;
     let outbox = DevConsoleSender::new();
     let (store, accounts) = open(&o.database).await?;
+    let admin_password = std::env::var("MYACCOUNT_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+    accounts.ensure_admin(admin_password.map(SecretString::from).as_ref()).await?;
     let mut settings = Settings::default();
     if let Some(secs) = o.reauth_window {
         settings.reauth_window = std::time::Duration::from_secs(secs);
     }
     let mfa = Mfa::builder()
         .settings(settings)
-        .shared_store(store)
-        .sealer(sealer(o.seal_key.as_deref(), &o.database)?)
+        .store(metrics::MeteredStore::new(store))
+        .events(metrics::MetricsSink::new(mfa_core::TracingEventSink))
+        .sealer(mfa_examples::sealer(o.seal_key.as_deref(), &o.database)?)
         .factor(TotpFactor::new(APP_NAME)?)
-        .factor(SmsFactor::builder(outbox.clone(), OobKey::ephemeral()?).app_name(APP_NAME).build()?)
-        .factor(EmailFactor::builder(outbox.clone(), OobKey::ephemeral()?).app_name(APP_NAME).build()?)
+        .factor(
+            SmsFactor::builder(metrics::MeteredSender::new(outbox.clone()), OobKey::ephemeral()?)
+                .app_name(APP_NAME)
+                .template_for("de", MessageTemplate::new("", SMS_DE)?)
+                .build()?,
+        )
+        .factor(
+            EmailFactor::builder(metrics::MeteredSender::new(outbox.clone()), OobKey::ephemeral()?)
+                .app_name(APP_NAME)
+                .template_for("de", MessageTemplate::new(EMAIL_SUBJECT_DE, EMAIL_DE)?)
+                .build()?,
+        )
         .factor(WebauthnFactor::builder("localhost", APP_NAME, &origin).build()?)
+        .admin_check(Administrators::new([UserId::new(accounts::ADMIN)?]))
         .build()?;
-    // Plain HTTP on localhost: cookies without `Secure` (never in production).
-    let http = MfaHttp::new(mfa, accounts.clone()).insecure_cookies_for_localhost();
+    // Plain HTTP on localhost: cookies without `Secure` (never in production). The help desk
+    // needs a second factor verified in the session (mfa-axum asks that of every
+    // administrator), here within the hour.
+    let help_desk = AccessPolicy::default().max_verification_age(std::time::Duration::from_secs(60 * 60));
+    let http = MfaHttp::new(mfa, accounts.clone()).insecure_cookies_for_localhost().admin_policy(help_desk);
     let sessions = SessionManagerLayer::new(Sessions::default())
         .with_secure(false)
         .with_expiry(tower_sessions::Expiry::OnInactivity(CookieAge::hours(8)));
     let outbox = o.dev_outbox.then_some(outbox);
-    let app = app::router(app::App { http, accounts, outbox }).layer(sessions);
+    let app = app::router(app::App { http, accounts, outbox }).layer(sessions).merge(metrics.router());
 
     println!("{APP_NAME} is running at {origin}/ (database: {})", o.database);
     if o.dev_outbox {
         println!("development outbox at {origin}/dev/outbox?to=...");
     }
-    axum::serve(listener, app).await?;
+    if metrics.enabled() {
+        println!("Prometheus metrics at {origin}/metrics, for the bearer token in MYACCOUNT_METRICS_TOKEN");
+    }
+    // With connect info, the events of each request carry the client's address.
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
     Ok(())
 }

@@ -124,6 +124,7 @@ impl<S: Store + ?Sized> SetThrottle for S {
     }
 }
 
+mod accounts;
 mod ceremonies;
 mod counters;
 mod devices;
@@ -133,6 +134,7 @@ mod hot_path;
 mod housekeeping;
 mod recovery_codes;
 
+pub use accounts::*;
 pub use ceremonies::*;
 pub use counters::*;
 pub use devices::*;
@@ -214,6 +216,10 @@ macro_rules! store_conformance_tests {
                 counter_compare_and_set,
                 counter_race_has_one_winner,
                 purge_removes_only_expired_state,
+                reset_removes_everything_of_the_user_only,
+                erasure_leaves_nothing_of_the_user,
+                reset_is_atomic_against_readers,
+                coverage_counts_users,
             );
         }
     };
