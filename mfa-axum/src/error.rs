@@ -234,7 +234,9 @@ fn status_of(e: &mfa_core::Error) -> StatusCode {
     match e {
         E::NotFound => StatusCode::NOT_FOUND,
         E::AlreadyExists | E::FactorRequired => StatusCode::CONFLICT,
-        E::InvalidCode | E::Replayed | E::PossibleClone => StatusCode::UNPROCESSABLE_ENTITY,
+        E::InvalidCode | E::Replayed | E::PossibleClone | E::AuthenticatorRefused { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         E::Expired => StatusCode::GONE,
         E::Locked { .. } | E::RateLimited { .. } | E::DeliveryCapped { .. } | E::LimitReached { .. } => {
             StatusCode::TOO_MANY_REQUESTS
@@ -298,6 +300,7 @@ impl Messages for English {
             "delivery_capped" => wait("No more codes can be sent right now."),
             "limit_reached" => wait("Too many attempts are in progress."),
             "possible_clone" => "This security key may have been copied. Use another way to sign in.".into(),
+            "authenticator_refused" => "This security key or passkey is not accepted here. Try another one.".into(),
             "factor_required" => "Add a sign-in method first.".into(),
             "reauth_required" => "Enter your password again to continue.".into(),
             "mfa_required" => "Confirm it is you with a second step to continue.".into(),

@@ -66,6 +66,17 @@ pub enum Error {
     /// The assertion is refused and a clone-warning event is recorded.
     #[error("the security key's signature counter went backwards; it may have been cloned")]
     PossibleClone,
+    /// The deployment's authenticator policy does not accept this security key or passkey:
+    /// its attestation is missing or untrusted, its model is not allowed or was revoked, or
+    /// it is a synced passkey where only device-bound ones are accepted. Nothing was stored;
+    /// the refusal is an [`EventKind::AuthenticatorRefused`](crate::EventKind::AuthenticatorRefused) event.
+    #[error("this authenticator is not accepted here ({reason})")]
+    AuthenticatorRefused {
+        /// Why, as a stable snake_case word: `attestation_missing`, `attestation_untrusted`,
+        /// `aaguid_not_allowed`, `aaguid_denied`, `authenticator_revoked`,
+        /// `backup_eligible`.
+        reason: &'static str,
+    },
     /// A bound on stored state was reached ([`StateLimits`](crate::limits::StateLimits)):
     /// too many unfinished enrolments, sign-in challenges or passwordless sign-ins. Nothing
     /// was stored. Retry after `retry_after` (or finish or remove a pending enrolment).
@@ -133,6 +144,7 @@ impl Error {
     /// | `rate_limited` | [`Error::RateLimited`] |
     /// | `delivery_capped` | [`Error::DeliveryCapped`] |
     /// | `possible_clone` | [`Error::PossibleClone`] |
+    /// | `authenticator_refused` | [`Error::AuthenticatorRefused`] |
     /// | `limit_reached` | [`Error::LimitReached`] |
     /// | `factor_required` | [`Error::FactorRequired`] |
     /// | `reauth_required` | [`Error::ReauthRequired`] |
@@ -167,6 +179,7 @@ impl Error {
             Error::RateLimited { .. } => "rate_limited",
             Error::DeliveryCapped { .. } => "delivery_capped",
             Error::PossibleClone => "possible_clone",
+            Error::AuthenticatorRefused { .. } => "authenticator_refused",
             Error::LimitReached { .. } => "limit_reached",
             Error::FactorRequired => "factor_required",
             Error::ReauthRequired => "reauth_required",
@@ -193,6 +206,7 @@ impl Error {
         "rate_limited",
         "delivery_capped",
         "possible_clone",
+        "authenticator_refused",
         "limit_reached",
         "factor_required",
         "reauth_required",
@@ -262,6 +276,7 @@ mod tests {
             Error::RateLimited { retry_after: second },
             Error::DeliveryCapped { cap: DeliveryCap::User, retry_after: second },
             Error::PossibleClone,
+            Error::AuthenticatorRefused { reason: "backup_eligible" },
             Error::LimitReached { limit: StateLimit::Challenges, retry_after: second },
             Error::FactorRequired,
             Error::ReauthRequired,

@@ -166,6 +166,14 @@ pub enum EventKind {
         /// The factor.
         factor: FactorId,
     },
+    /// The deployment's authenticator policy refused a security key or passkey, at
+    /// registration or at sign-in (a model revoked since, or a policy tightened since).
+    AuthenticatorRefused {
+        /// The factor (pending, for a registration).
+        factor: FactorId,
+        /// Why: the [`Error::AuthenticatorRefused`](crate::Error::AuthenticatorRefused) reason.
+        reason: &'static str,
+    },
     /// A message was not sent because a delivery limit was reached (any of them: see
     /// [`DeliverySettings`](crate::settings::DeliverySettings)). Carries no destination and no code.
     DeliveryLimited {
@@ -397,6 +405,7 @@ impl EventSink for TracingEventSink {
             | EventKind::LimitReached { .. }
             | EventKind::ReplayRejected { .. }
             | EventKind::CloneWarning { .. }
+            | EventKind::AuthenticatorRefused { .. }
             | EventKind::AdminRefused { .. }
             | EventKind::DeliveryLimited { limit: DeliveryCap::Prefix | DeliveryCap::CostBudget, .. } => {
                 tracing::warn!(target: "mfa::audit", user, at, %actor, event = ?event.kind);

@@ -317,6 +317,7 @@ fn event_name(kind: &EventKind) -> &'static str {
         EventKind::RecoveryCodesDiscarded { .. } => "recovery_codes_discarded",
         EventKind::ReplayRejected { .. } => "replay_rejected",
         EventKind::CloneWarning { .. } => "clone_warning",
+        EventKind::AuthenticatorRefused { .. } => "authenticator_refused",
         EventKind::DeliveryLimited { .. } => "delivery_limited",
         EventKind::DeviceRemembered { .. } => "device_remembered",
         EventKind::DeviceUsed { .. } => "device_used",

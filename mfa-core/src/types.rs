@@ -306,6 +306,11 @@ pub enum Assurance {
     /// A WebAuthn credential with user verification: phishing-resistant and multi-factor
     /// on its own (a passkey).
     PhishingResistantMultiFactor,
+    /// A WebAuthn credential with user verification whose key is bound to one device: its
+    /// attestation chains to a CA the deployment trusts and it is not backup-eligible (not
+    /// a synced passkey). The strongest level; access policies can require it (NIST
+    /// SP 800-63B's hardware-bound, non-exportable key).
+    HardwareBound,
 }
 
 impl Assurance {
@@ -317,7 +322,10 @@ impl Assurance {
 
     /// True for WebAuthn-based assurance.
     pub fn is_phishing_resistant(self) -> bool {
-        matches!(self, Assurance::PhishingResistant | Assurance::PhishingResistantMultiFactor)
+        matches!(
+            self,
+            Assurance::PhishingResistant | Assurance::PhishingResistantMultiFactor | Assurance::HardwareBound
+        )
     }
 
     /// The snake_case name used in storage and events.
@@ -329,6 +337,7 @@ impl Assurance {
             Assurance::ReplayResistantOtp => "replay_resistant_otp",
             Assurance::PhishingResistant => "phishing_resistant",
             Assurance::PhishingResistantMultiFactor => "phishing_resistant_multi_factor",
+            Assurance::HardwareBound => "hardware_bound",
         }
     }
 
@@ -345,6 +354,7 @@ impl Assurance {
             "replay_resistant_otp" => Assurance::ReplayResistantOtp,
             "phishing_resistant" => Assurance::PhishingResistant,
             "phishing_resistant_multi_factor" => Assurance::PhishingResistantMultiFactor,
+            "hardware_bound" => Assurance::HardwareBound,
             _ => return Err(invalid("assurance", "unknown name")),
         })
     }

@@ -352,6 +352,9 @@ impl FactorStore for MemoryStore {
                 if let Some(marker) = update.replay_marker {
                     f.replay_marker = Some(f.replay_marker.map_or(marker, |m| m.max(marker)));
                 }
+                if let Some(assurance) = update.assurance {
+                    f.assurance = assurance;
+                }
                 Some(f.clone())
             })
             .flatten();
@@ -750,6 +753,7 @@ impl Store for MemoryStore {
                     let before = data.devices.len();
                     data.devices.retain(|_, d| now < d.expires_at);
                     removed += (before - data.devices.len()) as u64;
+                    let before = gone.len();
                     data.factors.retain(|f| {
                         let keep = !f.is_expired(now);
                         if !keep {
@@ -757,6 +761,14 @@ impl Store for MemoryStore {
                         }
                         keep
                     });
+                    // The failure counters of the expired enrolments go with them.
+                    for record in &gone[before..] {
+                        let scope = ThrottleScope::Factor(record.id);
+                        if data.throttle(&scope) != ThrottleState::default() {
+                            data.set_throttle(&scope, ThrottleState::default());
+                            removed += 1;
+                        }
+                    }
                 }
             }
             removed += gone.len() as u64;

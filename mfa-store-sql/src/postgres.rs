@@ -11,11 +11,11 @@ use sqlx::{Postgres, Row, Transaction};
 use crate::codec::{factor_from_row, throttle_from_row};
 use crate::error::db_err;
 use crate::statements::{
-    Migration, POSTGRES_ACCEPT, POSTGRES_BEGIN_ATTEMPT, POSTGRES_LOCK_MIGRATION, POSTGRES_LOCK_USER,
+    Migration, POSTGRES_PURGE_PENDING_FACTOR_THROTTLES, POSTGRES_ACCEPT, POSTGRES_BEGIN_ATTEMPT, POSTGRES_LOCK_MIGRATION, POSTGRES_LOCK_USER,
 };
 
 /// The implementation of [`Store`](mfa_core::store::Store), `migrate` and `schema_version`
-/// shared with SQLite, compiled for PostgreSQL with the three names below.
+/// shared with SQLite, compiled for PostgreSQL with the four names below.
 #[path = "store/mod.rs"]
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend, on purpose")]
 mod store;
@@ -25,6 +25,9 @@ type Backend = PostgresStore;
 
 /// The database `store` runs on.
 type Db = Postgres;
+
+/// Deletes the failure counters of the pending factors a purge deletes.
+const PURGE_PENDING_FACTOR_THROTTLES: &str = POSTGRES_PURGE_PENDING_FACTOR_THROTTLES;
 
 /// The embedded migrations, in order.
 const MIGRATIONS: &[Migration] = &[

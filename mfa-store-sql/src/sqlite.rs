@@ -12,12 +12,12 @@ use sqlx::{Sqlite, Transaction};
 use crate::codec::{factor_from_row, throttle_from_row};
 use crate::error::db_err;
 use crate::statements::{
-    Migration, SQLITE_ACCEPT_FACTOR, SQLITE_BEGIN_IMMEDIATE, SQLITE_CLEAR_THROTTLE, SQLITE_COUNT_FIRST_ATTEMPT,
+    Migration, SQLITE_PURGE_PENDING_FACTOR_THROTTLES, SQLITE_ACCEPT_FACTOR, SQLITE_BEGIN_IMMEDIATE, SQLITE_CLEAR_THROTTLE, SQLITE_COUNT_FIRST_ATTEMPT,
     SQLITE_FACTOR_WITH_THROTTLE, SQLITE_TAKE_LIVE_CEREMONY,
 };
 
 /// The implementation of [`Store`](mfa_core::store::Store), `migrate` and `schema_version`
-/// shared with PostgreSQL, compiled for SQLite with the three names below.
+/// shared with PostgreSQL, compiled for SQLite with the four names below.
 #[path = "store/mod.rs"]
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend, on purpose")]
 mod store;
@@ -27,6 +27,9 @@ type Backend = SqliteStore;
 
 /// The database `store` runs on.
 type Db = Sqlite;
+
+/// Deletes the failure counters of the pending factors a purge deletes.
+const PURGE_PENDING_FACTOR_THROTTLES: &str = SQLITE_PURGE_PENDING_FACTOR_THROTTLES;
 
 /// The embedded migrations, in order.
 const MIGRATIONS: &[Migration] = &[

@@ -49,8 +49,9 @@ pub(crate) const UPDATE_FACTOR: &str = concat!(
      secret_key_id = COALESCE($3, secret_key_id), secret_ciphertext = COALESCE($4, secret_ciphertext), \
      data = COALESCE($5, data), details = COALESCE($6, details), enrolment = COALESCE($7, enrolment), \
      lookup_key = COALESCE($8, lookup_key), \
-     replay_marker = CASE WHEN replay_marker IS NULL OR replay_marker < $9 THEN $9 ELSE replay_marker END \
-     WHERE user_id = $10 AND id = $11 RETURNING ",
+     replay_marker = CASE WHEN replay_marker IS NULL OR replay_marker < $9 THEN $9 ELSE replay_marker END, \
+     assurance = COALESCE($10, assurance) \
+     WHERE user_id = $11 AND id = $12 RETURNING ",
     factor_columns!()
 );
 
@@ -438,12 +439,27 @@ pub(crate) const DELETE_AUDIT_EVENTS_BEFORE: &str = "DELETE FROM mfa_audit_event
 
 /// Deletes what expired at `$1`: counters, ceremonies, remembered devices, and pending
 /// factors (which frees their lookup keys).
+/// The factor delete comes last: the backend's `PURGE_PENDING_FACTOR_THROTTLES` runs just
+/// before it, removing the failure counters of the pending factors it is about to delete.
 pub(crate) const PURGE_EXPIRED: [&str; 4] = [
     "DELETE FROM mfa_counters WHERE expires_at IS NOT NULL AND expires_at <= $1",
     "DELETE FROM mfa_ceremonies WHERE expires_at <= $1",
     "DELETE FROM mfa_device_tokens WHERE expires_at <= $1",
     "DELETE FROM mfa_factors WHERE status = 'pending' AND (expires_at IS NULL OR expires_at <= $1)",
 ];
+
+/// SQLite: deletes the failure counters (`factor:<hex id>`) of the pending factors that
+/// expired at `$1`, which the last statement of [`PURGE_EXPIRED`] then deletes.
+#[cfg(feature = "sqlite")]
+pub(crate) const SQLITE_PURGE_PENDING_FACTOR_THROTTLES: &str = "DELETE FROM mfa_throttles \
+     WHERE (user_id, scope) IN (SELECT user_id, 'factor:' || lower(hex(id)) FROM mfa_factors \
+     WHERE status = 'pending' AND (expires_at IS NULL OR expires_at <= $1))";
+
+/// PostgreSQL: as [`SQLITE_PURGE_PENDING_FACTOR_THROTTLES`].
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES_PURGE_PENDING_FACTOR_THROTTLES: &str = "DELETE FROM mfa_throttles \
+     WHERE (user_id, scope) IN (SELECT user_id, 'factor:' || encode(id, 'hex') FROM mfa_factors \
+     WHERE status = 'pending' AND (expires_at IS NULL OR expires_at <= $1))";
 
 /// One embedded migration: a script of statements bringing the schema to `version`.
 #[derive(Debug)]

@@ -463,6 +463,10 @@ impl Mfa {
                 self.emit(user, now, EventKind::CloneWarning { factor: record.id }).await;
                 return failed(Error::PossibleClone).await;
             }
+            Err(Error::AuthenticatorRefused { reason }) => {
+                self.emit(user, now, EventKind::AuthenticatorRefused { factor: record.id, reason }).await;
+                return Err(Error::AuthenticatorRefused { reason });
+            }
             Err(e) => return Err(e),
         };
         let assurance = outcome.assurance.unwrap_or(record.assurance);

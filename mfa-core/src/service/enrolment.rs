@@ -241,15 +241,24 @@ impl Mfa {
                 .await;
                 return Err(Error::InvalidCode);
             }
+            Err(Error::AuthenticatorRefused { reason }) => {
+                // The ceremony's one attempt is spent: the browser must start again.
+                self.emit(user, now, EventKind::AuthenticatorRefused { factor: record.id, reason }).await;
+                return Err(Error::AuthenticatorRefused { reason });
+            }
             Err(e) => return Err(e),
         };
         if let Some(cid) = &record.enrolment {
             inner.store.take_ceremony(Some(user), cid, now).await?.ok_or(Error::Expired)?;
         }
+        // The adapter may report a different assurance than it planned (a passkey whose
+        // attestation shows it is device-bound): the record keeps what was proven.
+        let assurance = outcome.assurance.filter(|a| *a != record.assurance);
         let has_update = outcome.data.is_some()
             || outcome.details.is_some()
             || outcome.lookup_key.is_some()
-            || outcome.replay_marker.is_some();
+            || outcome.replay_marker.is_some()
+            || assurance.is_some();
         if has_update {
             // A lookup key another factor holds (a credential registered twice) is refused.
             // The enrolment code's step is used up before activation, so it can never sign
@@ -260,6 +269,7 @@ impl Mfa {
                 lookup_key: outcome.lookup_key,
                 replay_marker: outcome.replay_marker,
                 last_used_at: outcome.replay_marker.map(|_| now),
+                assurance,
                 ..FactorUpdate::default()
             };
             inner.store.update_factor(user, &record.id, &update).await?;

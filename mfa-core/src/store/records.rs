@@ -154,6 +154,10 @@ pub struct FactorUpdate {
     /// factor, so no interruption can leave an active factor whose enrolment code could
     /// still sign in.
     pub replay_marker: Option<u64>,
+    /// A new assurance, set when an enrolment finishes: what the registered credential
+    /// turned out to prove (a passkey attested as device-bound is
+    /// [`Assurance::HardwareBound`](crate::Assurance::HardwareBound)).
+    pub assurance: Option<Assurance>,
 }
 
 /// Whether a ceremony belongs to an enrolment or a sign-in challenge.

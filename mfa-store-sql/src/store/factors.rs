@@ -10,7 +10,7 @@ use mfa_core::store::{
     AcceptOutcome, Acceptance, FactorAttempt, FactorPlan, FactorRecord, FactorStore, FactorUpdate, StoreError,
     StoreResult, ThrottleScope,
 };
-use mfa_core::{FactorId, FactorKind, Timestamp, UserId};
+use mfa_core::{Assurance, FactorId, FactorKind, Timestamp, UserId};
 
 use super::{Backend, commit, execute, fetch_all, fetch_optional};
 use crate::codec::{details_to_db, factor_from_row, marker_to_db, opt_millis};
@@ -64,8 +64,9 @@ impl FactorStore for Backend {
     /// One conditional `UPDATE` whose NULL arguments leave their columns as they are: atomic,
     /// and a lookup-key conflict fails the whole statement.
     async fn update_factor(&self, user: &UserId, id: &FactorId, update: &FactorUpdate) -> StoreResult<FactorRecord> {
-        let FactorUpdate { label, last_used_at, secret, data, details, enrolment, lookup_key, replay_marker, .. } =
-            update;
+        let FactorUpdate {
+            label, last_used_at, secret, data, details, enrolment, lookup_key, replay_marker, assurance, ..
+        } = update;
         let changes_nothing = label.is_none()
             && last_used_at.is_none()
             && secret.is_none()
@@ -73,7 +74,8 @@ impl FactorStore for Backend {
             && details.is_none()
             && enrolment.is_none()
             && lookup_key.is_none()
-            && replay_marker.is_none();
+            && replay_marker.is_none()
+            && assurance.is_none();
         if changes_nothing {
             return self.get_factor(user, id).await?.ok_or(StoreError::NotFound);
         }
@@ -87,6 +89,7 @@ impl FactorStore for Backend {
             .bind(enrolment.as_ref().map(|c| &c.as_bytes()[..]))
             .bind(lookup_key.as_deref())
             .bind(replay_marker.map(marker_to_db))
+            .bind(assurance.map(Assurance::as_str))
             .bind(user.as_str())
             .bind(&id.as_bytes()[..]);
         let rows = fetch_all(&self.pool, query).await?;

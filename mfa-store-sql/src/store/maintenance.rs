@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use mfa_core::Timestamp;
 use mfa_core::store::{Store, StoreError, StoreResult};
 
-use super::{Backend, MIGRATIONS, commit, execute, execute_script, fetch_one, fetch_optional};
+use super::{Backend, MIGRATIONS, PURGE_PENDING_FACTOR_THROTTLES, commit, execute, execute_script, fetch_one, fetch_optional};
 use crate::codec::{Columns, now_millis};
-use crate::error::SchemaTooNew;
+use crate::error::{SchemaTooNew, db_err};
 use crate::statements::{
     CREATE_SCHEMA_VERSION_TABLE, INSERT_SCHEMA_VERSION, PROBE_SCHEMA_VERSION_TABLE, PURGE_EXPIRED,
     SELECT_SCHEMA_VERSION,
@@ -55,10 +55,15 @@ impl Backend {
 impl Store for Backend {
     /// Deletes everything that expired at `now`, returning how many rows went.
     async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
+        // One transaction, so the failure counters of the expired enrolments go with them
+        // (nothing else would ever remove them).
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let [counters, ceremonies, devices, factors] = PURGE_EXPIRED;
         let mut removed = 0;
-        for sql in PURGE_EXPIRED {
-            removed += execute(&self.pool, sqlx::query(sql).bind(now.unix_millis())).await?;
+        for sql in [counters, ceremonies, devices, PURGE_PENDING_FACTOR_THROTTLES, factors] {
+            removed += execute(&mut *tx, sqlx::query(sql).bind(now.unix_millis())).await?;
         }
+        commit(tx).await?;
         Ok(removed)
     }
 }

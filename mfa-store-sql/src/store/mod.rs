@@ -9,7 +9,9 @@
 //!   transaction of the same user (on SQLite, every writer), and `begin_migration(&self)`,
 //!   one excluding concurrent migrations;
 //! - `Db`: its [`sqlx::Database`];
-//! - `MIGRATIONS`: its embedded migrations, in order.
+//! - `MIGRATIONS`: its embedded migrations, in order;
+//! - `PURGE_PENDING_FACTOR_THROTTLES`: its statement deleting the failure counters of the
+//!   pending factors a purge deletes.
 //!
 //! The code is written once against those names and compiled with concrete types, so it
 //! needs no trait bounds over sqlx's generic interfaces. Statements come from
@@ -31,7 +33,7 @@ use mfa_core::store::{Acceptance, StoreResult};
 use mfa_core::{FactorId, UserId};
 use sqlx::{Executor, Transaction};
 
-use super::{Backend, Db, MIGRATIONS};
+use super::{Backend, Db, MIGRATIONS, PURGE_PENDING_FACTOR_THROTTLES};
 use crate::codec::{details_to_db, marker_to_db};
 use crate::error::db_err;
 

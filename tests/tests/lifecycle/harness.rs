@@ -1169,6 +1169,15 @@ impl Harness {
         let ok = real == Outcome::Ok;
         self.help_desk(op, real, snapshots)?;
         self.after_reset(op, ok)?;
+        // 11: a purge leaves no failure counter of a factor the store no longer holds.
+        if *op == Op::Purge {
+            for u in [U::Alice, U::Bob] {
+                let orphaned = self.orphaned_counters(u);
+                if !orphaned.is_empty() {
+                    return Err(format!("invariant 11: the purge left counters of {u:?}'s gone factors: {orphaned:?}"));
+                }
+            }
+        }
         // 10: nothing a password alone produced counts as a second factor.
         let fresh_op = match *op {
             Op::StartEnrolment { user, actor, .. }

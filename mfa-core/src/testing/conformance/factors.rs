@@ -74,6 +74,11 @@ pub async fn update_changes_only_named_fields<S: Store + ?Sized>(store: Arc<S>) 
     assert_eq!(got.details, details);
     assert_eq!(got.enrolment, Some(cid));
     assert_eq!(got.label, "Phone");
+    let stronger = FactorUpdate { assurance: Some(Assurance::HardwareBound), ..FactorUpdate::default() };
+    let got = store.update_factor(&alice, &r.id, &stronger).await.unwrap();
+    assert_eq!(got.assurance, Assurance::HardwareBound);
+    assert_eq!((got.label.as_str(), got.details.clone()), ("Phone", details));
+    assert_eq!(store.get_factor(&alice, &r.id).await.unwrap().unwrap().assurance, Assurance::HardwareBound);
     let missing = FactorId::random().unwrap();
     assert!(matches!(store.update_factor(&alice, &missing, &update).await, Err(StoreError::NotFound)));
 }

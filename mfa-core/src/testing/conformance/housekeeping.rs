@@ -31,6 +31,11 @@ pub async fn purge_removes_only_expired_state<S: Store + ?Sized>(store: Arc<S>) 
     expired_device.expires_at = T0.saturating_add(Duration::from_secs(60));
     store.insert_device_token(&expired_device).await.unwrap();
     store.insert_device_token(&fresh_device).await.unwrap();
+    // Failure counters: the expired enrolment's goes with it (nothing else would remove it),
+    // the live ones stay.
+    store.set_throttle_for_test(&alice, &ThrottleScope::Factor(old_pending.id)).await;
+    store.set_throttle_for_test(&alice, &ThrottleScope::Factor(fresh_pending.id)).await;
+    store.set_throttle_for_test(&alice, &ThrottleScope::Factor(keep_active.id)).await;
     let removed = store.purge_expired(clock.now()).await.unwrap();
     assert!(removed >= 4, "removed {removed}");
     assert_eq!(store.get_device_token(&alice, &expired_device.id).await.unwrap(), None, "expired device purged");
@@ -42,6 +47,10 @@ pub async fn purge_removes_only_expired_state<S: Store + ?Sized>(store: Arc<S>) 
     assert_eq!(store.find_factor_by_lookup_key(freed).await.unwrap(), None, "its lookup key is freed");
     assert!(store.get_factor(&alice, &keep_active.id).await.unwrap().is_some());
     assert!(store.get_factor(&alice, &fresh_pending.id).await.unwrap().is_some());
+    let [old, fresh, kept] = [old_pending.id, fresh_pending.id, keep_active.id].map(ThrottleScope::Factor);
+    assert_eq!(store.get_throttle(&alice, &old).await.unwrap(), ThrottleState::default(), "the expired enrolment's");
+    assert_eq!(store.get_throttle(&alice, &fresh).await.unwrap().failures, 3);
+    assert_eq!(store.get_throttle(&alice, &kept).await.unwrap().failures, 3);
     assert!(store.take_ceremony(Some(&alice), &fresh_ceremony.id, clock.now()).await.unwrap().is_some());
     // The expired ceremony is gone even for a caller with an old clock.
     assert_eq!(store.take_ceremony(Some(&alice), &old_ceremony.id, T0).await.unwrap(), None);
