@@ -11,7 +11,8 @@ use sqlx::{Postgres, Row, Transaction};
 use crate::codec::{factor_from_row, throttle_from_row};
 use crate::error::db_err;
 use crate::statements::{
-    Migration, POSTGRES_PURGE_PENDING_FACTOR_THROTTLES, POSTGRES_ACCEPT, POSTGRES_BEGIN_ATTEMPT, POSTGRES_LOCK_MIGRATION, POSTGRES_LOCK_USER,
+    Migration, POSTGRES_ACCEPT, POSTGRES_BEGIN_ATTEMPT, POSTGRES_LOCK_MIGRATION, POSTGRES_LOCK_USER,
+    POSTGRES_PURGE_PENDING_FACTOR_THROTTLES,
 };
 
 /// The implementation of [`Store`](mfa_core::store::Store), `migrate` and `schema_version`

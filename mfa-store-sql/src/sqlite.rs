@@ -12,8 +12,8 @@ use sqlx::{Sqlite, Transaction};
 use crate::codec::{factor_from_row, throttle_from_row};
 use crate::error::db_err;
 use crate::statements::{
-    Migration, SQLITE_PURGE_PENDING_FACTOR_THROTTLES, SQLITE_ACCEPT_FACTOR, SQLITE_BEGIN_IMMEDIATE, SQLITE_CLEAR_THROTTLE, SQLITE_COUNT_FIRST_ATTEMPT,
-    SQLITE_FACTOR_WITH_THROTTLE, SQLITE_TAKE_LIVE_CEREMONY,
+    Migration, SQLITE_ACCEPT_FACTOR, SQLITE_BEGIN_IMMEDIATE, SQLITE_CLEAR_THROTTLE, SQLITE_COUNT_FIRST_ATTEMPT,
+    SQLITE_FACTOR_WITH_THROTTLE, SQLITE_PURGE_PENDING_FACTOR_THROTTLES, SQLITE_TAKE_LIVE_CEREMONY,
 };
 
 /// The implementation of [`Store`](mfa_core::store::Store), `migrate` and `schema_version`

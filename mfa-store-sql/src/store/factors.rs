@@ -65,7 +65,16 @@ impl FactorStore for Backend {
     /// and a lookup-key conflict fails the whole statement.
     async fn update_factor(&self, user: &UserId, id: &FactorId, update: &FactorUpdate) -> StoreResult<FactorRecord> {
         let FactorUpdate {
-            label, last_used_at, secret, data, details, enrolment, lookup_key, replay_marker, assurance, ..
+            label,
+            last_used_at,
+            secret,
+            data,
+            details,
+            enrolment,
+            lookup_key,
+            replay_marker,
+            assurance,
+            ..
         } = update;
         let changes_nothing = label.is_none()
             && last_used_at.is_none()

@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use mfa_core::Timestamp;
 use mfa_core::store::{Store, StoreError, StoreResult};
 
-use super::{Backend, MIGRATIONS, PURGE_PENDING_FACTOR_THROTTLES, commit, execute, execute_script, fetch_one, fetch_optional};
+use super::{
+    Backend, MIGRATIONS, PURGE_PENDING_FACTOR_THROTTLES, commit, execute, execute_script, fetch_one, fetch_optional,
+};
 use crate::codec::{Columns, now_millis};
 use crate::error::{SchemaTooNew, db_err};
 use crate::statements::{
