@@ -75,9 +75,15 @@
 //!   refused as [`Error::PossibleClone`] and recorded as a clone-warning event.
 //! - No webauthn-rs type appears in this crate's public API.
 
+mod metadata;
+mod policy;
+
+pub use metadata::{Metadata, MetadataEntry};
+pub use policy::{Admission, AuthenticatorPolicy};
+
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use mfa_core::adapter::{
@@ -85,14 +91,14 @@ use mfa_core::adapter::{
     Prompt, Proof, ProofOutcome, ProofStep, VerifyInput,
 };
 use mfa_core::store::FactorRecord;
-use mfa_core::{Assurance, Error, FactorKind, Result, SecretBytes, UserId};
+use mfa_core::{Assurance, Error, FactorKind, Result, SecretBytes, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{
     AuthenticationResult, DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
     PublicKeyCredential, RegisterPublicKeyCredential, SecurityKey, SecurityKeyAuthentication, SecurityKeyRegistration,
     Url, Uuid, Webauthn, WebauthnBuilder, WebauthnError,
 };
-use webauthn_rs_proto::{ResidentKeyRequirement, UserVerificationPolicy};
+use webauthn_rs_proto::{AttestationConveyancePreference, ResidentKeyRequirement, UserVerificationPolicy};
 
 /// Default lifetime of a ceremony (the browser's timeout too).
 pub const DEFAULT_CEREMONY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -112,6 +118,7 @@ pub struct WebauthnFactor {
     webauthn: Arc<Webauthn>,
     rp_id: String,
     timeout: Duration,
+    policy: Arc<AuthenticatorPolicy>,
 }
 
 impl fmt::Debug for WebauthnFactor {
@@ -120,6 +127,7 @@ impl fmt::Debug for WebauthnFactor {
             .field("rp_id", &self.rp_id)
             .field("origins", &self.webauthn.get_allowed_origins().iter().map(Url::as_str).collect::<Vec<_>>())
             .field("timeout", &self.timeout)
+            .field("policy", &self.policy)
             .finish()
     }
 }
@@ -132,7 +140,9 @@ pub struct WebauthnFactorBuilder {
     rp_name: String,
     origin: String,
     extra_origins: Vec<String>,
+    allow_subdomains: bool,
     timeout: Duration,
+    policy: AuthenticatorPolicy,
 }
 
 impl WebauthnFactor {
@@ -145,7 +155,9 @@ impl WebauthnFactor {
             rp_name: rp_name.to_owned(),
             origin: origin.to_owned(),
             extra_origins: Vec::new(),
+            allow_subdomains: false,
             timeout: DEFAULT_CEREMONY_TIMEOUT,
+            policy: AuthenticatorPolicy::any(),
         }
     }
 
@@ -164,6 +176,14 @@ impl WebauthnFactor {
         Uuid::from_bytes(bytes)
     }
 
+    /// Asks for `direct` attestation when the policy reads it: otherwise browsers strip the
+    /// statement (and some the model). Only the request changes; the state is webauthn-rs's.
+    fn ask_attestation(&self, options: &mut webauthn_rs_proto::PublicKeyCredentialCreationOptions) {
+        if self.policy.wants_attestation() {
+            options.attestation = Some(AttestationConveyancePreference::Direct);
+        }
+    }
+
     fn ceremony(&self, state: &State) -> Result<CeremonyPlan> {
         let payload = serde_json::to_vec(state).map_err(|e| Error::Backend(Box::new(e)))?;
         Ok(CeremonyPlan::new(payload).ttl(self.timeout).max_attempts(1))
@@ -171,10 +191,27 @@ impl WebauthnFactor {
 }
 
 impl WebauthnFactorBuilder {
-    /// Allows another exact origin (scheme, host and port must match), e.g. a second port
-    /// in development or a login subdomain.
+    /// Allows another exact origin (scheme, host and port must match): a login subdomain
+    /// (`https://login.example.com`), a second port in development, or a mobile app's
+    /// origin (`android:apk-key-hash:<base64url SHA-256 of the signing certificate>`). Every
+    /// other origin is refused. One relying party (one RP id) serves them all: a passkey
+    /// registered on one origin signs in on the others.
     pub fn allow_origin(mut self, origin: &str) -> Self {
         self.extra_origins.push(origin.to_owned());
+        self
+    }
+
+    /// Also accepts every subdomain of the listed origins' hosts (same scheme and port).
+    /// Default off: list each origin instead, unless subdomains are created dynamically
+    /// (one per tenant) and all of them are yours.
+    pub fn allow_subdomains(mut self, on: bool) -> Self {
+        self.allow_subdomains = on;
+        self
+    }
+
+    /// Which authenticators to accept (default [`AuthenticatorPolicy::any`]).
+    pub fn policy(mut self, policy: AuthenticatorPolicy) -> Self {
+        self.policy = policy;
         self
     }
 
@@ -188,8 +225,8 @@ impl WebauthnFactorBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for an origin that is not a URL, an origin whose host is not the
-    /// RP id or under it, an IP-literal RP id, or a timeout outside 1 s–10 minutes.
+    /// [`Error::Config`] for an origin that is not a URL, a first origin whose host is not
+    /// the RP id or under it, an IP-literal RP id, or a timeout outside 1 s–10 minutes.
     pub fn build(self) -> Result<WebauthnFactor> {
         let bad_origin = |_| Error::Config("invalid WebAuthn origin URL");
         let origin = Url::parse(&self.origin).map_err(bad_origin)?;
@@ -199,12 +236,18 @@ impl WebauthnFactorBuilder {
         let mut builder = WebauthnBuilder::new(&self.rp_id, &origin)
             .map_err(|_| Error::Config("the WebAuthn origin does not match the RP id"))?
             .rp_name(&self.rp_name)
+            .allow_subdomains(self.allow_subdomains)
             .timeout(self.timeout);
         for extra in &self.extra_origins {
             builder = builder.append_allowed_origin(&Url::parse(extra).map_err(bad_origin)?);
         }
         let webauthn = builder.build().map_err(|_| Error::Config("invalid WebAuthn configuration"))?;
-        Ok(WebauthnFactor { webauthn: Arc::new(webauthn), rp_id: self.rp_id, timeout: self.timeout })
+        Ok(WebauthnFactor {
+            webauthn: Arc::new(webauthn),
+            rp_id: self.rp_id,
+            timeout: self.timeout,
+            policy: Arc::new(self.policy),
+        })
     }
 }
 
@@ -260,16 +303,17 @@ fn parse<T: serde::de::DeserializeOwned + Send + Sync + 'static>(proof: &Proof) 
 
 /// The AAGUID in a registration's authenticator data, unless it is all zeros (U2F keys,
 /// and passkeys that hide their model).
-fn aaguid(reg: &RegisterPublicKeyCredential) -> Option<String> {
+pub(crate) fn aaguid_uuid(reg: &RegisterPublicKeyCredential) -> Option<Uuid> {
     use std::collections::BTreeMap;
     let object: BTreeMap<String, serde_cbor_2::Value> =
         serde_cbor_2::from_slice(&reg.response.attestation_object).ok()?;
     let Some(serde_cbor_2::Value::Bytes(auth_data)) = object.get("authData") else { return None };
-    let raw = auth_data.get(37..53)?;
-    if raw.iter().all(|b| *b == 0) {
-        return None;
-    }
-    Uuid::from_slice(raw).ok().map(|u| u.hyphenated().to_string())
+    Uuid::from_slice(auth_data.get(37..53)?).ok().filter(|u| !u.is_nil())
+}
+
+/// The service clock's time, for certificate validity.
+fn system_time(now: Timestamp) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(now.unix_millis()).unwrap_or(0))
 }
 
 /// The parts of a stored credential (webauthn-rs's JSON) that summaries and the clone check
@@ -296,12 +340,35 @@ fn stored_parts(credential: &[u8]) -> CredentialParts {
     serde_json::from_slice::<StoredParts>(credential).map(|s| s.cred).unwrap_or_default()
 }
 
-/// Summary details from a stored credential (its JSON) and the known AAGUID.
-fn details(credential: &[u8], aaguid: Option<String>) -> Vec<(String, String)> {
+/// What the policy established at registration, kept in the factor's details: the model,
+/// its name, and the trusted root its attestation chains to.
+#[derive(Default)]
+struct Provenance {
+    aaguid: Option<String>,
+    name: Option<String>,
+    root: Option<String>,
+}
+
+impl Provenance {
+    fn of(record: &FactorRecord) -> Provenance {
+        let get = |key: &str| record.details.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        Provenance { aaguid: get("aaguid"), name: get("authenticator"), root: get("attestation_root") }
+    }
+}
+
+/// Summary details from a stored credential (its JSON) and what the policy established.
+fn details(credential: &[u8], provenance: &Provenance) -> Vec<(String, String)> {
     let cred = stored_parts(credential);
     let mut out = Vec::new();
-    if let Some(aaguid) = aaguid {
-        out.push(("aaguid".to_owned(), aaguid));
+    if let Some(aaguid) = &provenance.aaguid {
+        out.push(("aaguid".to_owned(), aaguid.clone()));
+    }
+    if let Some(name) = &provenance.name {
+        out.push(("authenticator".to_owned(), name.clone()));
+    }
+    out.push(("attested".to_owned(), provenance.root.is_some().to_string()));
+    if let Some(root) = &provenance.root {
+        out.push(("attestation_root".to_owned(), root.clone()));
     }
     let transports: Vec<&str> = cred.transports.iter().flatten().filter_map(serde_json::Value::as_str).collect();
     if !transports.is_empty() {
@@ -325,10 +392,6 @@ fn details(credential: &[u8], aaguid: Option<String>) -> Vec<(String, String)> {
 
 fn decode<T: serde::de::DeserializeOwned>(data: &[u8]) -> Result<T> {
     serde_json::from_slice(data).map_err(corrupt)
-}
-
-fn known_aaguid(record: &FactorRecord) -> Option<String> {
-    record.details.iter().find(|(k, _)| k == "aaguid").map(|(_, v)| v.clone())
 }
 
 /// The user's active credentials of one family, decoded from their records.
@@ -361,13 +424,21 @@ impl WebauthnFactor {
         }
         update(&mut credential, result);
         let data = serde_json::to_vec(&credential).map_err(corrupt)?;
-        let assurance = if is_passkey(&record.kind) && result.user_verified() {
-            Assurance::PhishingResistantMultiFactor
-        } else {
-            Assurance::PhishingResistant
+        // The policy again, on what the authenticator reports now (backup eligibility may
+        // have appeared) and on what registration established.
+        let mut provenance = Provenance::of(record);
+        let backup_eligible = stored_parts(&data).backup_eligible.unwrap_or(false);
+        self.policy.check_sign_in(provenance.aaguid.as_deref(), backup_eligible, provenance.root.as_deref())?;
+        if let Some(name) = self.policy.name_of(provenance.aaguid.as_deref()) {
+            provenance.name = Some(name);
+        }
+        let assurance = match (is_passkey(&record.kind) && result.user_verified(), provenance.root.is_some()) {
+            (true, true) if !backup_eligible => Assurance::HardwareBound,
+            (true, _) => Assurance::PhishingResistantMultiFactor,
+            (false, _) => Assurance::PhishingResistant,
         };
         let mut outcome = ProofOutcome::default();
-        outcome.details = Some(details(&data, known_aaguid(record)));
+        outcome.details = Some(details(&data, &provenance));
         outcome.data = Some(data);
         outcome.assurance = Some(assurance);
         Ok(outcome)
@@ -439,6 +510,7 @@ impl FactorAdapter for WebauthnFactor {
                 selection.resident_key = Some(ResidentKeyRequirement::Required);
                 selection.require_resident_key = true;
             }
+            self.ask_attestation(&mut options.public_key);
             (options_prompt(&options)?, State::PasskeyRegistration(state), Assurance::PhishingResistantMultiFactor)
         } else {
             let (mut options, state) = self
@@ -466,6 +538,7 @@ impl FactorAdapter for WebauthnFactor {
             if let Some(extensions) = options.public_key.extensions.as_mut() {
                 extensions.cred_protect = None;
             }
+            self.ask_attestation(&mut options.public_key);
             if *ctx.kind == FactorKind::OLDER_DEVICE {
                 // U2F-era keys cannot verify the user: do not ask them to.
                 if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
@@ -479,7 +552,7 @@ impl FactorAdapter for WebauthnFactor {
         Ok(plan)
     }
 
-    async fn finish_enrolment(&self, _ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome> {
+    async fn finish_enrolment(&self, ctx: &FactorContext<'_>, input: VerifyInput<'_>) -> Result<ProofOutcome> {
         let registration = parse::<RegisterPublicKeyCredential>(input.proof)?;
         let ceremony = input.ceremony.ok_or(Error::Expired)?;
         let state: State = serde_json::from_slice(&ceremony.payload).map_err(corrupt)?;
@@ -495,10 +568,18 @@ impl FactorAdapter for WebauthnFactor {
             }
             _ => return Err(Error::Expired),
         };
+        // The deployment's policy, on the verified credential.
+        let stored: policy::Stored = serde_json::from_slice(&data).map_err(corrupt)?;
+        let admission = self.policy.admit(aaguid_uuid(&registration), &stored.cred, system_time(ctx.now))?;
+        let device_bound = admission.device_bound();
+        let provenance = Provenance { aaguid: admission.aaguid, name: admission.name, root: admission.root };
         let mut outcome = ProofOutcome::default();
-        outcome.details = Some(details(&data, aaguid(&registration)));
+        outcome.details = Some(details(&data, &provenance));
         outcome.data = Some(data);
         outcome.lookup_key = Some(b64(&credential_id));
+        if is_passkey(kind) && stored.cred.user_verified && device_bound {
+            outcome.assurance = Some(Assurance::HardwareBound);
+        }
         Ok(outcome)
     }
 
