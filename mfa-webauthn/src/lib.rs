@@ -36,6 +36,53 @@
 //! [`Mfa::finish_passwordless`](mfa_core::Mfa::finish_passwordless); the result names the
 //! user. Only passkeys that verified the user get in that way.
 //!
+//! # Which authenticators: the policy
+//!
+//! [`AuthenticatorPolicy`] (set with [`WebauthnFactorBuilder::policy`]) decides which
+//! authenticators a deployment accepts. The default accepts any whose registration
+//! verifies. A deployment can:
+//!
+//! - require attestation chaining to listed roots;
+//! - allow or deny models by AAGUID;
+//! - read the FIDO Metadata Service blob ([`Metadata`]), to name models in the device list
+//!   and refuse revoked or compromised ones;
+//! - refuse backup-eligible (synced) passkeys.
+//!
+//! A refusal is [`Error::AuthenticatorRefused`] with a reason, and an
+//! [`EventKind::AuthenticatorRefused`](mfa_core::EventKind::AuthenticatorRefused) event.
+//! Every sign-in repeats the checks that need no attestation statement, so a tightened
+//! policy or a newer metadata blob applies to credentials already registered.
+//!
+//! Each factor's details (the device list) carry `aaguid`, `authenticator` (the model's
+//! name, from the metadata), `attested`, `attestation_root`, `backup_eligible` and
+//! `backup_state` (updated at every sign-in), `user_verified`, `transports` and
+//! `attestation_format`. A passkey that verified the user, attested by a trusted root and
+//! not backup-eligible proves [`Assurance::HardwareBound`], which access policies can
+//! require.
+//!
+//! ```
+//! use mfa_webauthn::{AuthenticatorPolicy, Metadata, WebauthnFactor};
+//!
+//! # fn demo(root_pem: &str, mds_blob: &str) -> Result<(), mfa_core::Error> {
+//! let policy = AuthenticatorPolicy::any()
+//!     .trust_ca_pem(root_pem)?            // e.g. your security keys' vendor root
+//!     .metadata(Metadata::from_blob(mds_blob)?)
+//!     .refuse_backup_eligible(true);
+//! let factor = WebauthnFactor::builder("example.com", "Example", "https://example.com")
+//!     .allow_origin("https://login.example.com")
+//!     .policy(policy)
+//!     .build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Several origins
+//!
+//! One relying party (one RP id, so one set of credentials) can be served from several
+//! origins: [`WebauthnFactorBuilder::allow_origin`] lists each (a login subdomain, a
+//! second site under the same domain, a mobile app's `android:apk-key-hash:…` origin), or
+//! [`WebauthnFactorBuilder::allow_subdomains`] accepts every subdomain. Any other origin —
+//! another subdomain, port, scheme or app — is refused at registration and at sign-in.
+//!
 //! # In the browser
 //!
 //! The JSON in [`Prompt::PublicKeyCredential`] is the standard WebAuthn JSON (binary
@@ -73,6 +120,8 @@
 //! - After each assertion the stored credential is updated (counter, backup state, last
 //!   used). A signature counter that does not increase, when either value is non-zero, is
 //!   refused as [`Error::PossibleClone`] and recorded as a clone-warning event.
+//! - The authenticator policy runs after webauthn-rs has verified the ceremony, so only
+//!   the holder of a valid credential can reach it; its refusals are audited.
 //! - No webauthn-rs type appears in this crate's public API.
 
 mod metadata;
@@ -357,8 +406,7 @@ impl Provenance {
 }
 
 /// Summary details from a stored credential (its JSON) and what the policy established.
-fn details(credential: &[u8], provenance: &Provenance) -> Vec<(String, String)> {
-    let cred = stored_parts(credential);
+fn details(cred: &CredentialParts, provenance: &Provenance) -> Vec<(String, String)> {
     let mut out = Vec::new();
     if let Some(aaguid) = &provenance.aaguid {
         out.push(("aaguid".to_owned(), aaguid.clone()));
@@ -417,17 +465,21 @@ impl WebauthnFactor {
         mut credential: C,
         update: impl FnOnce(&mut C, &AuthenticationResult),
     ) -> Result<ProofOutcome> {
-        let before = stored_parts(&record.data).counter;
+        let mut parts = stored_parts(&record.data);
         let now = u64::from(result.counter());
-        if (before > 0 || now > 0) && now <= before {
+        if (parts.counter > 0 || now > 0) && now <= parts.counter {
             return Err(Error::PossibleClone);
         }
         update(&mut credential, result);
         let data = serde_json::to_vec(&credential).map_err(corrupt)?;
+        // What the update changed, without reading the new JSON again: webauthn-rs takes
+        // the backup state as reported, and backup eligibility once reported.
+        let backup_eligible = parts.backup_eligible.unwrap_or(false) || result.backup_eligible();
+        parts.backup_eligible = Some(backup_eligible);
+        parts.backup_state = Some(result.backup_state());
         // The policy again, on what the authenticator reports now (backup eligibility may
         // have appeared) and on what registration established.
         let mut provenance = Provenance::of(record);
-        let backup_eligible = stored_parts(&data).backup_eligible.unwrap_or(false);
         self.policy.check_sign_in(provenance.aaguid.as_deref(), backup_eligible, provenance.root.as_deref())?;
         if let Some(name) = self.policy.name_of(provenance.aaguid.as_deref()) {
             provenance.name = Some(name);
@@ -438,7 +490,7 @@ impl WebauthnFactor {
             (false, _) => Assurance::PhishingResistant,
         };
         let mut outcome = ProofOutcome::default();
-        outcome.details = Some(details(&data, &provenance));
+        outcome.details = Some(details(&parts, &provenance));
         outcome.data = Some(data);
         outcome.assurance = Some(assurance);
         Ok(outcome)
@@ -574,7 +626,7 @@ impl FactorAdapter for WebauthnFactor {
         let device_bound = admission.device_bound();
         let provenance = Provenance { aaguid: admission.aaguid, name: admission.name, root: admission.root };
         let mut outcome = ProofOutcome::default();
-        outcome.details = Some(details(&data, &provenance));
+        outcome.details = Some(details(&stored_parts(&data), &provenance));
         outcome.data = Some(data);
         outcome.lookup_key = Some(b64(&credential_id));
         if is_passkey(kind) && stored.cred.user_verified && device_bound {

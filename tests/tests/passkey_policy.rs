@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crypto_glue::traits::{EncodeDer, EncodePem, LineEndingPem};
+use mfa_core::access::{AccessPolicy, Evidence, Outcome, Requirement};
 use mfa_core::testing::RecordingEventSink;
 use mfa_core::{
     AeadSealer, Assurance, Clock, EnrolmentRequest, Error, EventKind, FactorId, FactorKind, FactorStatus,
@@ -368,6 +369,11 @@ async fn metadata_names_the_model_and_refuses_a_revoked_one() {
         serde_json::json!({"status": "UPDATE_AVAILABLE", "effectiveDate": "2026-01-01", "authenticatorVersion": 3}),
     );
     assert!(Metadata::from_trusted_json(&later.to_string()).unwrap().entry(SOFT_TOKEN_AAGUID).unwrap().is_refused());
+    // A report the `fido-mds` crate finds malformed (no `authenticatorVersion`) still counts.
+    let mut bare: serde_json::Value =
+        serde_json::from_str(&metadata_json(SOFT_TOKEN_AAGUID, "Soft Token 5", "FIDO_CERTIFIED_L1", None)).unwrap();
+    bare["entries"][0]["statusReports"].as_array_mut().unwrap().push(serde_json::json!({"status": "REVOKED"}));
+    assert!(Metadata::from_trusted_json(&bare.to_string()).unwrap().entry(SOFT_TOKEN_AAGUID).unwrap().is_refused());
     assert!(Metadata::from_trusted_json("{}").is_err());
     assert!(Metadata::from_blob(&metadata_json(SOFT_TOKEN_AAGUID, "x", "REVOKED", None)).is_err(), "unsigned");
 }
@@ -444,6 +450,16 @@ async fn an_attested_device_bound_passkey_proves_hardware_bound_assurance() {
     let verified = sign_in(&mfa, &alice, &added.id, &mut key).await.unwrap();
     assert_eq!(verified.assurance, Assurance::HardwareBound);
     assert!(verified.assurance > Assurance::PhishingResistantMultiFactor);
+    // An access policy can require it: met by this sign-in, not by an ordinary passkey's.
+    let policy = AccessPolicy::new(Requirement::Required).min_assurance(Assurance::HardwareBound);
+    let factors = mfa.list_factors(&alice).await.unwrap();
+    let now = w.clock.now();
+    let met = policy.evaluate(&alice, &factors, &Evidence::verified([verified.clone()]), None, now);
+    assert!(matches!(met.outcome, Outcome::Satisfied(_)), "{}", met.explain());
+    let mut weaker = verified;
+    weaker.assurance = Assurance::PhishingResistantMultiFactor;
+    let unmet = policy.evaluate(&alice, &factors, &Evidence::verified([weaker]), None, now);
+    assert_eq!(unmet.outcome, Outcome::VerificationRequired, "{}", unmet.explain());
 
     // Without a trusted root, the same key is an ordinary passkey.
     let bob = user("bob");
