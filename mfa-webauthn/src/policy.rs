@@ -28,9 +28,17 @@ use crate::metadata::Metadata;
 /// | [`require_metadata_attestation`](Self::require_metadata_attestation) | off | registration needs an attestation chaining to a root the metadata lists for the model |
 /// | [`refuse_backup_eligible`](Self::refuse_backup_eligible) | off | synced (backup-eligible) passkeys are refused |
 ///
-/// When any of these is set, registration asks the browser for `direct` attestation.
-/// Without a trusted root, a model's AAGUID is the authenticator's own claim: an allow
-/// list then keeps honest devices out, not a determined attacker.
+/// With roots listed or an allow list, registration asks the browser for `direct`
+/// attestation; otherwise for none (no consent prompt), and the model is what the
+/// authenticator reports, if anything. Without a trusted root, a model's AAGUID is the
+/// authenticator's own claim: an allow list then keeps honest devices out, not a
+/// determined attacker.
+///
+/// webauthn-rs 0.6 verifies `packed`, `fido-u2f`, `apple` and `android-key` attestation,
+/// not `tpm` (Windows Hello asked for `direct`) nor `android-safetynet`: those
+/// registrations are refused whatever the policy, so a deployment that requires
+/// attestation cannot admit Windows Hello. Asked for no attestation, Windows Hello
+/// registers as any passkey.
 ///
 /// Registration checks everything. Each sign-in checks again what can be checked without
 /// the attestation statement (which a sign-in does not carry): the allow and deny lists,
@@ -172,9 +180,14 @@ impl AuthenticatorPolicy {
         !self.cas.is_empty() || self.metadata_attestation
     }
 
-    /// True if the policy reads anything a `direct` attestation tells (the model, the root).
+    /// True if registration should ask for `direct` attestation: when roots must be
+    /// verified, or only listed models are admitted (a browser asked for no attestation may
+    /// hide the model, and an allow list would refuse it). A deny list and the metadata use
+    /// the model when the authenticator reports it, and ask for nothing: `direct` makes
+    /// browsers show a consent prompt, and Windows Hello then answers with a `tpm`
+    /// statement, which webauthn-rs 0.6 cannot verify.
     pub(crate) fn wants_attestation(&self) -> bool {
-        self.requires_attestation() || !self.allowed.is_empty() || !self.denied.is_empty() || self.metadata.is_some()
+        self.requires_attestation() || !self.allowed.is_empty()
     }
 
     /// Checks a verified registration: `registration` is the browser's response (JSON, as

@@ -278,8 +278,13 @@ async fn registration_asks_for_direct_attestation_only_when_the_policy_reads_it(
     let w = World::new();
     for kind in [FactorKind::PASSKEY, FactorKind::SECURITY_KEY] {
         assert_eq!(asked(&w, w.mfa(AuthenticatorPolicy::any()), kind.clone()).await, "none");
+        let allow = AuthenticatorPolicy::any().allow_aaguid(OTHER_AAGUID).unwrap();
+        assert_eq!(asked(&w, w.mfa(allow), kind.clone()).await, "direct");
+        let (_, pem, _) = attested_key(false);
+        let roots = AuthenticatorPolicy::any().trust_ca_pem(&pem).unwrap();
+        assert_eq!(asked(&w, w.mfa(roots), kind.clone()).await, "direct");
         let deny = AuthenticatorPolicy::any().deny_aaguid(OTHER_AAGUID).unwrap();
-        assert_eq!(asked(&w, w.mfa(deny), kind.clone()).await, "direct");
+        assert_eq!(asked(&w, w.mfa(deny), kind.clone()).await, "none", "no consent prompt for a deny list");
         let synced_only_refused = AuthenticatorPolicy::any().refuse_backup_eligible(true);
         assert_eq!(asked(&w, w.mfa(synced_only_refused), kind).await, "none", "the flags need no attestation");
     }
