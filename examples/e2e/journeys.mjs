@@ -13,6 +13,10 @@ import * as OTPAuth from "otpauth";
 
 const [base, shots = "screenshots"] = process.argv.slice(2);
 if (!base) throw new Error("usage: node journeys.mjs BASE_URL [SCREENSHOT_DIR]");
+// The same app on two more ports (run.sh starts it so): passkeys are accepted from the
+// second origin, which the service lists, and refused from the third, which it does not.
+const secondOrigin = process.env.MYACCOUNT_SECOND_ORIGIN;
+const unlistedOrigin = process.env.MYACCOUNT_UNLISTED_ORIGIN;
 fs.mkdirSync(shots, { recursive: true });
 const profile = fs.mkdtempSync("/tmp/myaccount-chromium-");
 const context = await chromium.launchPersistentContext(profile, {
@@ -49,6 +53,13 @@ async function use(which) {
   }
 }
 
+/** The platform authenticator (Chromium has one), emptied: a new phone, say. */
+async function newPlatformAuthenticator() {
+  await use("passkey");
+  await cdp.send("WebAuthn.clearCredentials", { authenticatorId: authenticators.passkey });
+  await use(null);
+}
+
 let passed = 0;
 async function journey(name, steps) {
   const started = Date.now();
@@ -72,6 +83,11 @@ async function expectText(selector, fragment) {
   await page.locator(`${selector}:has-text(${JSON.stringify(fragment)})`).waitFor();
 }
 const row = (kind) => page.locator(`li.factor[data-kind="${kind}"]`);
+/** What the server says of this browser's sign-in (`GET /mfa/session`), from `origin`. */
+async function sessionNow(origin = base) {
+  const response = await page.request.get(`${origin}/mfa/session`);
+  return response.ok() ? response.json() : { status: response.status(), ...(await response.json()) };
+}
 const security = () => page.locator("#view-security:not([hidden])").waitFor();
 const secondStep = () => page.locator("#view-step:not([hidden])").waitFor();
 
@@ -104,6 +120,7 @@ async function outboxCode(to) {
 async function signOut() {
   await use(null);
   if (await page.isVisible("#sign-out")) await page.click("#sign-out");
+  else if (await page.isVisible("#step-cancel")) await page.click("#step-cancel"); // a second step left waiting
   await page.locator("#view-signin:not([hidden])").waitFor();
 }
 // Removes a listed method: its trash icon, the confirmation, and the password if the page
@@ -464,17 +481,31 @@ await journey("passkey-autofill-sign-in", async () => {
   // the one the browser offers (the virtual authenticator answers the request).
   check(await page.evaluate(() => PublicKeyCredential.isConditionalMediationAvailable()), "conditional mediation");
   await use("passkey");
+  const started = page.waitForRequest((r) => r.url().endsWith("/signin/passwordless/start"));
   const autofill = page.waitForResponse((r) => r.url().endsWith("/signin/passwordless/finish"));
   await page.click("#step-cancel");
-  check((await autofill).ok(), "the passkey signed in");
+  check(JSON.parse((await started).postData()).mediation === "conditional", "the start says it is for autofill");
+  check((await page.getAttribute("#username", "autocomplete")) === "username webauthn", "the field offers passkeys");
+  const finished = await autofill;
+  check(finished.ok(), "the passkey signed in");
+  check((await finished.json()).complete === true, "the sign-in is complete: no second step");
   await security();
   await use(null);
   check((await text("#who")).includes(username), "the passkey named the account");
+  const session = await sessionNow();
+  check(session.user === username && session.complete, `signed in, got ${JSON.stringify(session)}`);
+  check(session.first_step === "passkey", `signed in with the passkey alone, got ${session.first_step}`);
+  check(session.assurance === "phishing_resistant_multi_factor", `a passkey's assurance, got ${session.assurance}`);
+  check(await page.isHidden("#passkey-offer"), "no passkey offered to a user who signed in with one");
 });
 
 await journey("passkey-sign-in-button", async () => {
-  // A browser without passkey autofill: the page offers the button alone.
-  await page.addInitScript(() => { PublicKeyCredential.isConditionalMediationAvailable = async () => false; });
+  // A browser without passkey autofill: the page offers the button alone. (Until the flag
+  // is taken away again: the passkey journeys at the end use autofill.)
+  await page.addInitScript(() => {
+    if (localStorage.getItem("journeys.no-autofill")) PublicKeyCredential.isConditionalMediationAvailable = async () => false;
+  });
+  await page.evaluate(() => localStorage.setItem("journeys.no-autofill", "1"));
   await signOut();
   await page.reload();
   await page.locator("#view-signin:not([hidden])").waitFor();
@@ -721,6 +752,142 @@ await journey("help-desk-temporary-access-code-signs-alice-in-once", async () =>
   await page.click("#use-temporary-code");
   await expectText("#step-error", "not right");
   check(await page.isVisible("#view-step"), "still at the second step");
+});
+
+// Passkeys the way browsers offer them: after a sign-in with the password and a code, the
+// page offers a passkey in one click ("Not now" lasts for the session); the passkey then
+// signs in from the user-name field's autofill. And one relying party on several origins:
+// the second origin, which the service lists, registers and signs in; the third, which it
+// does not, is refused.
+const carol = `carol${Date.now()}`;
+await journey("passkey-upgrade-prompt-after-password-and-code", async () => {
+  await page.evaluate(() => localStorage.removeItem("journeys.no-autofill")); // this browser has autofill again
+  await signOut();
+  await page.fill("#username", carol);
+  await page.fill("#password", password);
+  await page.click("#sign-up");
+  await security();
+  const carolApp = await addAuthenticatorApp();
+  const carolCodes = (await text("#setup-codes")).split("\n");
+  check(await page.isHidden("#passkey-offer"), "no offer before a sign-in with a second step");
+
+  // Her password and her app: the offer. "Not now" puts it away for this session.
+  await signInAs(carol, password);
+  await secondStep();
+  await page.fill("#code", await carolApp());
+  await page.click("#verify");
+  await security();
+  await page.locator("#passkey-offer:not([hidden])").waitFor();
+  await expectText("#passkey-offer-title", "Add a passkey to sign in faster");
+  await page.click("#passkey-offer-dismiss");
+  await page.locator("#passkey-offer").waitFor({ state: "hidden" });
+  await page.reload();
+  await security();
+  check(await page.isHidden("#passkey-offer"), "not offered again in this session");
+
+  // The next sign-in (her password and a recovery code) offers it again: one click adds it.
+  await signInAs(carol, password);
+  await secondStep();
+  await page.click("#use-recovery");
+  await page.fill("#recovery-code", carolCodes[0]);
+  await page.click("#use-recovery-code");
+  await security();
+  await page.locator("#passkey-offer:not([hidden])").waitFor();
+  await newPlatformAuthenticator(); // it holds her passkey alone
+  await use("passkey");
+  const finishing = page.waitForResponse((r) => /\/mfa\/factors\/[^/]+\/finish$/.test(r.url()));
+  await page.click("#passkey-offer-add");
+  check((await finishing).ok(), "the passkey was added");
+  await expectText("#notice", "Passkey was added");
+  await row("passkey").filter({ hasText: "Passkey" }).waitFor();
+  await page.locator("#passkey-offer").waitFor({ state: "hidden" });
+  check(await page.isHidden("#reauth-dialog"), "no password asked again: the sign-in was recent enough");
+  check((await sessionNow()).offer_passkey === false, "the server no longer offers it");
+
+  // Signed out, the sign-in page offers it in autofill: picked, it signs her in.
+  await signOut();
+  await use("passkey");
+  const autofill = page.waitForResponse((r) => r.url().endsWith("/signin/passwordless/finish"));
+  await page.reload();
+  check((await autofill).ok(), "the passkey from autofill signed in");
+  await security();
+  await use(null);
+  check((await text("#who")).includes(carol), "the passkey named her account");
+  const session = await sessionNow();
+  check(session.first_step === "passkey" && session.assurance === "phishing_resistant_multi_factor" && session.complete,
+    `a passkey sign-in, got ${JSON.stringify(session)}`);
+  check(await page.isHidden("#passkey-offer"), "no offer once she has a passkey");
+});
+
+const dave = `dave${Date.now()}`;
+await journey("second-origin-accepted", async () => {
+  check(secondOrigin, "MYACCOUNT_SECOND_ORIGIN names the second origin (run.sh sets it)");
+  await signOut();
+  await page.goto(secondOrigin);
+  await page.locator("#view-signin:not([hidden])").waitFor();
+  await page.fill("#username", dave);
+  await page.fill("#password", password);
+  await page.click("#sign-up");
+  await security();
+  // A passkey made on this origin: the service lists it, so it is accepted.
+  await newPlatformAuthenticator(); // it holds his passkey alone
+  await use("passkey");
+  await page.click("#add-device");
+  await page.check('input[name=device][value="passkey"]');
+  const finishing = page.waitForResponse((r) => /\/mfa\/factors\/[^/]+\/finish$/.test(r.url()));
+  await page.click("#device-continue");
+  check((await finishing).ok(), "the server accepted the passkey from the second origin");
+  await page.fill("#device-name", "Phone");
+  await page.click("#device-save");
+  await row("passkey").filter({ hasText: "Phone" }).waitFor();
+  // And it signs in there, picked from autofill.
+  await signOut();
+  await use("passkey");
+  const signingIn = page.waitForResponse((r) => r.url().endsWith("/signin/passwordless/finish"));
+  await page.reload();
+  check((await signingIn).ok(), "the passkey signed in on the second origin");
+  await security();
+  await use(null);
+  check(page.url().startsWith(secondOrigin), `still on the second origin, at ${page.url()}`);
+  check((await text("#who")).includes(dave), "the passkey named his account");
+  check((await sessionNow(secondOrigin)).first_step === "passkey", "a passkey sign-in");
+});
+
+await journey("unlisted-origin-refused", async () => {
+  check(unlistedOrigin, "MYACCOUNT_UNLISTED_ORIGIN names an origin the service does not list (run.sh sets it)");
+  await signOut();
+  await page.goto(unlistedOrigin);
+  await page.locator("#view-signin:not([hidden])").waitFor();
+  // The same app, the same relying party (localhost): the browser offers Dave's passkey in
+  // autofill and hands it over, but the server refuses an answer signed for this origin.
+  await use("passkey");
+  const refusing = page.waitForResponse((r) => r.url().endsWith("/signin/passwordless/finish"));
+  await page.reload();
+  const refused = await refusing;
+  check(refused.status() === 422 && (await refused.json()).code === "code_invalid", `the server refuses, got ${refused.status()}`);
+  await page.locator("#signin-error:not(:empty)").waitFor();
+  check(await page.isVisible("#view-signin"), "still signed out");
+  check((await sessionNow(unlistedOrigin)).code === "unauthenticated", "nobody is signed in");
+  await use(null);
+
+  // A new account there: a passkey made on this origin is refused too, and nothing is added.
+  await page.fill("#username", `erin${Date.now()}`);
+  await page.fill("#password", password);
+  await page.click("#sign-up");
+  await security();
+  await use("passkey");
+  await page.click("#add-device");
+  await page.check('input[name=device][value="passkey"]');
+  const registering = page.waitForResponse((r) => /\/mfa\/factors\/[^/]+\/finish$/.test(r.url()));
+  await page.click("#device-continue");
+  check((await registering).status() === 422, "the server refuses the new passkey's origin");
+  await page.locator("#device-error:not(:empty)").waitFor();
+  check(await page.isVisible("#device-error"), "the refusal is shown");
+  await use(null);
+  await page.click("#device-cancel");
+  await expectText("#mfa-status", "is off");
+  check((await row("passkey").count()) === 0, "no passkey was added");
+  check((await page.locator("li.factor:has-text('not finished')").count()) === 0, "the refused attempt left nothing behind");
 });
 
 await context.close();

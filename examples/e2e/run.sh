@@ -40,16 +40,27 @@ serve() {
   cat "$log"; echo "error: $* did not start" >&2; return 1
 }
 
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # The help desk's account (`admin`) signs in with this password; the journeys read it too.
 export MYACCOUNT_ADMIN_PASSWORD="${MYACCOUNT_ADMIN_PASSWORD:-help desk $(date +%s%N)}"
-serve "$(mktemp)" "$bin/myaccount" --port 0 --dev-outbox
-echo "browser journeys against $url"
+# The same app on two more ports: passkeys are accepted from the second origin (listed with
+# --origin), not from the third (not listed; the relying party is localhost for all three).
+second_port=$(free_port)
+unlisted_port=$(free_port)
+export MYACCOUNT_SECOND_ORIGIN="http://localhost:$second_port"
+export MYACCOUNT_UNLISTED_ORIGIN="http://localhost:$unlisted_port"
+serve "$(mktemp)" "$bin/myaccount" --port 0 --dev-outbox \
+  --also-port "$second_port" --origin "$MYACCOUNT_SECOND_ORIGIN" --also-port "$unlisted_port"
+echo "browser journeys against $url (also $MYACCOUNT_SECOND_ORIGIN, and $MYACCOUNT_UNLISTED_ORIGIN not listed for passkeys)"
 node "$here/journeys.mjs" "$url" "$root/target/e2e-screenshots"
 
 # My Account on SQLite, stopped and started again on the same database: users and factors
 # survive (the sealing key is kept beside the database).
 restart_dir=$(mktemp -d)
-restart_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+restart_port=$(free_port)
 on_sqlite=("$bin/myaccount" --port "$restart_port" --database "sqlite://$restart_dir/myaccount.db")
 for phase in before after; do
   extra=(); [ "$phase" = after ] && extra=(--reauth-window 5)

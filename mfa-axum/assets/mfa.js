@@ -9,7 +9,10 @@
 //     try { await mfa.finishChallenge({ code: input.value, rememberDevice: true }); }
 //     catch (e) { if (e instanceof MfaError && e.code === 'locked') wait(e.retryAfter); }
 //   </script>
-// Security keys: mfa.finishChallengeWithKey({ prompt: view.prompt }); passkeys: mfa.passwordless().
+// Security keys: mfa.finishChallengeWithKey({ prompt: view.prompt }); passkeys: mfa.passwordless(),
+// passkey autofill: mfa.passwordless({ conditional: true, signal }) on an
+// <input autocomplete="username webauthn">; the offer after a sign-in: mfa.session().offer_passkey,
+// then mfa.addPasskey() or mfa.dismissPasskeyOffer().
 
 /** Default messages for errors raised in the browser (not by the server). */
 const CLIENT_MESSAGES = {
@@ -305,6 +308,19 @@ export function createClient({ base = '/mfa', csrfToken } = {}) {
     }
   }
 
+  async function finishWithKey(factorId, prompt, signal) {
+    const api = credentialsApi();
+    const req = promptOptions(prompt, 'credential_creation');
+    if (signal) req.signal = signal;
+    let credential;
+    try {
+      credential = encodeCredential(await api.create(req));
+    } catch (e) {
+      throw webauthnError(e);
+    }
+    return request('POST', `/factors/${id(factorId)}/finish`, { credential }, signal);
+  }
+
   return Object.freeze({
     /**
      * Low-level escape hatch: any endpoint, same headers and error handling.
@@ -347,19 +363,48 @@ export function createClient({ base = '/mfa', csrfToken } = {}) {
     // ---- passwordless (passkeys)
     /**
      * Sign in with a passkey: /signin/passwordless/start, navigator.credentials.get,
-     * /signin/passwordless/finish. With `conditional`, the browser offers passkeys in
-     * autofill (`<input autocomplete="username webauthn">`); throws
-     * `webauthn_unsupported` where that is unavailable. Abort via `signal`.
+     * /signin/passwordless/finish. With `conditional`, the start asks for
+     * `{ mediation: 'conditional' }` and the browser offers passkeys in autofill
+     * (`<input autocomplete="username webauthn">`); throws `webauthn_unsupported` where
+     * that is unavailable. Abort via `signal` (before a password sign-in, or a button's
+     * own passkey request).
      * @param {{conditional?: boolean, signal?: AbortSignal}} [opts]
-     * @returns {Promise<object>} e.g. `{ signed_in: true, next: "/" }`
+     * @returns {Promise<object>} the sign-in answer, e.g. `{ complete: true, next: "/", csrf_token, offer_passkey: false }`
      */
     async passwordless({ conditional = false, signal } = {}) {
       credentialsApi();
       if (conditional && !(await conditionalMediationAvailable())) throw new MfaError('webauthn_unsupported');
-      const start = await request('POST', '/signin/passwordless/start', {}, signal);
+      const start = await request('POST', '/signin/passwordless/start', conditional ? { mediation: 'conditional' } : {}, signal);
       const options = promptOptions(start && start.prompt, 'credential_request');
       const credential = await getCredential(options, conditional ? 'conditional' : undefined, signal);
       return request('POST', '/signin/passwordless/finish', { credential }, signal);
+    },
+
+    // ---- the session, and the passkey offer after a sign-in
+    /**
+     * GET /session: `{ user, complete, first_step, second_step, assurance, remembered_device,
+     * offer_passkey }`.
+     */
+    session: () => request('GET', '/session'),
+    /** POST /session/passkey-offer/dismiss: "Not now", for the rest of the session. */
+    dismissPasskeyOffer: () => request('POST', '/session/passkey-offer/dismiss', {}),
+    /**
+     * Add a passkey in one step (the offer's button): POST /factors `{ kind: 'passkey' }`,
+     * navigator.credentials.create, POST /factors/{id}/finish. Answers the new factor. If the
+     * browser or the server refuses, the unfinished passkey is removed and the error thrown
+     * (`reauth_required` once the sign-in is no longer recent enough).
+     * @param {{label?: string, signal?: AbortSignal}} [opts] `label`: a name (the service's default otherwise)
+     * @returns {Promise<object>} the passkey, `{ id, kind: 'passkey', label, status: 'active', ... }`
+     */
+    async addPasskey({ label, signal } = {}) {
+      credentialsApi();
+      const start = await request('POST', '/factors', { kind: 'passkey', label }, signal);
+      try {
+        return await finishWithKey(start.factor.id, start.prompt, signal);
+      } catch (e) {
+        await request('DELETE', `/factors/${id(start.factor.id)}`).catch(() => {});
+        throw e;
+      }
     },
 
     // ---- security page
@@ -378,18 +423,7 @@ export function createClient({ base = '/mfa', csrfToken } = {}) {
      * @param {string} factorId @param {object} prompt `{ type: "credential_creation", options }`
      * @param {{signal?: AbortSignal}} [opts]
      */
-    async finishEnrolmentWithKey(factorId, prompt, { signal } = {}) {
-      const api = credentialsApi();
-      const req = promptOptions(prompt, 'credential_creation');
-      if (signal) req.signal = signal;
-      let credential;
-      try {
-        credential = encodeCredential(await api.create(req));
-      } catch (e) {
-        throw webauthnError(e);
-      }
-      return request('POST', `/factors/${id(factorId)}/finish`, { credential }, signal);
-    },
+    finishEnrolmentWithKey: (factorId, prompt, { signal } = {}) => finishWithKey(factorId, prompt, signal),
     /** POST /factors/{id}/resend. @param {string} factorId */
     resendEnrolment: (factorId) => request('POST', `/factors/${id(factorId)}/resend`, {}),
     /** PATCH /factors/{id}. @param {string} factorId @param {string} label */

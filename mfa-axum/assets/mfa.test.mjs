@@ -1,4 +1,4 @@
-// Run: node --test /work/mfa-js/mfa.test.mjs   (Node 20+, no npm packages)
+// Run: node --test mfa-axum/assets/mfa.test.mjs   (Node 20+, no npm packages)
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -303,6 +303,7 @@ test('passwordless (conditional) runs get with decoded options and posts the enc
   assert.equal(seen.signal, ac.signal);
   assert.ok(seen.publicKey.challenge instanceof ArrayBuffer);
   assert.equal(calls[0].url, '/mfa/signin/passwordless/start');
+  assert.deepEqual(calls[0].body, { mediation: 'conditional' }, 'the start says it is for autofill');
   assert.equal(calls[1].url, '/mfa/signin/passwordless/finish');
   assert.deepEqual(Object.keys(calls[1].body), ['credential']);
   assert.equal(calls[1].body.credential.response.signature, '-_8');
@@ -314,6 +315,54 @@ test('modal passwordless drops server-sent conditional mediation', async () => {
   stubFetch(json({ prompt: { type: 'credential_request', options: requestOptions } }), json({ signed_in: true }));
   await createClient({ csrfToken: 't' }).passwordless();
   assert.equal('mediation' in seen, false);
+  assert.deepEqual(calls[0].body, {}, 'a start for the dialog names no mediation');
+});
+
+test('session and the passkey offer: paths and bodies', async () => {
+  stubFetch(json({ user: 'alice', offer_passkey: true }), new Response(null, { status: 204 }));
+  const mfa = createClient({ csrfToken: 't' });
+  assert.equal((await mfa.session()).offer_passkey, true);
+  assert.equal(await mfa.dismissPasskeyOffer(), null);
+  assert.deepEqual(calls.map((c) => [c.init.method, c.url, c.body]), [
+    ['GET', '/mfa/session', undefined],
+    ['POST', '/mfa/session/passkey-offer/dismiss', {}],
+  ]);
+});
+
+test('addPasskey starts a passkey, creates it and finishes it in one call', async () => {
+  let seen;
+  stubWebAuthn({ create: async (opts) => { seen = opts; return fakeAttestation(); } });
+  const prompt = { type: 'credential_creation', options: creationOptions };
+  stubFetch(json({ factor: { id: 'p1', kind: 'passkey' }, prompt }, 201), json({ id: 'p1', kind: 'passkey', status: 'active' }));
+  const added = await createClient({ csrfToken: 't' }).addPasskey();
+  assert.equal(added.status, 'active');
+  assert.ok(seen.publicKey.challenge instanceof ArrayBuffer);
+  assert.deepEqual(calls.map((c) => [c.init.method, c.url]), [['POST', '/mfa/factors'], ['POST', '/mfa/factors/p1/finish']]);
+  assert.equal(calls[0].body.kind, 'passkey');
+  assert.equal(calls[1].body.credential.rawId, 'AQID');
+});
+
+test('addPasskey removes the unfinished passkey when the browser or the server refuses', async () => {
+  const prompt = { type: 'credential_creation', options: creationOptions };
+  const cancelled = new DOMException('cancelled', 'NotAllowedError');
+  stubWebAuthn({ create: async () => { throw cancelled; } });
+  stubFetch(json({ factor: { id: 'p1' }, prompt }, 201), new Response(null, { status: 204 }));
+  const mfa = createClient({ csrfToken: 't' });
+  await assert.rejects(mfa.addPasskey({ label: 'Laptop' }), (e) => e.code === 'webauthn_cancelled');
+  assert.deepEqual(calls[0].body, { kind: 'passkey', label: 'Laptop' });
+  assert.deepEqual([calls[1].init.method, calls[1].url], ['DELETE', '/mfa/factors/p1']);
+
+  calls.length = 0;
+  stubWebAuthn({ create: async () => fakeAttestation() });
+  stubFetch(json({ factor: { id: 'p2' }, prompt }, 201), json({ code: 'code_invalid', message: 'no' }, 422),
+    new Response(null, { status: 204 }));
+  await assert.rejects(mfa.addPasskey(), (e) => e.code === 'code_invalid' && e.status === 422);
+  assert.deepEqual([calls[2].init.method, calls[2].url], ['DELETE', '/mfa/factors/p2']);
+
+  calls.length = 0;
+  stubFetch(json({ code: 'reauth_required', message: 'again' }, 401));
+  await assert.rejects(mfa.addPasskey(), (e) => e.code === 'reauth_required');
+  assert.equal(calls.length, 1, 'nothing to remove when the start is refused');
 });
 
 test('finishChallengeWithKey posts credential and remember_device; NotAllowedError → webauthn_cancelled', async () => {

@@ -64,8 +64,10 @@
 //! | `POST /signin/recovery-code` | signs in with a recovery code | a password sign-in |
 //! | `POST /signin/temporary-access` | `{"code"}`: signs in with a temporary access code an administrator issued (also for a user with no factor) | a password sign-in |
 //! | `POST /signin/step-up` | challenges a factor for the action a handler refused with `step_up_required` | a finished sign-in |
-//! | `POST /signin/passwordless/start` | WebAuthn options for a passkey that names the account (also for autofill) | nothing |
+//! | `POST /signin/passwordless/start` | WebAuthn options for a passkey that names the account; `{"mediation": "conditional"}` for autofill | nothing |
 //! | `POST /signin/passwordless/finish` | `{"credential"}`: a new sign-in for the passkey's account | a started ceremony |
+//! | `GET /session` | how the sign-in started and was finished, its assurance, whether to offer a passkey | a password or passkey sign-in |
+//! | `POST /session/passkey-offer/dismiss` | "Not now": the passkey offer is not made again in this session | a finished sign-in |
 //! | `GET /factors` | the user's factors | a finished sign-in |
 //! | `POST /factors` | `{"kind", "label"?, "destination"?, "replaces"?}`: starts adding a factor | fresh authentication |
 //! | `POST /factors/{id}/finish` | `{"code"}` or `{"credential"}`: proves it | fresh authentication |
@@ -113,7 +115,7 @@
 //! | 404 | `not_found` |
 //! | 409 | `already_exists`, `factor_required`, `no_challenge` |
 //! | 410 | `expired` |
-//! | 422 | `code_invalid`, `code_replayed`, `possible_clone` |
+//! | 422 | `code_invalid`, `code_replayed`, `possible_clone`, `authenticator_refused` |
 //! | 429 | `locked`, `rate_limited`, `delivery_capped`, `limit_reached` |
 //! | 500, 502, 503 | `internal`; `delivery_failed`; `backend_unavailable`, `session_unavailable` |
 //!
@@ -139,6 +141,69 @@
 //! Give the session layer an expiry and a store that deletes expired sessions:
 //! `GET {prefix}/csrf` and a passwordless start give anonymous visitors a session.
 //!
+//! # Passkey autofill
+//!
+//! The browser offers the user's passkeys in the user-name field's autofill; the one picked
+//! names the account and signs in: a new sign-in, complete on its own (a passkey verifies
+//! the user), whose `GET {prefix}/session` says `"first_step": "passkey"` and
+//! `"assurance": "phishing_resistant_multi_factor"` (`hardware_bound` for a device-bound
+//! passkey the authenticator policy recognises). The page marks the field and starts a
+//! conditional request as it loads; the browser module does the three calls
+//! (`POST {prefix}/signin/passwordless/start` with `{"mediation": "conditional"}`,
+//! `navigator.credentials.get()` with the options as answered, then
+//! `POST {prefix}/signin/passwordless/finish` with the credential):
+//!
+//! ```html
+//! <meta name="csrf-token" content="…the session's token…">
+//! <input id="username" name="username" autocomplete="username webauthn">
+//! <input id="password" type="password" autocomplete="current-password">
+//! <script type="module">
+//!   import { createClient, conditionalMediationAvailable } from '/mfa/mfa.js';
+//!   const mfa = createClient({ base: '/mfa' });
+//!   const autofill = new AbortController();
+//!   if (await conditionalMediationAvailable()) {
+//!     mfa.passwordless({ conditional: true, signal: autofill.signal })
+//!       .then((signedIn) => location.assign(signedIn.next))
+//!       .catch((e) => { if (e.code !== 'aborted') showError(e.message); });
+//!   }
+//!   // Before a password sign-in or a passkey button's own request: autofill.abort().
+//! </script>
+//! ```
+//!
+//! A button ("Sign in with a passkey") calls `mfa.passwordless()` without `conditional`:
+//! the start's body is empty, the options carry no `mediation`, and the browser shows its
+//! dialog. A browser without autofill for passkeys gets the button only.
+//!
+//! # Passkey upgrade
+//!
+//! After a sign-in with the password and a second step other than a passkey, the answer
+//! ([`SignedIn::offer_passkey`]) and `GET {prefix}/session` ([`SessionView::offer_passkey`])
+//! say whether to offer "Add a passkey to sign in faster". It is offered when
+//!
+//! - the host has not turned it off ([`MfaHttp::offer_passkeys`]) or declined it for this
+//!   user ([`Host::offer_passkey`]), and the service can add passkeys (a passkey adapter);
+//! - the sign-in is finished (it meets the sign-in policy), started with the password and
+//!   finished **in this session** with a second step other than a passkey: an authenticator
+//!   app, a code by SMS or email, a security key or an older device, a recovery code or a
+//!   temporary access code. Not a passwordless sign-in, not a remembered device alone (it
+//!   proves no recent second step), not a password alone (a sign-in that waits for its
+//!   second step is not finished, and a user with no factor has no second step to show);
+//! - the user has no active passkey;
+//! - the user has not answered "Not now" (`POST {prefix}/session/passkey-offer/dismiss`)
+//!   in this session.
+//!
+//! The offer adds a passkey in one step through the usual endpoints: `POST {prefix}/factors`
+//! with `{"kind": "passkey"}`, `navigator.credentials.create()`, `POST
+//! {prefix}/factors/{id}/finish` (`mfa.addPasskey()` in the browser module). No password is
+//! asked again: the sign-in that just happened is the fresh authentication adding a factor
+//! needs (its password and its second step, within the service's re-authentication
+//! window). Once that window has passed, the enrolment answers `reauth_required` (or
+//! `mfa_required`) as any other change does.
+//!
+//! "Not now" lasts for the session: the next sign-in offers again. The toolkit keeps no
+//! per-user preferences; a host that wants the answer kept longer records it when told
+//! ([`Host::passkey_offer_dismissed`]) and answers `false` in [`Host::offer_passkey`].
+//!
 //! [axum]: https://docs.rs/axum
 //! [tower-sessions]: https://docs.rs/tower-sessions
 
@@ -150,6 +215,7 @@ mod openapi;
 mod security;
 mod session;
 mod signin;
+mod status;
 mod views;
 
 use std::fmt;
@@ -174,8 +240,8 @@ pub use openapi::openapi;
 pub use session::{CheckedSession, MfaSession};
 pub use views::{
     AnswerBody, ChallengeView, CodesView, CredentialBody, CsrfView, Detail, DeviceView, EnrolmentView, FactorView,
-    NewFactorBody, PasswordBody, PasswordlessView, PromptView, RecoveryCodeBody, RemainingView, RenameBody,
-    RevokedView, SignedIn, StartChallenge, TemporaryAccessBody,
+    Mediation, NewFactorBody, PasswordBody, PasswordlessStart, PasswordlessView, PromptView, RecoveryCodeBody,
+    RemainingView, RenameBody, RevokedView, SessionView, SignedIn, StartChallenge, TemporaryAccessBody,
 };
 
 /// What the library asks of the host.
@@ -217,6 +283,22 @@ pub trait Host: fmt::Debug + Send + Sync + 'static {
     fn after_sign_in(&self, user: &UserId) -> String {
         let _ = user;
         "/".into()
+    }
+
+    /// Whether to offer this user to add a passkey after a sign-in that qualifies (the crate
+    /// docs' "Passkey upgrade"). The default offers it; answer `false` for a user who asked
+    /// not to be asked again ([`Host::passkey_offer_dismissed`] kept it), or whom the host
+    /// does not want to ask. Asked only when everything else allows the offer.
+    async fn offer_passkey(&self, user: &UserId) -> bool {
+        let _ = user;
+        true
+    }
+
+    /// The user answered "Not now" to the passkey offer. The HTTP layer does not offer it
+    /// again in this session; keep the answer (in the user's profile) to not offer it at
+    /// later sign-ins either, through [`Host::offer_passkey`].
+    async fn passkey_offer_dismissed(&self, user: &UserId) {
+        let _ = user;
     }
 
     /// The phone number in the user's profile, if any: used for a new SMS factor when the
@@ -309,6 +391,7 @@ struct Inner {
     device_cookie: DeviceCookie,
     sign_in_policy: AccessPolicy,
     admin_policy: AccessPolicy,
+    offer_passkeys: bool,
 }
 
 /// How the remembered-device cookie is set.
@@ -341,6 +424,7 @@ impl MfaHttp {
                 device_cookie: DeviceCookie { name: "mfa_device", secure: true },
                 sign_in_policy: AccessPolicy::default(),
                 admin_policy: AccessPolicy::default(),
+                offer_passkeys: true,
             }),
         }
     }
@@ -400,6 +484,25 @@ impl MfaHttp {
         self.with(|inner| inner.admin_policy = policy)
     }
 
+    /// Whether to offer users to add a passkey after a sign-in with the password and another
+    /// second step (default: `true`, where the service can add passkeys). `false` never
+    /// offers it: [`SignedIn::offer_passkey`] and [`SessionView::offer_passkey`] stay
+    /// `false`. The crate docs' "Passkey upgrade" says when it is offered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mfa_axum::MfaHttp;
+    ///
+    /// fn without_the_passkey_offer(http: MfaHttp) -> MfaHttp {
+    ///     http.offer_passkeys(false)
+    /// }
+    /// ```
+    #[must_use]
+    pub fn offer_passkeys(self, offer: bool) -> Self {
+        self.with(|inner| inner.offer_passkeys = offer)
+    }
+
     /// The service.
     pub fn mfa(&self) -> &Mfa {
         &self.inner.mfa
@@ -420,6 +523,7 @@ impl MfaHttp {
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         let http = self.clone();
         signin::routes()
+            .merge(status::routes())
             .merge(security::routes())
             .merge(admin::routes())
             .route("/mfa.js", axum::routing::get(script))
@@ -442,10 +546,15 @@ impl MfaHttp {
                 device_cookie: shared.device_cookie.clone(),
                 sign_in_policy: shared.sign_in_policy.clone(),
                 admin_policy: shared.admin_policy.clone(),
+                offer_passkeys: shared.offer_passkeys,
             },
         };
         change(&mut inner);
         Self { inner: Arc::new(inner) }
+    }
+
+    pub(crate) fn offers_passkeys(&self) -> bool {
+        self.inner.offer_passkeys
     }
 
     pub(crate) fn sign_in_policy_ref(&self) -> &AccessPolicy {

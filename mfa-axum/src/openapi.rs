@@ -8,10 +8,10 @@ use crate::admin::views::{
 };
 use crate::views::{
     AnswerBody, ChallengeView, CodesView, CredentialBody, CsrfView, Detail, DeviceView, EnrolmentView, FactorView,
-    NewFactorBody, PasswordBody, PasswordlessView, PromptView, RecoveryCodeBody, RemainingView, RenameBody,
-    RevokedView, SignedIn, StartChallenge, TemporaryAccessBody,
+    Mediation, NewFactorBody, PasswordBody, PasswordlessStart, PasswordlessView, PromptView, RecoveryCodeBody,
+    RemainingView, RenameBody, RevokedView, SessionView, SignedIn, StartChallenge, TemporaryAccessBody,
 };
-use crate::{ErrorBody, admin, security, signin};
+use crate::{ErrorBody, admin, security, signin, status};
 
 /// The document, paths relative to the prefix the router is nested under.
 #[derive(OpenApi)]
@@ -37,6 +37,8 @@ use crate::{ErrorBody, admin, security, signin};
         signin::temporary_access,
         signin::start_passwordless,
         signin::finish_passwordless,
+        status::status,
+        status::dismiss_passkey_offer,
         security::list_factors,
         security::start_enrolment,
         security::finish_enrolment,
@@ -61,13 +63,15 @@ use crate::{ErrorBody, admin, security, signin};
     ),
     components(schemas(
         AnswerBody, ChallengeView, CodesView, CredentialBody, CsrfView, DeviceView, Detail, EnrolmentView, ErrorBody,
-        FactorView, NewFactorBody, PasswordBody, PasswordlessView, PromptView, RecoveryCodeBody,
-        RemainingView, RenameBody, RevokedView, SignedIn, StartChallenge, TemporaryAccessBody,
+        FactorView, Mediation, NewFactorBody, PasswordBody, PasswordlessStart, PasswordlessView, PromptView,
+        RecoveryCodeBody, RemainingView, RenameBody, RevokedView, SessionView, SignedIn, StartChallenge,
+        TemporaryAccessBody,
         CoverageView, FactorStateView, IssueTemporaryAccessBody, KindCountView, MfaStatusView, RemovedView,
         TemporaryAccessRevokedView, TemporaryAccessView, UnlockBody, UnlockedView,
     )),
     tags(
-        (name = "sign-in", description = "The second step of a sign-in, and passwordless sign-in"),
+        (name = "sign-in", description = "The second step of a sign-in, passwordless sign-in, and the session's \
+                                          sign-in with the passkey offer"),
         (name = "security", description = "The security page: factors, recovery codes, remembered devices"),
         (name = "admin", description = "Help-desk operations on other users' MFA, for a sign-in that verified a second \
                                         factor at AAL2 (any kind but email) whatever the sign-in policy, each allowed or \

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, header};
 use mfa_core::access::{ActionDigest, Decision, StepUp};
 use mfa_core::context::RequestContext;
 use mfa_core::signin::{OpenChallenge, SignIn};
-use mfa_core::{AccessPolicy, CeremonyId, FactorId, Mfa, SecretString, Verified};
+use mfa_core::{AccessPolicy, CeremonyId, FactorId, FactorSummary, Mfa, SecretString, Verified};
 use mfa_core::{UserId, secret};
 use tower_sessions::Session;
 
@@ -18,6 +18,9 @@ const PASSWORDLESS: &str = "mfa.passwordless";
 const REAUTH_FAILURES: &str = "mfa.reauth_failures";
 const STEP_UP: &str = "mfa.step_up";
 const PENDING_PHONE: &str = "mfa.pending_phone";
+const FIRST_STEP: &str = "mfa.first_step";
+const SECOND_STEP: &str = "mfa.second_step";
+const PASSKEY_OFFER_DISMISSED: &str = "mfa.passkey_offer_dismissed";
 
 /// The request's MFA session: its [`SignIn`] state, kept in the tower-sessions session,
 /// and the request's context.
@@ -347,7 +350,56 @@ impl MfaSession {
         self.session.clear().await;
         self.session.cycle_id().await?;
         self.save(&sign_in).await?;
+        self.session.insert(FIRST_STEP, FirstStep::Passkey).await?;
         Ok(sign_in)
+    }
+
+    /// How this session's sign-in started.
+    pub(crate) async fn first_step(&self) -> Result<FirstStep, ApiError> {
+        Ok(self.session.get::<FirstStep>(FIRST_STEP).await?.unwrap_or(FirstStep::Password))
+    }
+
+    /// Keeps the first second step of this sign-in (`method`: a factor kind, `recovery_code`
+    /// or `temporary_access`); later ones (step-ups) do not replace it.
+    pub(crate) async fn second_step_done(&self, method: &str) -> Result<(), ApiError> {
+        if self.second_step().await?.is_none() {
+            self.session.insert(SECOND_STEP, method).await?;
+        }
+        Ok(())
+    }
+
+    /// What finished this sign-in after its first step, if anything did.
+    pub(crate) async fn second_step(&self) -> Result<Option<String>, ApiError> {
+        Ok(self.session.get::<String>(SECOND_STEP).await?)
+    }
+
+    /// The user answered "Not now" to the passkey offer: not offered again in this session.
+    pub(crate) async fn dismiss_passkey_offer(&self) -> Result<(), ApiError> {
+        Ok(self.session.insert(PASSKEY_OFFER_DISMISSED, true).await?)
+    }
+
+    /// Whether the user answered "Not now" to the passkey offer in this session.
+    pub(crate) async fn passkey_offer_dismissed(&self) -> Result<bool, ApiError> {
+        Ok(self.session.get::<bool>(PASSKEY_OFFER_DISMISSED).await?.unwrap_or(false))
+    }
+}
+
+/// How a sign-in started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum FirstStep {
+    /// The host checked the password ([`MfaSession::password_verified`]).
+    Password,
+    /// A passkey named the account (passwordless sign-in, from autofill or a button).
+    Passkey,
+}
+
+impl FirstStep {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            FirstStep::Password => "password",
+            FirstStep::Passkey => "passkey",
+        }
     }
 }
 
@@ -359,7 +411,18 @@ pub(crate) async fn decide(
     step_up: Option<&StepUp>,
 ) -> Result<Decision, ApiError> {
     let factors = mfa.list_factors(&sign_in.user).await?;
-    Ok(policy.evaluate(&sign_in.user, &factors, &sign_in.evidence(), step_up, mfa.now()))
+    Ok(evaluate(mfa, sign_in, policy, step_up, &factors))
+}
+
+/// Evaluates `policy` for a sign-in whose user has `factors`.
+pub(crate) fn evaluate(
+    mfa: &Mfa,
+    sign_in: &SignIn,
+    policy: &AccessPolicy,
+    step_up: Option<&StepUp>,
+    factors: &[FactorSummary],
+) -> Decision {
+    policy.evaluate(&sign_in.user, factors, &sign_in.evidence(), step_up, mfa.now())
 }
 
 /// The context of a request: its user agent, the client's address as the host determines

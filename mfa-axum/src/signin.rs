@@ -11,8 +11,8 @@ use mfa_core::{FactorId, FactorKind, Proof, Verified};
 
 use crate::body::JsonBody;
 use crate::views::{
-    AnswerBody, ChallengeView, CredentialBody, CsrfView, PasswordlessView, PromptView, RecoveryCodeBody, SignedIn,
-    StartChallenge, TemporaryAccessBody,
+    AnswerBody, ChallengeView, CredentialBody, CsrfView, Mediation, PasswordlessStart, PasswordlessView, PromptView,
+    RecoveryCodeBody, SignedIn, StartChallenge, TemporaryAccessBody,
 };
 use crate::{ApiError, CheckedSession, ErrorBody, MfaHttp, MfaSession};
 
@@ -126,7 +126,7 @@ pub(crate) async fn finish_challenge(
     let open = sign_in.challenge.clone().ok_or(ApiError::NoChallenge)?;
     let proof = answer.proof()?;
     let verified = session.mfa().finish_challenge(&sign_in.user, &open.id, &proof).await?;
-    complete(&session, &headers, verified, answer.remember_device, None).await
+    complete(&session, &headers, verified, open.kind.as_str(), answer.remember_device, None).await
 }
 
 /// Signs in with a recovery code instead of a factor.
@@ -142,7 +142,7 @@ pub(crate) async fn recovery_code(
     let mfa = session.mfa();
     let verified = mfa.verify_recovery_code(&sign_in.user, &body.code).await?;
     let remaining = mfa.recovery_codes_remaining(&sign_in.user).await?;
-    complete(&session, &headers, verified, false, Some(remaining)).await
+    complete(&session, &headers, verified, "recovery_code", false, Some(remaining)).await
 }
 
 /// Signs in with a temporary access code an administrator issued, instead of a factor:
@@ -159,21 +159,34 @@ pub(crate) async fn temporary_access(
 ) -> Result<Response, ApiError> {
     let sign_in = session.signed_in().await?;
     let verified = session.mfa().verify_temporary_access(&sign_in.user, &body.code).await?;
-    complete(&session, &headers, verified, false, None).await
+    complete(&session, &headers, verified, "temporary_access", false, None).await
 }
 
-/// WebAuthn request options for a passkey that names the account (also for conditional
-/// mediation: the browser's passkey autofill). Needs no sign-in.
-#[utoipa::path(post, path = "/signin/passwordless/start", tag = "sign-in",
+/// WebAuthn request options for a passkey that names the account. With
+/// `{"mediation": "conditional"}` they are for passkey autofill (the options say so, for
+/// `navigator.credentials.get()`); an empty body is for the browser's dialog. Needs no
+/// sign-in.
+#[utoipa::path(post, path = "/signin/passwordless/start", tag = "sign-in", request_body = PasswordlessStart,
     responses((status = 200, body = PasswordlessView),
-        (status = "4XX", description = "`limit_reached`, `unsupported`, `csrf_refused`", body = ErrorBody)))]
-pub(crate) async fn start_passwordless(session: CheckedSession) -> Result<Json<PasswordlessView>, ApiError> {
+        (status = "4XX", description = "`limit_reached`, `unsupported`, `csrf_refused`, `invalid_input`", body = ErrorBody)))]
+pub(crate) async fn start_passwordless(
+    session: CheckedSession,
+    JsonBody(request): JsonBody<PasswordlessStart>,
+) -> Result<Json<PasswordlessView>, ApiError> {
     let challenge = session.mfa().start_passwordless(&FactorKind::PASSKEY).await?;
     session.keep_passwordless(challenge.id).await?;
-    Ok(Json(PasswordlessView {
-        prompt: PromptView::of(&challenge.prompt, false),
-        expires_at: challenge.expires_at.unix_millis(),
-    }))
+    let mut prompt = PromptView::of(&challenge.prompt, false);
+    if let PromptView::CredentialRequest { options: serde_json::Value::Object(options) } = &mut prompt {
+        match request.mediation {
+            Mediation::Conditional => {
+                options.insert("mediation".into(), "conditional".into());
+            }
+            Mediation::Optional => {
+                options.remove("mediation");
+            }
+        }
+    }
+    Ok(Json(PasswordlessView { prompt, expires_at: challenge.expires_at.unix_millis() }))
 }
 
 /// The passkey's answer; on success, a new sign-in for the account it names.
@@ -194,11 +207,13 @@ pub(crate) async fn finish_passwordless(
     answer_signed_in(&session, &sign_in, None, None).await
 }
 
-/// Records a verification, remembers the device if asked, and answers where to go.
+/// Records a verification (made with `method`: a factor kind, `recovery_code` or
+/// `temporary_access`), remembers the device if asked, and answers where to go.
 async fn complete(
     session: &MfaSession,
     headers: &HeaderMap,
     verified: Verified,
+    method: &str,
     remember: bool,
     recovery_codes_remaining: Option<usize>,
 ) -> Result<Response, ApiError> {
@@ -211,7 +226,12 @@ async fn complete(
         }
         false => None,
     };
+    // A step-up bound to one action proves that action only: it finishes no sign-in.
+    let general = verified.action.is_none();
     let sign_in = session.verified(verified).await?;
+    if general {
+        session.second_step_done(method).await?;
+    }
     answer_signed_in(session, &sign_in, recovery_codes_remaining, cookie).await
 }
 
@@ -221,13 +241,13 @@ async fn answer_signed_in(
     recovery_codes_remaining: Option<usize>,
     cookie: Option<HeaderValue>,
 ) -> Result<Response, ApiError> {
-    let http = session.http();
-    let decision = crate::session::decide(&session.mfa(), sign_in, http.sign_in_policy_ref(), None).await?;
+    let standing = crate::status::standing(session, sign_in).await?;
     let answer = SignedIn {
-        complete: decision.is_satisfied(),
-        next: http.host().after_sign_in(&sign_in.user),
+        complete: standing.complete,
+        next: session.http().host().after_sign_in(&sign_in.user),
         recovery_codes_remaining,
         csrf_token: session.csrf_token().await?,
+        offer_passkey: standing.offer_passkey,
     };
     let mut response = Json(answer).into_response();
     if let Some(cookie) = cookie {

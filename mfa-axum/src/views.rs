@@ -215,10 +215,64 @@ impl EnrolmentView {
 /// A started passwordless sign-in: the WebAuthn request options.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PasswordlessView {
-    /// What to hand to the browser.
+    /// What to hand to the browser: options for `navigator.credentials.get()`, with
+    /// `"mediation": "conditional"` when the start asked for passkey autofill, without
+    /// `mediation` otherwise.
     pub prompt: PromptView,
     /// When it expires (Unix milliseconds).
     pub expires_at: i64,
+}
+
+/// How a passwordless sign-in is started; an empty body asks for a passkey in the
+/// browser's own dialog.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordlessStart {
+    /// `conditional`: for passkey autofill (the browser offers the passkeys in the
+    /// user-name field marked `autocomplete="username webauthn"`); `optional` (the
+    /// default): when the user asks for it, e.g. with a button.
+    #[serde(default)]
+    pub mediation: Mediation,
+}
+
+/// How the browser asks the user for a passkey (the WebAuthn `mediation` of
+/// `navigator.credentials.get()`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Mediation {
+    /// In the browser's dialog, when the user asks for it.
+    #[default]
+    Optional,
+    /// In the user-name field's autofill, as the sign-in page loads.
+    Conditional,
+}
+
+/// This session's sign-in, as a page shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[non_exhaustive]
+pub struct SessionView {
+    /// Who signed in.
+    pub user: String,
+    /// Whether the sign-in meets the sign-in policy.
+    pub complete: bool,
+    /// How it started: `password`, or `passkey` (a passwordless sign-in, from autofill or
+    /// a button).
+    pub first_step: String,
+    /// The second step that finished the sign-in at the sign-in endpoints (the first one
+    /// of this session): a factor kind (`totp`, `sms`, `email`, `security-key`, `passkey`,
+    /// `older-device`, ...), `recovery_code` or `temporary_access`. `None` when none did:
+    /// a passwordless sign-in, a remembered device, a sign-in the policy finished with the
+    /// password alone, or one still waiting for its second step.
+    pub second_step: Option<String>,
+    /// The strongest assurance verified in this session (`phishing_resistant_multi_factor`
+    /// for a passkey, ...), not counting step-ups bound to one action.
+    pub assurance: Option<String>,
+    /// Whether a remembered device stands for the second step.
+    pub remembered_device: bool,
+    /// Whether to offer adding a passkey ("Add a passkey to sign in faster"): see the
+    /// crate's "Passkey upgrade" section for when.
+    pub offer_passkey: bool,
 }
 
 /// The answer once a sign-in step succeeded.
@@ -234,6 +288,9 @@ pub struct SignedIn {
     pub recovery_codes_remaining: Option<usize>,
     /// The session's CSRF token (a sign-in renews it).
     pub csrf_token: String,
+    /// Whether to offer adding a passkey now ("Add a passkey to sign in faster"), as
+    /// [`SessionView::offer_passkey`].
+    pub offer_passkey: bool,
 }
 
 /// The session's CSRF token.

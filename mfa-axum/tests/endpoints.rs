@@ -136,6 +136,8 @@ const ENDPOINTS: &[Endpoint] = &[
         true,
         Some(r#"{"credential": {"id": "key-1", "sig": "ok"}}"#),
     ),
+    row("GET", "/session", Needs::Password, false, None),
+    row("POST", "/session/passkey-offer/dismiss", Needs::Finished, true, EMPTY),
     row("GET", "/factors", Needs::Finished, false, None),
     row("POST", "/factors", Needs::Fresh, true, Some(r#"{"kind": "totp"}"#)),
     row("POST", "/factors/{id}/finish", Needs::Fresh, true, CODE),
@@ -351,6 +353,7 @@ impl Passkeys {
         match Self::read(proof)?["sig"].as_str() {
             Some("ok") => Ok(ProofOutcome::default()),
             Some("clone") => Err(Error::PossibleClone),
+            Some("refused") => Err(Error::AuthenticatorRefused { reason: "aaguid_not_allowed" }),
             _ => Err(Error::InvalidCode),
         }
     }
@@ -713,6 +716,8 @@ cases! {
     passwordless_start_gives_request_options: "POST" "/signin/passwordless/start" => 200 "";
     passwordless_start_without_a_passkey_adapter: "POST" "/signin/passwordless/start" => 400 "unsupported";
     passwordless_start_past_the_deployment_limit: "POST" "/signin/passwordless/start" => 429 "limit_reached";
+    passwordless_start_for_autofill_says_conditional: "POST" "/signin/passwordless/start" => 200 "";
+    passwordless_start_with_an_unknown_mediation: "POST" "/signin/passwordless/start" => 400 "invalid_input";
 
     // POST /signin/passwordless/finish
     passwordless_finish_signs_in: "POST" "/signin/passwordless/finish" => 200 "";
@@ -720,6 +725,12 @@ cases! {
     passwordless_finish_naming_no_key: "POST" "/signin/passwordless/finish" => 400 "invalid_input";
     passwordless_finish_after_the_ceremony_expired: "POST" "/signin/passwordless/finish" => 410 "expired";
     passwordless_finish_for_a_disabled_account: "POST" "/signin/passwordless/finish" => 401 "unauthenticated";
+
+    // GET /session, POST /session/passkey-offer/dismiss
+    session_says_how_the_sign_in_was_made: "GET" "/session" => 200 "";
+    session_waiting_for_its_second_step: "GET" "/session" => 200 "";
+    session_when_the_store_fails: "GET" "/session" => 503 "backend_unavailable";
+    passkey_offer_is_dismissed: "POST" "/session/passkey-offer/dismiss" => 204 "";
 
     // GET /factors
     factors_are_listed: "GET" "/factors" => 200 "";
@@ -751,6 +762,7 @@ cases! {
     finish_factor_of_another_user: "POST" "/factors/{id}/finish" => 404 "not_found";
     finish_factor_with_another_users_key: "POST" "/factors/{id}/finish" => 409 "already_exists";
     finish_factor_with_neither_code_nor_credential: "POST" "/factors/{id}/finish" => 400 "invalid_input";
+    finish_factor_refused_by_the_authenticator_policy: "POST" "/factors/{id}/finish" => 422 "authenticator_refused";
 
     // POST /factors/{id}/resend
     resend_factor_sends_a_new_code: "POST" "/factors/{id}/resend" => 200 "";
@@ -1327,7 +1339,26 @@ mod case {
         let answer = browser.post("/mfa/signin/passwordless/start", json!({})).await;
         assert_eq!(answer.body["prompt"]["type"], "credential_request");
         assert!(answer.body["prompt"]["options"]["publicKey"].is_object());
+        assert_eq!(answer.body["prompt"]["options"].get("mediation"), None, "for the browser's dialog");
         assert!(answer.body["expires_at"].is_i64());
+        answer
+    }
+
+    pub(super) async fn passwordless_start_for_autofill_says_conditional() -> Answer {
+        let w = World::with(with_passkeys()).await;
+        let mut browser = anonymous(&w).await;
+        let answer = browser.post("/mfa/signin/passwordless/start", json!({ "mediation": "conditional" })).await;
+        assert_eq!(answer.body["prompt"]["options"]["mediation"], "conditional");
+        assert!(answer.body["prompt"]["options"]["publicKey"].is_object());
+        answer
+    }
+
+    pub(super) async fn passwordless_start_with_an_unknown_mediation() -> Answer {
+        let w = World::with(with_passkeys()).await;
+        let mut browser = anonymous(&w).await;
+        let answer = browser.post("/mfa/signin/passwordless/start", json!({ "mediation": "silent" })).await;
+        let finish = browser.post("/mfa/signin/passwordless/finish", json!({ "credential": {} })).await;
+        assert_eq!(finish.code(), "no_challenge", "nothing was started");
         answer
     }
 
@@ -1522,6 +1553,49 @@ mod case {
         answer
     }
 
+    // GET /session, POST /session/passkey-offer/dismiss
+
+    pub(super) async fn session_says_how_the_sign_in_was_made() -> Answer {
+        let w = World::with(with_passkeys()).await;
+        let mut browser = signed_in(&w).await;
+        let answer = browser.get("/mfa/session").await;
+        assert_eq!(answer.body["user"], "alice");
+        assert_eq!(answer.body["complete"], true);
+        assert_eq!(answer.body["first_step"], "password");
+        assert_eq!(answer.body["second_step"], "totp");
+        assert_eq!(answer.body["assurance"], "replay_resistant_otp");
+        assert_eq!(answer.body["remembered_device"], false);
+        assert_eq!(answer.body["offer_passkey"], true);
+        answer
+    }
+
+    pub(super) async fn session_waiting_for_its_second_step() -> Answer {
+        let w = World::with(with_passkeys()).await;
+        let mut browser = password(&w, "alice").await;
+        let answer = browser.get("/mfa/session").await;
+        assert_eq!(answer.body["complete"], false);
+        assert_eq!(answer.body["second_step"], Value::Null);
+        assert_eq!(answer.body["assurance"], Value::Null);
+        assert_eq!(answer.body["offer_passkey"], false);
+        answer
+    }
+
+    pub(super) async fn session_when_the_store_fails() -> Answer {
+        let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+        let w = World::with(Setup { store: store.clone(), ..Setup::default() }).await;
+        let mut browser = signed_in(&w).await;
+        store.fail_call(1);
+        browser.get("/mfa/session").await
+    }
+
+    pub(super) async fn passkey_offer_is_dismissed() -> Answer {
+        let w = World::with(with_passkeys()).await;
+        let mut browser = signed_in(&w).await;
+        let answer = browser.post("/mfa/session/passkey-offer/dismiss", json!({})).await;
+        assert_eq!(browser.get("/mfa/session").await.body["offer_passkey"], false);
+        answer
+    }
+
     // POST /factors/{id}/finish
 
     pub(super) async fn finish_factor_activates_it() -> Answer {
@@ -1545,6 +1619,17 @@ mod case {
         let answer = browser.post(&format!("/mfa/factors/{id}/finish"), json!({ "credential": credential })).await;
         assert_eq!((answer.body["kind"].as_str(), answer.body["status"].as_str()), (Some("passkey"), Some("active")));
         assert_eq!(answer.body["assurance"], "phishing_resistant_multi_factor");
+        answer
+    }
+
+    pub(super) async fn finish_factor_refused_by_the_authenticator_policy() -> Answer {
+        let w = World::with(with_passkeys()).await;
+        let mut browser = password(&w, "bob").await;
+        let start = browser.post("/mfa/factors", json!({ "kind": "passkey" })).await;
+        let id = text(&start.body["factor"]["id"]);
+        let credential = json!({ "id": "key-b", "sig": "refused" });
+        let answer = browser.post(&format!("/mfa/factors/{id}/finish"), json!({ "credential": credential })).await;
+        assert!(w.mfa.list_factors(&user("bob")).await.unwrap().iter().all(|f| f.status.as_str() != "active"));
         answer
     }
 

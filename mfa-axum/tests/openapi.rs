@@ -27,8 +27,8 @@ async fn every_documented_operation_is_served_and_the_document_too() {
             }
         }
     }
-    // 9 sign-in operations, 14 on the security page and 7 for the help desk.
-    assert_eq!(operations.len(), 30, "{operations:?}");
+    // 9 sign-in operations, 2 for the session, 14 on the security page and 7 for the help desk.
+    assert_eq!(operations.len(), 32, "{operations:?}");
     let mut browser = w.browser();
     for (method, path) in operations {
         let answer = browser.send(method.clone(), &path, None).await;

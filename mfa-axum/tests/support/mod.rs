@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod webauthn;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,10 +29,13 @@ use tower::ServiceExt;
 use tower_sessions::{MemoryStore as Sessions, SessionManagerLayer};
 
 /// The host's accounts: Carol has a phone number in her profile; confirmed numbers are
-/// recorded; Mallory's account is disabled (she may not sign in).
+/// recorded; Mallory's account is disabled (she may not sign in); "Not now" to the passkey
+/// offer is recorded, and the users in `declines_passkeys` are not offered one.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Accounts {
     pub(crate) confirmed_phones: Arc<Mutex<Vec<(String, String)>>>,
+    pub(crate) passkey_offers_dismissed: Arc<Mutex<Vec<String>>>,
+    pub(crate) declines_passkeys: Arc<Mutex<Vec<String>>>,
 }
 
 #[async_trait::async_trait]
@@ -45,6 +50,14 @@ impl Host for Accounts {
 
     async fn may_sign_in(&self, user: &UserId) -> bool {
         user.as_str() != "mallory"
+    }
+
+    async fn offer_passkey(&self, user: &UserId) -> bool {
+        !self.declines_passkeys.lock().unwrap().iter().any(|u| u == user.as_str())
+    }
+
+    async fn passkey_offer_dismissed(&self, user: &UserId) {
+        self.passkey_offers_dismissed.lock().unwrap().push(user.to_string());
     }
 
     async fn check_password(&self, _user: &UserId, password: &SecretString) -> bool {
@@ -83,6 +96,8 @@ pub(crate) struct Setup {
     pub(crate) sign_in_policy: AccessPolicy,
     /// What the help-desk endpoints ask of an administrator's sign-in on top of the floor.
     pub(crate) admin_policy: AccessPolicy,
+    /// Whether the endpoints offer a passkey after a sign-in ([`MfaHttp::offer_passkeys`]).
+    pub(crate) offer_passkeys: bool,
 }
 
 impl Default for Setup {
@@ -94,6 +109,7 @@ impl Default for Setup {
             guard: AccessPolicy::default(),
             sign_in_policy: AccessPolicy::default(),
             admin_policy: AccessPolicy::default(),
+            offer_passkeys: true,
         }
     }
 }
@@ -134,7 +150,8 @@ impl World {
         let http = MfaHttp::new(mfa.clone(), accounts.clone())
             .insecure_cookies_for_localhost()
             .sign_in_policy(setup.sign_in_policy)
-            .admin_policy(setup.admin_policy);
+            .admin_policy(setup.admin_policy)
+            .offer_passkeys(setup.offer_passkeys);
         let app = app(http, setup.guard);
         let alice = UserId::new("alice").unwrap();
         let fresh = FreshAuth::primary(clock.now());

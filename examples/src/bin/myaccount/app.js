@@ -233,7 +233,7 @@ let me = null;
 async function security(account) {
   me = account;
   $('who').textContent = `Signed in as ${me.user}`; $('sign-out').hidden = false;
-  const [factors, codes, browsers] = await Promise.all([mfa.listFactors(), mfa.recoveryCodes(), mfa.listDevices()]);
+  const [factors, codes, browsers, session] = await Promise.all([mfa.listFactors(), mfa.recoveryCodes(), mfa.listDevices(), mfa.session()]);
   const active = factors.filter((f) => f.status === 'active');
   const on = active.length > 0;
   $('mfa-status').textContent = on ? '2-step verification is on.' : '2-step verification is off: add a method below to turn it on.';
@@ -254,6 +254,8 @@ async function security(account) {
     return el('li', { className: 'factor' }, `${d.label} · remembered until ${new Date(d.expires_at).toLocaleDateString()} `, forget);
   }));
   $('browsers-section').hidden = browsers.length === 0;
+  // After a sign-in with the password and a code (no passkey yet): a passkey in one step.
+  $('passkey-offer').hidden = !session.offer_passkey;
   $('admin-section').hidden = !me.admin;
   // The server asks the help desk for a second factor (email does not count) whatever the
   // sign-in asked; said here before anyone tries.
@@ -407,6 +409,8 @@ async function register(kind) {
     $('device-name').value = start.factor.label; devicePart(true); $('device-name').select();
   } catch (e) {
     if (start) mfa.removeFactor(start.factor.id).catch(() => {}); // the unfinished one goes
+    // The server refused the device's answer (made on a page it does not accept, say).
+    if (e.code === 'code_invalid') e.message = "This device's answer was not accepted here. Try again, or choose another option.";
     fail('device-error')(e);
     $('choose-other').hidden = false;
     $('try-older').hidden = kind === 'older-device' || !e.code?.startsWith('webauthn');
@@ -418,6 +422,19 @@ $('choose-other').onclick = () => { devicePart(false); clear('device-error'); $(
 $('device-cancel').onclick = () => { $('device-panel').hidden = true; load(); };
 $('device-save').onclick = () => mfa.renameFactor(device.factor.id, $('device-name').value)
   .then(() => { $('device-panel').hidden = true; notice(`${$('device-name').value} was added.`); return load(); }).catch(fail('device-error'));
+
+// ---- the passkey offer: one button, and the sign-in that just happened is recent enough
+// (after a while, the server asks for the password again, as for any change)
+$('passkey-offer-add').onclick = async () => {
+  clear('passkey-offer-error');
+  try {
+    const passkey = await fresh(() => mfa.addPasskey());
+    notice(`${passkey.label} was added: next time, pick it when you sign in.`);
+    await load();
+  } catch (e) { fail('passkey-offer-error')(e); }
+};
+$('passkey-offer-dismiss').onclick = () => mfa.dismissPasskeyOffer()
+  .then(() => { $('passkey-offer').hidden = true; }).catch(fail('passkey-offer-error'));
 
 // ---- recovery codes, remembered browsers, password
 $('generate-codes').onclick = () => fresh(async () => {

@@ -8,6 +8,7 @@
 //! cargo run -p mfa-examples -- --port 3000
 //! cargo run -p mfa-examples -- --database sqlite://myaccount.db
 //! cargo run -p mfa-examples -- --database postgres://user@127.0.0.1/db
+//! cargo run -p mfa-examples -- --also-port 8081 --origin http://localhost:8081
 //! ```
 //!
 //! Options (each also read from the environment variable named after it):
@@ -21,6 +22,15 @@
 //!   manager); otherwise a random key, so sealed secrets do not survive a restart.
 //! - `--reauth-window SECS` (env `MYACCOUNT_REAUTH_WINDOW`): how long a password stays
 //!   fresh for changes to sign-in settings (default 300); after it, the page asks again.
+//! - `--origin URL`, repeated (env `MYACCOUNT_ORIGINS`, separated by spaces or commas):
+//!   another origin passkeys and security keys are accepted from, besides
+//!   `http://localhost:PORT` (the relying party stays `localhost`): another port or
+//!   subdomain that serves this app, or a mobile app's origin
+//!   (`android:apk-key-hash:<base64url of the SHA-256 of its signing certificate>`). A
+//!   credential made or used on an origin not listed is refused (`code_invalid`).
+//! - `--also-port N`, repeated (env `MYACCOUNT_ALSO_PORTS`): the same app (same accounts,
+//!   same sessions) also listens on 127.0.0.1:N. Its origin `http://localhost:N` is not
+//!   accepted for passkeys unless listed with `--origin`.
 //! - `--dev-outbox` (env `MYACCOUNT_DEV_OUTBOX=1`): serves the codes the development sender
 //!   "sent" as JSON at `/dev/outbox`, for automated tests. Never in production.
 //! - env `MYACCOUNT_ADMIN_PASSWORD` (an environment variable only, never on the command
@@ -74,6 +84,14 @@ struct Options {
     seal_key: Option<String>,
     dev_outbox: bool,
     reauth_window: Option<u64>,
+    origins: Vec<String>,
+    also_ports: Vec<u16>,
+}
+
+/// The items of a list in an environment variable, separated by spaces or commas.
+fn list(value: Option<String>) -> Vec<String> {
+    let value = value.unwrap_or_default();
+    value.split([' ', ',']).filter(|item| !item.is_empty()).map(str::to_owned).collect()
 }
 
 fn options() -> Result<Options, Box<dyn StdError>> {
@@ -84,6 +102,8 @@ fn options() -> Result<Options, Box<dyn StdError>> {
         seal_key: env("MYACCOUNT_SEAL_KEY"),
         dev_outbox: env("MYACCOUNT_DEV_OUTBOX").is_some_and(|v| v == "1"),
         reauth_window: env("MYACCOUNT_REAUTH_WINDOW").map(|s| s.parse()).transpose()?,
+        origins: list(env("MYACCOUNT_ORIGINS")),
+        also_ports: list(env("MYACCOUNT_ALSO_PORTS")).iter().map(|p| p.parse()).collect::<Result<_, _>>()?,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -94,9 +114,11 @@ fn options() -> Result<Options, Box<dyn StdError>> {
             "--seal-key" => o.seal_key = Some(value()?),
             "--dev-outbox" => o.dev_outbox = true,
             "--reauth-window" => o.reauth_window = Some(value()?.parse()?),
+            "--origin" => o.origins.push(value()?),
+            "--also-port" => o.also_ports.push(value()?.parse()?),
             "--help" | "-h" => {
                 println!(
-                    "usage: myaccount [--port N] [--database memory|sqlite://PATH|postgres://URL] [--seal-key HEX] [--reauth-window SECS] [--dev-outbox]\n\n  --database  where accounts and MFA state live (memory: lost at exit)\n  --seal-key  the key sealing secrets at rest (SQLite: kept beside the database if not given)"
+                    "usage: myaccount [--port N] [--database memory|sqlite://PATH|postgres://URL] [--seal-key HEX] [--reauth-window SECS] [--origin URL]... [--also-port N]... [--dev-outbox]\n\n  --database   where accounts and MFA state live (memory: lost at exit)\n  --seal-key   the key sealing secrets at rest (SQLite: kept beside the database if not given)\n  --origin     another origin passkeys are accepted from (repeat it; the relying party stays localhost)\n  --also-port  the same app also listens on this port (repeat it); its origin needs --origin too"
                 );
                 std::process::exit(0);
             }
@@ -130,13 +152,12 @@ async fn open(url: &str) -> Result<(Arc<dyn Store>, Accounts), Box<dyn StdError>
 async fn main() -> Result<(), Box<dyn StdError>> {
     tracing_subscriber::fmt().with_target(false).init();
     let o = options()?;
-    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", o.port)).await {
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            return Err(format!("port {} is in use (another My Account?): pick another with --port N", o.port).into());
-        }
-        bound => bound?,
-    };
+    let listener = listen(o.port).await?;
     let origin = format!("http://localhost:{}", listener.local_addr()?.port());
+    let mut also = Vec::new();
+    for port in &o.also_ports {
+        also.push(listen(*port).await?);
+    }
 
     let metrics = metrics::Metrics::from_env()?;
     let outbox = DevConsoleSender::new();
@@ -165,7 +186,7 @@ async fn main() -> Result<(), Box<dyn StdError>> {
                 .template_for("de", MessageTemplate::new(EMAIL_SUBJECT_DE, EMAIL_DE)?)
                 .build()?,
         )
-        .factor(WebauthnFactor::builder("localhost", APP_NAME, &origin).build()?)
+        .factor(passkeys(&origin, &o.origins)?)
         .admin_check(Administrators::new([UserId::new(accounts::ADMIN)?]))
         .build()?;
     // Plain HTTP on localhost: cookies without `Secure` (never in production). The help desk
@@ -180,13 +201,48 @@ async fn main() -> Result<(), Box<dyn StdError>> {
     let app = app::router(app::App { http, accounts, outbox }).layer(sessions).merge(metrics.router());
 
     println!("{APP_NAME} is running at {origin}/ (database: {})", o.database);
+    for extra in &also {
+        println!("also at http://localhost:{}/", extra.local_addr()?.port());
+    }
+    println!(
+        "passkeys and security keys accepted from: {}",
+        [origin.as_str()].into_iter().chain(o.origins.iter().map(String::as_str)).collect::<Vec<_>>().join(", ")
+    );
     if o.dev_outbox {
         println!("development outbox at {origin}/dev/outbox?to=...");
     }
     if metrics.enabled() {
         println!("Prometheus metrics at {origin}/metrics, for the bearer token in MYACCOUNT_METRICS_TOKEN");
     }
-    // With connect info, the events of each request carry the client's address.
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+    // With connect info, the events of each request carry the client's address. Every
+    // listener serves the same app; the first to fail stops the program.
+    let mut servers = tokio::task::JoinSet::new();
+    for listener in std::iter::once(listener).chain(also) {
+        let app = app.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
+        servers.spawn(async move { axum::serve(listener, app).await });
+    }
+    while let Some(served) = servers.join_next().await {
+        served??;
+    }
     Ok(())
+}
+
+/// Listens on 127.0.0.1:`port`.
+async fn listen(port: u16) -> Result<tokio::net::TcpListener, Box<dyn StdError>> {
+    match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            Err(format!("port {port} is in use (another My Account?): pick another with --port N").into())
+        }
+        bound => Ok(bound?),
+    }
+}
+
+/// Passkeys and security keys for the relying party `localhost`, used from `origin` and
+/// the `extra` origins.
+fn passkeys(origin: &str, extra: &[String]) -> Result<WebauthnFactor, Box<dyn StdError>> {
+    let mut builder = WebauthnFactor::builder("localhost", APP_NAME, origin);
+    for other in extra {
+        builder = builder.allow_origin(other);
+    }
+    builder.build().map_err(|e| format!("{e} (check --origin)").into())
 }
