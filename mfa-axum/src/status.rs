@@ -43,7 +43,7 @@ pub(crate) async fn standing(session: &MfaSession, sign_in: &SignIn) -> Result<S
 /// user has no active passkey, and did not answer "Not now" in this session.
 async fn offers_passkey(session: &MfaSession, sign_in: &SignIn, factors: &[FactorSummary]) -> Result<bool, ApiError> {
     let http = session.http();
-    if !http.offers_passkeys() || !adds_passkeys(&session.mfa()) {
+    if !http.offers_passkeys() || !session.mfa().supports(&FactorKind::PASSKEY) {
         return Ok(false);
     }
     if session.first_step().await? != FirstStep::Password {
@@ -58,13 +58,6 @@ async fn offers_passkey(session: &MfaSession, sign_in: &SignIn, factors: &[Facto
         return Ok(false);
     }
     Ok(http.host().offer_passkey(&sign_in.user).await)
-}
-
-/// Whether the service has an adapter for passkeys. The service answers `unsupported` for
-/// a kind it has no adapter for, also when asked (without side effects) to normalise a
-/// destination; an adapter without destinations answers `None`.
-fn adds_passkeys(mfa: &Mfa) -> bool {
-    !matches!(mfa.normalise_destination(&FactorKind::PASSKEY, ""), Err(mfa_core::Error::Unsupported))
 }
 
 /// This session's sign-in: how it started and was finished, the assurance it reached, and

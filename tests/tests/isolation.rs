@@ -42,6 +42,7 @@ enum Coverage {
 const OPERATIONS: &[(&str, Coverage)] = &[
     ("builder", Coverage::NoForeignId("builds a service")),
     ("now", Coverage::NoForeignId("reads the clock")),
+    ("supports", Coverage::NoForeignId("reads the configuration")),
     ("settings", Coverage::NoForeignId("reads the configuration")),
     ("store", Coverage::NoForeignId("hands the host its own store")),
     ("start_enrolment", Coverage::Matrix), // `replaces` names a factor

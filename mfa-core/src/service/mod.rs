@@ -263,6 +263,31 @@ impl Mfa {
         self.inner.clock.now()
     }
 
+    /// True if the service has an adapter for `kind`: what a host asks before offering it
+    /// (an "add a passkey" prompt, a menu entry).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mfa_core::{AeadSealer, FactorKind, Mfa};
+    /// use mfa_otp::TotpFactor;
+    /// use mfa_store_memory::MemoryStore;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mfa = Mfa::builder()
+    ///     .store(MemoryStore::new())
+    ///     .sealer(AeadSealer::ephemeral()?)
+    ///     .factor(TotpFactor::new("Example")?)
+    ///     .build()?;
+    /// assert!(mfa.supports(&FactorKind::TOTP));
+    /// assert!(!mfa.supports(&FactorKind::PASSKEY));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn supports(&self, kind: &FactorKind) -> bool {
+        self.adapter(kind).is_ok()
+    }
+
     /// The settings in force.
     ///
     /// # Examples
