@@ -6,7 +6,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use mfa_core::signin::SignIn;
-use mfa_core::{FactorKind, FactorStatus, FactorSummary, Mfa};
+use mfa_core::{FactorKind, FactorStatus, FactorSummary};
 
 use crate::session::FirstStep;
 use crate::views::SessionView;
