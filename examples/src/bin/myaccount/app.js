@@ -37,9 +37,18 @@ const fail = (where) => (e) => {
 };
 const clear = (...ids) => ids.forEach((id) => { $(id).textContent = ''; });
 function notice(text) { $('notice').textContent = text; }
+// A security key's or passkey's model (from FIDO metadata) and whether it syncs.
+function deviceFacts(f) {
+  if (!KEY_KINDS.includes(f.kind)) return [];
+  const detail = (name) => (f.details || []).find((d) => d.name === name)?.value;
+  const synced = detail('backup_eligible') === 'true'
+    ? (detail('backup_state') === 'true' ? 'synced to your other devices' : 'can sync to your other devices')
+    : 'on this device only';
+  return [detail('authenticator') || '', synced];
+}
 function describe(f) {
   const kind = KINDS[f.kind] || f.kind;
-  const parts = [f.label === kind ? '' : kind, f.masked_destination || '',
+  const parts = [f.label === kind ? '' : kind, ...deviceFacts(f), f.masked_destination || '',
     f.last_used_at ? `last used ${new Date(f.last_used_at).toLocaleString()}` : 'not used yet'];
   return parts.filter(Boolean).join(' · ');
 }

@@ -31,6 +31,15 @@
 //! - `--also-port N`, repeated (env `MYACCOUNT_ALSO_PORTS`): the same app (same accounts,
 //!   same sessions) also listens on 127.0.0.1:N. Its origin `http://localhost:N` is not
 //!   accepted for passkeys unless listed with `--origin`.
+//! - Which security keys and passkeys are accepted (default: any whose registration
+//!   verifies); see `mfa_webauthn::AuthenticatorPolicy`:
+//!   - `--attestation-root FILE`, repeated (env `MYACCOUNT_ATTESTATION_ROOTS`): a PEM root
+//!     certificate; registrations must then be attested by one of the listed roots.
+//!   - `--fido-metadata FILE` (env `MYACCOUNT_FIDO_METADATA`): the FIDO Metadata Service
+//!     blob as downloaded from <https://mds3.fidoalliance.org/> (its signature is checked),
+//!     to name models in the device list and refuse revoked or compromised ones.
+//!   - `--refuse-synced-passkeys` (env `MYACCOUNT_REFUSE_SYNCED_PASSKEYS=1`): refuse
+//!     backup-eligible credentials (passkeys a platform syncs to other devices).
 //! - `--dev-outbox` (env `MYACCOUNT_DEV_OUTBOX=1`): serves the codes the development sender
 //!   "sent" as JSON at `/dev/outbox`, for automated tests. Never in production.
 //! - env `MYACCOUNT_ADMIN_PASSWORD` (an environment variable only, never on the command
@@ -63,7 +72,7 @@ use mfa_core::{AccessPolicy, Mfa, SecretString, Settings, UserId, store::Store};
 use mfa_otp::{DevConsoleSender, EmailFactor, MessageTemplate, OobKey, SmsFactor, TotpFactor};
 use mfa_store_memory::MemoryStore;
 use mfa_store_sql::{PostgresStore, SqliteStore};
-use mfa_webauthn::WebauthnFactor;
+use mfa_webauthn::{AuthenticatorPolicy, Metadata, WebauthnFactor};
 
 use tower_sessions::{MemoryStore as Sessions, SessionManagerLayer, cookie::time::Duration as CookieAge};
 
@@ -86,6 +95,9 @@ struct Options {
     reauth_window: Option<u64>,
     origins: Vec<String>,
     also_ports: Vec<u16>,
+    attestation_roots: Vec<String>,
+    fido_metadata: Option<String>,
+    refuse_synced_passkeys: bool,
 }
 
 /// The items of a list in an environment variable, separated by spaces or commas.
@@ -104,6 +116,9 @@ fn options() -> Result<Options, Box<dyn StdError>> {
         reauth_window: env("MYACCOUNT_REAUTH_WINDOW").map(|s| s.parse()).transpose()?,
         origins: list(env("MYACCOUNT_ORIGINS")),
         also_ports: list(env("MYACCOUNT_ALSO_PORTS")).iter().map(|p| p.parse()).collect::<Result<_, _>>()?,
+        attestation_roots: list(env("MYACCOUNT_ATTESTATION_ROOTS")),
+        fido_metadata: env("MYACCOUNT_FIDO_METADATA"),
+        refuse_synced_passkeys: env("MYACCOUNT_REFUSE_SYNCED_PASSKEYS").is_some_and(|v| v == "1"),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -116,9 +131,12 @@ fn options() -> Result<Options, Box<dyn StdError>> {
             "--reauth-window" => o.reauth_window = Some(value()?.parse()?),
             "--origin" => o.origins.push(value()?),
             "--also-port" => o.also_ports.push(value()?.parse()?),
+            "--attestation-root" => o.attestation_roots.push(value()?),
+            "--fido-metadata" => o.fido_metadata = Some(value()?),
+            "--refuse-synced-passkeys" => o.refuse_synced_passkeys = true,
             "--help" | "-h" => {
                 println!(
-                    "usage: myaccount [--port N] [--database memory|sqlite://PATH|postgres://URL] [--seal-key HEX] [--reauth-window SECS] [--origin URL]... [--also-port N]... [--dev-outbox]\n\n  --database   where accounts and MFA state live (memory: lost at exit)\n  --seal-key   the key sealing secrets at rest (SQLite: kept beside the database if not given)\n  --origin     another origin passkeys are accepted from (repeat it; the relying party stays localhost)\n  --also-port  the same app also listens on this port (repeat it); its origin needs --origin too"
+                    "usage: myaccount [--port N] [--database memory|sqlite://PATH|postgres://URL] [--seal-key HEX] [--reauth-window SECS] [--origin URL]... [--also-port N]... [--attestation-root PEM]... [--fido-metadata FILE] [--refuse-synced-passkeys] [--dev-outbox]\n\n  --database   where accounts and MFA state live (memory: lost at exit)\n  --seal-key   the key sealing secrets at rest (SQLite: kept beside the database if not given)\n  --origin     another origin passkeys are accepted from (repeat it; the relying party stays localhost)\n  --also-port  the same app also listens on this port (repeat it); its origin needs --origin too\n  --attestation-root  accept only security keys and passkeys attested by this root (PEM file; repeat it)\n  --fido-metadata     the FIDO Metadata Service blob: names models, refuses revoked ones\n  --refuse-synced-passkeys  accept only device-bound credentials"
                 );
                 std::process::exit(0);
             }
@@ -168,6 +186,7 @@ async fn main() -> Result<(), Box<dyn StdError>> {
     if let Some(secs) = o.reauth_window {
         settings.reauth_window = std::time::Duration::from_secs(secs);
     }
+    let (passkeys, accepted) = passkeys(&origin, &o)?;
     let mfa = Mfa::builder()
         .settings(settings)
         .store(metrics::MeteredStore::new(store))
@@ -186,7 +205,7 @@ async fn main() -> Result<(), Box<dyn StdError>> {
                 .template_for("de", MessageTemplate::new(EMAIL_SUBJECT_DE, EMAIL_DE)?)
                 .build()?,
         )
-        .factor(passkeys(&origin, &o.origins)?)
+        .factor(passkeys)
         .admin_check(Administrators::new([UserId::new(accounts::ADMIN)?]))
         .build()?;
     // Plain HTTP on localhost: cookies without `Secure` (never in production). The help desk
@@ -208,6 +227,7 @@ async fn main() -> Result<(), Box<dyn StdError>> {
         "passkeys and security keys accepted from: {}",
         [origin.as_str()].into_iter().chain(o.origins.iter().map(String::as_str)).collect::<Vec<_>>().join(", ")
     );
+    println!("security keys and passkeys accepted: {accepted}");
     if o.dev_outbox {
         println!("development outbox at {origin}/dev/outbox?to=...");
     }
@@ -238,11 +258,33 @@ async fn listen(port: u16) -> Result<tokio::net::TcpListener, Box<dyn StdError>>
 }
 
 /// Passkeys and security keys for the relying party `localhost`, used from `origin` and
-/// the `extra` origins.
-fn passkeys(origin: &str, extra: &[String]) -> Result<WebauthnFactor, Box<dyn StdError>> {
-    let mut builder = WebauthnFactor::builder("localhost", APP_NAME, origin);
-    for other in extra {
+/// the listed origins, under the configured authenticator policy; and that policy in words.
+fn passkeys(origin: &str, o: &Options) -> Result<(WebauthnFactor, String), Box<dyn StdError>> {
+    let mut policy = AuthenticatorPolicy::any().refuse_backup_eligible(o.refuse_synced_passkeys);
+    let mut said = vec![match o.attestation_roots.len() {
+        0 => "any model".to_owned(),
+        n => format!("attested by one of {n} listed roots"),
+    }];
+    for file in &o.attestation_roots {
+        let pem = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+        policy = policy.trust_ca_pem(&pem).map_err(|e| format!("{file}: {e}"))?;
+    }
+    if let Some(file) = &o.fido_metadata {
+        let blob = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+        let metadata = Metadata::from_blob(&blob).map_err(|e| format!("{file}: {e}"))?;
+        said.push(format!(
+            "not revoked in FIDO metadata no. {} ({} models, next update {})",
+            metadata.serial(),
+            metadata.len(),
+            metadata.next_update()
+        ));
+        policy = policy.metadata(metadata);
+    }
+    said.push(if o.refuse_synced_passkeys { "device-bound only" } else { "synced passkeys too" }.to_owned());
+    let mut builder = WebauthnFactor::builder("localhost", APP_NAME, origin).policy(policy);
+    for other in &o.origins {
         builder = builder.allow_origin(other);
     }
-    builder.build().map_err(|e| format!("{e} (check --origin)").into())
+    let factor = builder.build().map_err(|e| format!("{e} (check --origin)"))?;
+    Ok((factor, said.join(", ")))
 }
